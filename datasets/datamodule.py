@@ -1,0 +1,52 @@
+"""`GraphDataModule`: a Lightning DataModule over the train/val/test splits of any sympe dataset.
+
+Batches are PyG ``Batch`` objects (sparse); the model converts them to a
+:class:`~sympe.diffusion.graph.DenseGraph`. Shuffling of the train split uses a ``torch.Generator``
+seeded with ``seed``, so the order of batches is the same in every run with the same seed.
+"""
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch_geometric.loader import DataLoader
+
+
+class GraphDataModule(pl.LightningDataModule):
+    def __init__(self, train, val, test, batch_size: int = 32, eval_batch_size: int | None = None,
+                 num_workers: int = 0, seed: int = 0, pin_memory: bool = False):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"GraphDataModule: batch_size must be >= 1, got {batch_size}")
+        self.train_set, self.val_set, self.test_set = train, val, test
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.pin_memory = pin_memory
+        self._generator = torch.Generator().manual_seed(seed)
+
+    @property
+    def info(self):
+        """The `DatasetInfo` of the train split."""
+        return self.train_set.info
+
+    def _loader(self, ds, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,
+                          generator=self._generator if shuffle else None, pin_memory=self.pin_memory,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
+
+    def state_dict(self) -> dict:
+        return {"generator": self._generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "generator" in state:
+            self._generator.set_state(state["generator"])

@@ -1,0 +1,107 @@
+"""Conversions between plain graphs (edge lists, adjacency matrices, networkx) and PyG ``Data``.
+
+Every unattributed ("structure only") graph of sympe's generic datasets is stored as
+
+* ``x``: (N, 1) float, all ones: one-hot over the single node class ``"node"``,
+* ``edge_index``: (2, 2M) long, both directions of each of the M undirected edges, sorted
+  lexicographically by (source, target); no self-loops, no duplicate edges,
+* ``edge_attr``: (2M, 2) float one-hot over the edge classes ``["none", "edge"]``: every row is
+  ``[0, 1]`` (column 0, "no edge", never appears in sparse form),
+* ``y``: (1, 0) float (no graph-level features), ``num_nodes``: N.
+
+Extra per-graph attributes (e.g. a block assignment (N,) long) are passed through as keyword
+arguments. Node i of the edge list / adjacency matrix is node i of the ``Data``; a networkx graph
+is relabelled to 0..N-1 in the order of ``G.nodes()``.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import networkx as nx
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+NODE_CLASSES: list[str] = ["node"]
+EDGE_CLASSES: list[str] = ["none", "edge"]
+
+
+def canonical_edges(num_nodes: int, edges) -> np.ndarray:
+    """Undirected edge list -> (M, 2) int64 array with u < v, rows unique and sorted.
+
+    ``edges`` is anything ``np.asarray`` turns into shape (M, 2) (M may be 0). Each undirected
+    edge may be listed once or in both directions. Raises ``ValueError`` on self-loops and on
+    node ids outside 0..num_nodes-1.
+    """
+    if int(num_nodes) < 0:
+        raise ValueError(f"num_nodes must be >= 0, got {num_nodes}")
+    e = np.asarray(edges, dtype=np.int64)
+    if e.size == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    if e.ndim != 2 or e.shape[1] != 2:
+        raise ValueError(f"edges must have shape (M, 2), got {e.shape}")
+    if e.min() < 0 or e.max() >= num_nodes:
+        raise ValueError(f"edge endpoints must lie in 0..{num_nodes - 1}, found {int(e.min())}..{int(e.max())}")
+    if (e[:, 0] == e[:, 1]).any():
+        bad = int(e[e[:, 0] == e[:, 1]][0, 0])
+        raise ValueError(f"self-loop at node {bad}: simple graphs only, drop edges (i, i)")
+    e = np.sort(e, axis=1)
+    return np.unique(e, axis=0)
+
+
+def edges_to_data(num_nodes: int, edges, **attrs) -> Data:
+    """Build the PyG ``Data`` of the module docstring from an undirected edge list (M, 2)."""
+    e = canonical_edges(num_nodes, edges)
+    both = np.concatenate([e, e[:, ::-1]], axis=0)
+    order = np.lexsort((both[:, 1], both[:, 0]))
+    edge_index = torch.from_numpy(np.ascontiguousarray(both[order].T)).long()
+    m2 = edge_index.shape[1]
+    edge_attr = torch.zeros(m2, len(EDGE_CLASSES))
+    edge_attr[:, 1] = 1.0
+    x = torch.ones(int(num_nodes), len(NODE_CLASSES))
+    return Data(x=x, edge_index=edge_index, edge_attr=edge_attr, y=torch.zeros(1, 0),
+                num_nodes=int(num_nodes), **attrs)
+
+
+def adjacency_to_data(adj, **attrs) -> Data:
+    """Dense adjacency (n, n) (tensor or array, 0/1, symmetric, zero diagonal) -> ``Data``.
+
+    Raises ``ValueError`` naming the violated property; weighted or directed inputs are refused
+    rather than silently binarised or symmetrised.
+    """
+    a = adj.detach().cpu().numpy() if isinstance(adj, Tensor) else np.asarray(adj)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"adjacency must be a square (n, n) matrix, got shape {a.shape}")
+    if not np.isin(a, (0, 1)).all():
+        raise ValueError("adjacency entries must be 0 or 1 (unweighted simple graph)")
+    if not (a == a.T).all():
+        raise ValueError("adjacency must be symmetric (undirected graph)")
+    if np.diagonal(a).any():
+        raise ValueError("adjacency must have a zero diagonal (no self-loops)")
+    u, v = np.nonzero(np.triu(a, k=1))
+    return edges_to_data(a.shape[0], np.stack([u, v], axis=1), **attrs)
+
+
+def networkx_to_data(G: nx.Graph, **attrs) -> Data:
+    """networkx graph -> ``Data``; nodes relabelled 0..N-1 in the order of ``G.nodes()``."""
+    if G.is_directed() or G.is_multigraph():
+        raise ValueError("networkx_to_data expects a simple undirected nx.Graph")
+    index = {v: i for i, v in enumerate(G.nodes())}
+    edges = [(index[u], index[v]) for u, v in G.edges()]
+    return edges_to_data(len(index), np.asarray(edges, dtype=np.int64).reshape(-1, 2), **attrs)
+
+
+def data_to_networkx(data: Data) -> nx.Graph:
+    """``Data`` -> ``nx.Graph`` on nodes 0..N-1 (isolated nodes included), one edge per pair."""
+    G = nx.Graph()
+    G.add_nodes_from(range(int(data.num_nodes)))
+    ei = data.edge_index
+    keep = ei[0] < ei[1]
+    G.add_edges_from(ei[:, keep].t().tolist())
+    return G
+
+
+def to_networkx_list(graphs: Iterable[Data]) -> list[nx.Graph]:
+    """Convert every graph of an iterable of ``Data`` (e.g. a dataset split) to networkx."""
+    return [data_to_networkx(g) for g in graphs]

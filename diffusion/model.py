@@ -1,0 +1,227 @@
+"""`DiscreteDiffusion`: the LightningModule that trains, validates (NLL) and samples.
+
+It only wires together objects that live in their own modules:
+
+* the noise schedule (:mod:`~sympe.diffusion.schedule`) and transition (:mod:`~sympe.diffusion.transition`),
+* the denoising network (:mod:`~sympe.diffusion.network`): features + symmetry breaker + transformer,
+* the loss (:mod:`~sympe.diffusion.loss`), the likelihood (:mod:`~sympe.diffusion.likelihood`) and the
+  sampler (:mod:`~sympe.diffusion.sampler`).
+
+Training step: x (DenseGraph) -> t ~ U{1..T} per graph -> z_t ~ x Q̄_t -> logits = net(z_t, t) ->
+CE_X + λ CE_E. Validation/test: the Monte Carlo NLL bound per graph (``val/nll``, nats per graph,
+each undirected edge counted once unless ``digress_compat``), and the CE loss.
+
+Every checkpoint stores the :class:`DatasetInfo` and its fingerprint; :func:`load_model` refuses a
+checkpoint whose dataset does not match the one it is used with.
+"""
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+import torch
+from torchmetrics import MeanMetric, SumMetric
+
+from sympe.diffusion.graph import DenseGraph
+from sympe.diffusion.info import DatasetInfo
+from sympe.diffusion.likelihood import nll_terms
+from sympe.diffusion.loss import diffusion_ce_loss
+from sympe.diffusion.network import DenoisingNetwork
+from sympe.diffusion.process import apply_noise
+from sympe.diffusion.sampler import sample_graphs, sample_n_nodes
+from sympe.diffusion.schedule import make_schedule
+from sympe.diffusion.transition import make_transition
+
+CHECKPOINT_KEY = "sympe"
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when the training loss is NaN or infinite."""
+
+
+class DiscreteDiffusion(pl.LightningModule):
+    """DiGress-style discrete diffusion over graphs.
+
+    Args (plain dicts, so that they are saved as hyperparameters and in checkpoints):
+        info: ``DatasetInfo.to_dict()`` of the train split.
+        network: keyword arguments of :class:`DenoisingNetwork` (transformer dims, features, breaker).
+        diffusion: ``{"T", "schedule", "transition"}``.
+        optim: ``{"lr", "weight_decay", "lambda_E", "amsgrad"}``.
+        eval: ``{"digress_compat", "num_draws"}`` for the validation/test NLL.
+    """
+
+    def __init__(self, info: dict, network: dict, diffusion: dict, optim: dict | None = None, eval: dict | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.info = DatasetInfo.from_dict(dict(info))
+        optim = dict(optim or {})
+        self.lr = float(optim.get("lr", 2e-4))
+        self.weight_decay = float(optim.get("weight_decay", 1e-12))
+        self.amsgrad = bool(optim.get("amsgrad", True))
+        self.lambda_E = float(optim.get("lambda_E", 5.0))
+        ev = dict(eval or {})
+        self.digress_compat = bool(ev.get("digress_compat", False))
+        self.num_draws = int(ev.get("num_draws", 1))
+
+        dx, de = self.info.num_node_classes, self.info.num_edge_classes
+        self.T = int(diffusion.get("T", 500))
+        self.schedule = make_schedule(diffusion.get("schedule", "cosine"), self.T)
+        self.transition = make_transition(
+            diffusion.get("transition", "marginal"), dx, de,
+            node_marginals=self.info.node_marginals_tensor(), edge_marginals=self.info.edge_marginals_tensor(),
+        )
+        self.network = DenoisingNetwork(self.info, T=self.T, **dict(network))
+        self.register_buffer("n_nodes_dist", self.info.n_nodes_tensor(), persistent=False)
+        self.val_nll = MeanMetric()
+        self.val_nll_sq = MeanMetric()
+        self.val_ce = MeanMetric()
+        self.test_nll = MeanMetric()
+        self.test_nll_sq = MeanMetric()
+        self.test_count = SumMetric()
+
+    # ------------------------------------------------------------------ the denoiser as a function
+    def model_fn(self, noisy: DenseGraph, t_int: torch.Tensor):
+        """p̂(x0 | z_t) as logits: (logits_X (B,n,dx), logits_E (B,n,n,de))."""
+        return self.network(noisy, t_int)
+
+    def _dense(self, batch) -> DenseGraph:
+        return DenseGraph.from_pyg(batch)
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch, batch_idx):
+        x = self._dense(batch)
+        B = x.batch_size
+        t_int = torch.randint(1, self.T + 1, (B,), device=self.device)
+        Qbar_x, Qbar_e = self.transition.Q_bar(self.schedule.alpha_bar(t_int))
+        z_t = apply_noise(x, Qbar_x, Qbar_e)
+        logits_X, logits_E = self.model_fn(z_t, t_int)
+        losses = diffusion_ce_loss(logits_X, logits_E, x, self.lambda_E)
+        loss = losses["loss"]
+        if not torch.isfinite(loss):
+            ckpt = None
+            if self.trainer is not None and self.trainer.checkpoint_callback is not None:
+                cb = self.trainer.checkpoint_callback
+                ckpt = getattr(cb, "last_model_path", None) or getattr(cb, "best_model_path", None)
+            raise NonFiniteLossError(
+                f"training loss is {loss.item()} at global step {self.global_step} (epoch {self.current_epoch}); "
+                f"last good checkpoint: {ckpt or 'none saved yet'}. Lower the learning rate or resume from it."
+            )
+        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, batch_size=B,
+                      prog_bar=False, on_step=True, on_epoch=False)
+        self.log("loss", loss.detach(), prog_bar=True, batch_size=B, logger=False)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay, amsgrad=self.amsgrad)
+
+    # ------------------------------------------------------------------ NLL (validation / test)
+    def nll(self, x: DenseGraph, estimator: str = "mc", generator=None) -> dict[str, torch.Tensor]:
+        """Per-graph NLL terms (see :func:`sympe.diffusion.likelihood.nll_terms`)."""
+        return nll_terms(self.model_fn, x, self.schedule, self.transition, self.n_nodes_dist,
+                         estimator=estimator, digress_compat=self.digress_compat, num_draws=self.num_draws,
+                         generator=generator)
+
+    def validation_step(self, batch, batch_idx):
+        x = self._dense(batch)
+        terms = self.nll(x)
+        self.val_nll.update(terms["nll"])
+        self.val_nll_sq.update(terms["nll"] ** 2)
+        # CE at a uniformly drawn t, comparable with the training loss
+        t_int = torch.randint(1, self.T + 1, (x.batch_size,), device=self.device)
+        Qbar_x, Qbar_e = self.transition.Q_bar(self.schedule.alpha_bar(t_int))
+        logits_X, logits_E = self.model_fn(apply_noise(x, Qbar_x, Qbar_e), t_int)
+        self.val_ce.update(diffusion_ce_loss(logits_X, logits_E, x, self.lambda_E)["loss"])
+
+    def on_validation_epoch_end(self):
+        mean = self.val_nll.compute()
+        self.log("val/nll", mean, prog_bar=True)
+        self.log("val/ce", self.val_ce.compute())
+        self.val_nll.reset(); self.val_nll_sq.reset(); self.val_ce.reset()
+
+    def test_step(self, batch, batch_idx):
+        x = self._dense(batch)
+        terms = self.nll(x)
+        self.test_nll.update(terms["nll"])
+        self.test_nll_sq.update(terms["nll"] ** 2)
+        self.test_count.update(torch.tensor(float(x.batch_size), device=self.device))
+
+    def on_test_epoch_end(self):
+        mean = self.test_nll.compute()
+        var = (self.test_nll_sq.compute() - mean**2).clamp_min(0)
+        n = self.test_count.compute().clamp_min(1)
+        self.log("test/nll", mean)
+        self.log("test/nll_sem", torch.sqrt(var / n))
+        self.test_nll.reset(); self.test_nll_sq.reset(); self.test_count.reset()
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample(self, num_graphs: int, batch_size: int = 256, n_nodes: int | torch.Tensor | None = None,
+               steps: int | None = None, generator: torch.Generator | None = None, keep_chain: int = 0):
+        """Sample ``num_graphs`` graphs; returns a list of DenseGraph batches (and chains if asked).
+
+        ``n_nodes``: None (draw from the train distribution), an int (all graphs that size) or a (num_graphs,)
+        tensor. Graphs are batched by node count so that little padding is computed.
+        """
+        max_n = self.info.max_nodes
+        if n_nodes is None:
+            sizes = sample_n_nodes(self.n_nodes_dist.cpu(), num_graphs, generator=generator)
+        elif isinstance(n_nodes, int):
+            sizes = torch.full((num_graphs,), n_nodes, dtype=torch.long)
+        else:
+            sizes = torch.as_tensor(n_nodes, dtype=torch.long).cpu()
+            if sizes.numel() != num_graphs:
+                raise ValueError(f"n_nodes has {sizes.numel()} entries but num_graphs={num_graphs}")
+        if int(sizes.max()) > max_n or int(sizes.min()) < 1:
+            raise ValueError(
+                f"cannot sample graphs with {int(sizes.min())}..{int(sizes.max())} nodes: this model was trained on "
+                f"{self.info.name} with at most {max_n} nodes (and at least 1)"
+            )
+        if steps is not None and not (1 <= steps <= self.T):
+            raise ValueError(f"steps must be in 1..T={self.T}, got {steps}")
+        order = torch.argsort(sizes, descending=True, stable=True)
+        out, chains = [], []
+        was_training = self.training
+        self.eval()
+        for start in range(0, num_graphs, batch_size):
+            idx = order[start : start + batch_size]
+            res = sample_graphs(self.model_fn, sizes[idx].to(self.device), self.schedule, self.transition,
+                                self.info.num_node_classes, self.info.num_edge_classes, steps=steps,
+                                generator=generator, keep_chain=keep_chain)
+            if keep_chain:
+                res, chain = res
+                chains.append(chain)
+            out.append(res)
+        self.train(was_training)
+        return (out, chains) if keep_chain else out
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[CHECKPOINT_KEY] = {"info": self.info.to_dict(), "fingerprint": self.info.fingerprint()}
+
+
+def check_checkpoint_matches(path: str, expected_info: DatasetInfo) -> dict:
+    """Raise ``ValueError`` naming the mismatch when checkpoint ``path`` was trained on another dataset."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated or foreign file
+        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
+    meta = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
+    if meta is None:
+        raise ValueError(f"{path} is not a sympe checkpoint (no '{CHECKPOINT_KEY}' entry)")
+    if meta["fingerprint"] != expected_info.fingerprint():
+        saved = DatasetInfo.from_dict(meta["info"])
+        diffs = []
+        for field in ("name", "node_classes", "edge_classes", "max_nodes"):
+            if getattr(saved, field) != getattr(expected_info, field):
+                diffs.append(f"{field}: checkpoint {getattr(saved, field)!r} vs dataset {getattr(expected_info, field)!r}")
+        if not diffs:
+            diffs.append("the class marginals differ (another split, source or remove_h setting?)")
+        raise ValueError(f"checkpoint {path} was trained on a different dataset: " + "; ".join(diffs))
+    return ckpt
+
+
+def load_model(path: str, expected_info: DatasetInfo | None = None, map_location="cpu") -> DiscreteDiffusion:
+    """Load a checkpoint; with ``expected_info``, refuse one trained on another dataset/config."""
+    if expected_info is not None:
+        check_checkpoint_matches(path, expected_info)
+    return DiscreteDiffusion.load_from_checkpoint(path, map_location=map_location, weights_only=False)
