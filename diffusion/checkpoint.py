@@ -24,3 +24,18 @@ class AtomicModelCheckpoint(ModelCheckpoint):
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        """Also write ``last.ckpt`` at the step where ``max_steps`` stops training (mid-epoch), so that a
+        run stopped by its step budget can be resumed from exactly where it ended."""
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if (self.save_last and trainer.max_steps is not None and trainer.max_steps > 0
+                and trainer.global_step >= trainer.max_steps and self._last_global_step_saved < trainer.global_step):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        """A run stopped by ``max_time`` or an interrupt mid-epoch still leaves its final state in ``last.ckpt``."""
+        if self.save_last and self._last_global_step_saved < trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        else:
+            super().on_train_end(trainer, pl_module)

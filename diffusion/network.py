@@ -49,7 +49,8 @@ class DenoisingNetwork(nn.Module):
         self.T = T
         self.dx, self.de = info.num_node_classes, info.num_edge_classes
         self.max_nodes = info.max_nodes
-        self.features = ExtraFeatures(features, **dict(feature_kwargs or {}))
+        fkw = {"max_nodes": info.max_nodes, **dict(feature_kwargs or {})}
+        self.features = ExtraFeatures(features, **fkw)
         fx, fe, fy = self.features.dims()
         self.molecular = None
         mx = my = 0

@@ -90,6 +90,7 @@ class Transition(nn.Module):
         """``a[b] I + (1 - a[b]) 1 mᵀ`` for every b: (B,) x (d,) -> (B, d, d)."""
         d = m.numel()
         m = m.to(device=a.device, dtype=a.dtype)
+        m = m / m.sum()  # exact mᵀ1 = 1 in the compute dtype (the buffer is float32-rounded)
         eye = torch.eye(d, device=a.device, dtype=a.dtype)
         a = a.view(-1, 1, 1)
         return a * eye + (1 - a) * m.view(1, 1, d)
@@ -118,8 +119,8 @@ class Transition(nn.Module):
         return self._pair(ratio.clamp(0.0, 1.0))
 
     def limit(self) -> tuple[Tensor, Tensor]:
-        """The stationary distributions ``(m_X (dx,), m_E (de,))``."""
-        return self.m_X, self.m_E
+        """The stationary distributions ``(m_X (dx,), m_E (de,))``, renormalised in the buffers' dtype."""
+        return self.m_X / self.m_X.sum(), self.m_E / self.m_E.sum()
 
     def extra_repr(self) -> str:
         return f"dx={self.dx}, de={self.de}"

@@ -79,7 +79,7 @@ def build_model(cfg: DictConfig, info):
     return model
 
 
-def build_trainer(cfg: DictConfig, extra_callbacks=None):
+def build_trainer(cfg: DictConfig, extra_callbacks=None, for_test: bool = False):
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import CSVLogger
 
@@ -88,23 +88,24 @@ def build_trainer(cfg: DictConfig, extra_callbacks=None):
     t = cfg.train
     out = Path(cfg.paths.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if not for_test:
+        (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     ckpt_cb = AtomicModelCheckpoint(dirpath=str(out / "checkpoints"), filename="best-{epoch}-{step}",
                                     monitor="val/nll", mode="min", save_last=True, save_top_k=1)
-    callbacks = [ckpt_cb]
-    if t.ema_decay and float(t.ema_decay) > 0:
+    callbacks = [] if for_test else [ckpt_cb]
+    if t.ema_decay and float(t.ema_decay) > 0 and not for_test:
         from pytorch_lightning.callbacks import EMAWeightAveraging
 
         callbacks.append(EMAWeightAveraging(decay=float(t.ema_decay)))
     callbacks += list(extra_callbacks or [])
     loggers = []
     if t.logger in ("csv", "both"):
-        loggers.append(CSVLogger(str(out), name="csv", version=""))
+        loggers.append(CSVLogger(str(out), name="csv", version="test" if for_test else ""))
     if t.logger in ("tensorboard", "both"):
         try:
             from pytorch_lightning.loggers import TensorBoardLogger
 
-            loggers.append(TensorBoardLogger(str(out), name="tb", version=""))
+            loggers.append(TensorBoardLogger(str(out), name="tb", version="test" if for_test else ""))
         except ModuleNotFoundError:
             print("[sympe] tensorboard is not installed; logging to CSV only")
             if not loggers:

@@ -11,8 +11,10 @@ validation NLL, and ``last.ckpt``), ``csv/`` metrics, the resolved ``config.yaml
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -42,13 +44,21 @@ def main(cfg: DictConfig) -> None:
     trainer.fit(model, dm, ckpt_path=ckpt_path)
     print(f"checkpoints: {ckpt_cb.dirpath} (best: {ckpt_cb.best_model_path or 'none'}, last: {ckpt_cb.last_model_path or 'none'})")
     if cfg.train.test_after_fit:
-        which = "best" if ckpt_cb.best_model_path else None
-        results = trainer.test(model, dm, ckpt_path=which, verbose=False)
-        if results:
-            r = results[0]
-            print(f"test NLL: {r['test/nll']:.2f} ± {r['test/nll_sem']:.2f} nats per graph "
-                  f"({'DiGress edge convention' if cfg.model.eval.digress_compat else 'each undirected edge once'})")
+        # Test the weights stored in the checkpoint's state_dict (the EMA weights when EMA is on). A fresh
+        # trainer without the EMA callback is used: the fit trainer's callback would reload the raw weights.
+        path = ckpt_cb.best_model_path or ckpt_cb.last_model_path
+        if path:
+            from sympe.diffusion.model import load_model
 
+            best = load_model(path)
+            tester, _ = build_trainer(cfg, for_test=True)
+            results = tester.test(best, dm, verbose=False)
+            if results:
+                r = results[0]
+                (Path(cfg.paths.out_dir) / "test_metrics.json").write_text(
+                    json.dumps({"checkpoint": path, **{k: float(v) for k, v in r.items()}}, indent=1))
+                print(f"test NLL ({os.path.basename(path)}): {r['test/nll']:.2f} ± {r['test/nll_sem']:.2f} nats per graph "
+                      f"({'DiGress edge convention' if cfg.model.eval.digress_compat else 'each undirected edge once'})")
 
 if __name__ == "__main__":
     main()

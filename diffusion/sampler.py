@@ -1,0 +1,158 @@
+"""Ancestral sampling of graphs from the reverse process.
+
+Given a denoiser ``model_fn(noisy, t_int) -> (logits_X, logits_E)`` predicting the clean graph:
+
+1. ``z_T ~ limit``: every real node class from ``m_X``, every real unordered pair from ``m_E``.
+2. For a strictly decreasing list of times ``T = t_0 > t_1 > ... > t_K = 0`` (see :func:`timestep_schedule`):
+   ``z_{t_{k+1}} ~ p_θ(z_{t_{k+1}} | z_{t_k})`` (:func:`~sympe.diffusion.process.reverse_step`; exact for
+   strides > 1 because ``Q_{t|s}`` is exact).
+3. The output ``x ~ p_θ(x | z_0) = p̂(x0 | z_0)`` (the model at t = 0). By default it is *sampled*
+   (``final="sample"``): that is the distribution whose likelihood
+   :mod:`~sympe.diffusion.likelihood` bounds. ``final="argmax"`` takes the most likely class instead.
+
+So ``steps = K`` costs ``K + 1`` model calls per ``num_draws``. Graph ``b`` has ``n_nodes[b]`` real nodes,
+the first ones (``node_mask[b, :n_nodes[b]]`` True), and the batch is padded to ``max(n_nodes)``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sympe.diffusion.graph import DenseGraph
+from sympe.diffusion.process import ModelFn, predict_x0, reverse_step, sample_categorical
+
+
+def timestep_schedule(T: int, steps: int | None = None) -> list[int]:
+    """The strictly decreasing times visited by the sampler, from ``T`` to ``0`` inclusive.
+
+    ``steps=None``: all of ``T, T-1, ..., 0`` (T reverse steps). ``steps = K`` (1 <= K <= T): the K + 1 times
+    ``t_k = floor(T (K - k) / K)``, k = 0..K — evenly spaced, ``t_0 = T``, ``t_K = 0``, strictly decreasing
+    because the spacing ``T/K >= 1``.
+    """
+    T = int(T)
+    if T < 1:
+        raise ValueError(f"timestep_schedule: T must be >= 1, got {T}")
+    if steps is None:
+        steps = T
+    steps = int(steps)
+    if not 1 <= steps <= T:
+        raise ValueError(f"steps must be in 1..T={T} (number of reverse steps), got {steps}")
+    return [(T * (steps - k)) // steps for k in range(steps + 1)]
+
+
+def sample_n_nodes(n_nodes_dist: Tensor, B: int, generator: torch.Generator | None = None) -> Tensor:
+    """Draw ``B`` node counts from ``p(N)``: ``n_nodes_dist`` (max_nodes + 1,), entry N = p(N); entry 0 must be 0.
+
+    Returns (B,) long on ``n_nodes_dist``'s device (drawn on the generator's device if it differs).
+    """
+    out_device = torch.as_tensor(n_nodes_dist).device
+    p = torch.as_tensor(n_nodes_dist, dtype=torch.float64).flatten()
+    if p.numel() < 2 or not torch.isfinite(p).all() or (p < 0).any() or not float(p.sum()) > 0:
+        raise ValueError("n_nodes_dist must be a non-negative finite (max_nodes + 1,) vector with positive mass, "
+                         f"got {p.tolist()[:10]}")
+    if float(p[0]) > 0:
+        raise ValueError(f"n_nodes_dist[0] = p(N = 0) must be 0 (graphs have at least one node), got {float(p[0])}")
+    if int(B) < 0:
+        raise ValueError(f"B must be >= 0, got {B}")
+    if int(B) == 0:
+        return torch.zeros(0, dtype=torch.long, device=out_device)
+    if generator is not None and generator.device != p.device:
+        p = p.to(generator.device)
+    n = torch.multinomial(p, int(B), replacement=True, generator=generator)
+    return n.to(out_device)
+
+
+def _argmax_graph(pX: Tensor, pE: Tensor, node_mask: Tensor, y: Tensor) -> DenseGraph:
+    dx, de = pX.shape[-1], pE.shape[-1]
+    n = pX.shape[1]
+    X = F.one_hot(pX.argmax(-1), dx).to(pX.dtype) * node_mask.unsqueeze(-1).to(pX.dtype)
+    triu = torch.triu(torch.ones(n, n, dtype=torch.bool, device=pE.device), diagonal=1)
+    em = (node_mask.unsqueeze(2) & node_mask.unsqueeze(1) & triu).unsqueeze(-1).to(pE.dtype)
+    Eu = F.one_hot(pE.argmax(-1), de).to(pE.dtype) * em
+    return DenseGraph(X, Eu + Eu.transpose(1, 2), y, node_mask)
+
+
+def sample_graphs(
+    model_fn: ModelFn,
+    n_nodes: Tensor,
+    schedule,
+    transition,
+    dx: int,
+    de: int,
+    steps: int | None = None,
+    generator: torch.Generator | None = None,
+    keep_chain: int = 0,
+    num_draws: int = 1,
+    final: str = "sample",
+):
+    """Sample ``B = len(n_nodes)`` graphs by ancestral sampling (module docstring).
+
+    Args:
+        model_fn: ``(noisy DenseGraph, t_int (B,)) -> (logits_X (B, n, dx), logits_E (B, n, n, de))``.
+        n_nodes: (B,) long, >= 1; the device of the sampled tensors.
+        schedule, transition: a :class:`~sympe.diffusion.schedule.NoiseSchedule` and a
+            :class:`~sympe.diffusion.transition.Transition` with ``dx``/``de`` classes.
+        steps: None = all T reverse steps, K = K evenly strided steps (:func:`timestep_schedule`).
+        generator: optional ``torch.Generator`` for every draw.
+        keep_chain: 0, or the number of snapshots to keep, evenly spaced over the visited states
+            ``[z_T, z_{t_1}, ..., z_0, x]`` (always including the final ``x``, and ``z_T`` too when >= 2;
+            capped at the number of states).
+        num_draws: model calls averaged per step (for a stochastic ``model_fn``).
+        final: ``"sample"`` (default) or ``"argmax"`` for ``x`` from ``p̂(x0 | z_0)``.
+
+    Returns:
+        ``x`` (a DenseGraph, padded to ``max(n_nodes)``), or ``(x, chain)`` with ``chain`` a list of
+        ``keep_chain`` DenseGraphs when ``keep_chain > 0``.
+    """
+    if transition.dx != dx or transition.de != de:
+        raise ValueError(f"sample_graphs: dx={dx}, de={de} but the transition has dx={transition.dx}, de={transition.de}")
+    if final not in ("sample", "argmax"):
+        raise ValueError(f"sample_graphs: final must be 'sample' or 'argmax', got {final!r}")
+    n_nodes = torch.as_tensor(n_nodes)
+    if n_nodes.dim() != 1 or n_nodes.numel() == 0 or n_nodes.is_floating_point():
+        raise ValueError(f"sample_graphs: n_nodes must be a non-empty (B,) integer tensor, got {tuple(n_nodes.shape)}")
+    if int(n_nodes.min()) < 1:
+        raise ValueError(f"sample_graphs: every graph needs at least 1 node, got n_nodes.min() = {int(n_nodes.min())}")
+    if int(keep_chain) < 0:
+        raise ValueError(f"keep_chain must be >= 0, got {keep_chain}")
+    times = timestep_schedule(schedule.T, steps)
+    device = n_nodes.device
+    B, n = n_nodes.numel(), int(n_nodes.max())
+    node_mask = torch.arange(n, device=device).unsqueeze(0) < n_nodes.unsqueeze(1)
+    y = torch.zeros(B, 0, device=device)
+
+    m_X, m_E = transition.limit()
+    probX = m_X.to(device).view(1, 1, dx).expand(B, n, dx)
+    probE = m_E.to(device).view(1, 1, 1, de).expand(B, n, n, de)
+    z = sample_categorical(probX, probE, node_mask, generator=generator, y=y)
+
+    num_states = len(times) + 1
+    keep: set[int] = set()
+    if keep_chain:
+        k = min(int(keep_chain), num_states)
+        if k == 1:
+            keep = {num_states - 1}
+        else:
+            keep = {round(i * (num_states - 1) / (k - 1)) for i in range(k)}
+    chain: list[DenseGraph] = []
+    if 0 in keep:
+        chain.append(z.clone())
+
+    for idx, (t, s) in enumerate(zip(times[:-1], times[1:]), start=1):
+        t_int = torch.full((B,), t, dtype=torch.long, device=device)
+        s_int = torch.full((B,), s, dtype=torch.long, device=device)
+        z = reverse_step(model_fn, z, t_int, s_int, schedule, transition, generator=generator, num_draws=num_draws)
+        if idx in keep:
+            chain.append(z.clone())
+
+    t0 = torch.zeros(B, dtype=torch.long, device=device)
+    pX, pE = predict_x0(model_fn, z, t0, num_draws=num_draws)
+    if final == "sample":
+        x = sample_categorical(pX, pE, node_mask, generator=generator, y=y)
+    else:
+        x = _argmax_graph(pX, pE, node_mask, y)
+    if keep_chain:
+        chain.append(x.clone())
+        return x, chain
+    return x

@@ -1,0 +1,182 @@
+"""Ancestral sampler: time grids, validity, node counts, chains, and exact recovery of a certain model.
+
+(That the sampler draws from the enumerated model distribution is tested in test_likelihood.py.)
+"""
+import pytest
+import torch
+
+from sympe.diffusion.graph import DenseGraph
+from sympe.diffusion.sampler import sample_graphs, sample_n_nodes, timestep_schedule
+from sympe.diffusion.schedule import make_schedule
+from sympe.diffusion.transition import AbsorbingTransition, MarginalTransition, UniformTransition
+
+
+def _transitions(dx, de):
+    return {
+        "uniform": UniformTransition(dx, de),
+        "marginal": MarginalTransition(torch.linspace(1, 2, dx), torch.linspace(3, 1, de)),
+        "absorbing": AbsorbingTransition(dx, de, absorbing_node_class=dx - 1),
+    }
+
+
+def _random_model(dx, de, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    Wx, We = torch.randn(dx + 1, dx, generator=g), torch.randn(de + 1, de, generator=g)
+    calls = {"n": 0, "t": []}
+
+    def model_fn(z, t):
+        calls["n"] += 1
+        calls["t"].append(int(t[0]))
+        tt = t.float().view(-1, 1, 1) / 10
+        lX = torch.cat([z.X, tt.expand(*z.X.shape[:2], 1)], -1) @ Wx
+        lE = torch.cat([z.E, tt.unsqueeze(-1).expand(*z.E.shape[:3], 1)], -1) @ We
+        return lX, lE
+
+    return model_fn, calls
+
+
+@pytest.mark.parametrize("T", [1, 2, 7, 100, 500])
+def test_timestep_schedule(T):
+    assert timestep_schedule(T) == list(range(T, -1, -1))
+    for k in sorted({1, 2, 3, max(1, T // 3), T}):
+        if k > T:
+            continue
+        ts = timestep_schedule(T, k)
+        assert len(ts) == k + 1 and ts[0] == T and ts[-1] == 0
+        gaps = [a - b for a, b in zip(ts[:-1], ts[1:])]
+        assert all(gap >= 1 for gap in gaps)
+        assert max(gaps) - min(gaps) <= 1, "evenly spaced up to rounding"
+    with pytest.raises(ValueError, match="steps"):
+        timestep_schedule(T, T + 1)
+    with pytest.raises(ValueError, match="steps"):
+        timestep_schedule(T, 0)
+
+
+@pytest.mark.parametrize("kind", ["uniform", "marginal", "absorbing"])
+@pytest.mark.parametrize("steps", [None, 3])
+def test_sampler_output_valid_with_right_sizes(kind, steps):
+    dx, de, T = 3, 2, 12
+    tr = _transitions(dx, de)[kind]
+    sch = make_schedule("cosine", T)
+    model_fn, calls = _random_model(dx, de)
+    n_nodes = torch.tensor([3, 5, 1, 4])
+    x = sample_graphs(model_fn, n_nodes, sch, tr, dx, de, steps=steps, generator=torch.Generator().manual_seed(0))
+    assert isinstance(x, DenseGraph)
+    x.validate()
+    assert x.X.shape == (4, 5, dx) and x.E.shape == (4, 5, 5, de)
+    assert torch.equal(x.num_nodes, n_nodes)
+    for b, nb in enumerate(n_nodes.tolist()):
+        assert x.node_mask[b, :nb].all() and not x.node_mask[b, nb:].any()
+    # model calls: one per reverse step, at the visited times, then one at t = 0
+    visited = timestep_schedule(T, steps)
+    assert calls["t"] == visited[:-1] + [0]
+    # reproducible with a seeded generator
+    calls["t"].clear()
+    y = sample_graphs(model_fn, n_nodes, sch, tr, dx, de, steps=steps, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(x.X, y.X) and torch.equal(x.E, y.E)
+
+
+def _fixed_graph_model(target: DenseGraph):
+    """Predicts ``target`` with probability 1 (logits 0 on the target class, -inf elsewhere)."""
+
+    def model_fn(z, t):
+        assert z.X.shape == target.X.shape
+        lX = torch.where(target.X > 0, 0.0, float("-inf"))
+        lX = torch.where(target.node_mask.unsqueeze(-1), lX, torch.zeros_like(lX))
+        lE = torch.where(target.E > 0, 0.0, float("-inf"))
+        lE = torch.where(target.edge_mask.unsqueeze(-1), lE, torch.zeros_like(lE))
+        return lX, lE
+
+    return model_fn
+
+
+@pytest.mark.parametrize("kind", ["uniform", "marginal", "absorbing"])
+@pytest.mark.parametrize("steps", [None, 1, 4])
+@pytest.mark.parametrize("final", ["sample", "argmax"])
+def test_certain_model_returns_its_graph(kind, steps, final):
+    dx, de, T = 4, 3, 20
+    g = torch.Generator().manual_seed(1)
+    n_nodes = torch.tensor([6, 2, 5])
+    n = 6
+    Xi = torch.randint(0, dx, (3, n), generator=g)
+    Ei = torch.randint(0, de, (3, n, n), generator=g)
+    mask = torch.arange(n).unsqueeze(0) < n_nodes.unsqueeze(1)
+    target = DenseGraph.from_indices(Xi, Ei, mask, dx, de).validate()
+    x = sample_graphs(_fixed_graph_model(target), n_nodes, make_schedule("cosine", T), _transitions(dx, de)[kind],
+                      dx, de, steps=steps, generator=g, final=final)
+    assert torch.equal(x.X, target.X) and torch.equal(x.E, target.E) and torch.equal(x.node_mask, target.node_mask)
+
+
+def test_keep_chain_and_num_draws():
+    dx, de, T = 3, 2, 10
+    model_fn, calls = _random_model(dx, de)
+    n_nodes = torch.tensor([4, 2])
+    sch, tr = make_schedule("cosine", T), _transitions(dx, de)["marginal"]
+    x, chain = sample_graphs(model_fn, n_nodes, sch, tr, dx, de, steps=5, keep_chain=3, num_draws=2,
+                             generator=torch.Generator().manual_seed(0))
+    assert calls["n"] == 2 * (5 + 1)
+    assert len(chain) == 3
+    for z in chain:
+        z.validate()
+        assert torch.equal(z.node_mask, x.node_mask)
+    assert torch.equal(chain[-1].X, x.X) and torch.equal(chain[-1].E, x.E)
+    # z_T is the first snapshot: with the absorbing transition it is all absorbing states
+    tra = _transitions(dx, de)["absorbing"]
+    x, chain = sample_graphs(model_fn, n_nodes, sch, tra, dx, de, keep_chain=100)
+    assert len(chain) == T + 2  # capped: z_T, ..., z_0, x
+    z_T = chain[0]
+    Xi, Ei = z_T.collapse()
+    assert (Xi[z_T.node_mask] == dx - 1).all() and (Ei[z_T.edge_mask] == 0).all()
+    x, chain = sample_graphs(model_fn, n_nodes, sch, tr, dx, de, keep_chain=1)
+    assert len(chain) == 1 and torch.equal(chain[0].X, x.X)
+
+
+def test_sampler_errors():
+    model_fn, _ = _random_model(3, 2)
+    sch, tr = make_schedule("cosine", 5), UniformTransition(3, 2)
+    with pytest.raises(ValueError, match="dx=4"):
+        sample_graphs(model_fn, torch.tensor([2]), sch, tr, 4, 2)
+    with pytest.raises(ValueError, match="at least 1 node"):
+        sample_graphs(model_fn, torch.tensor([2, 0]), sch, tr, 3, 2)
+    with pytest.raises(ValueError, match="final"):
+        sample_graphs(model_fn, torch.tensor([2]), sch, tr, 3, 2, final="mode")
+    with pytest.raises(ValueError, match="steps"):
+        sample_graphs(model_fn, torch.tensor([2]), sch, tr, 3, 2, steps=6)
+
+
+def test_sample_n_nodes():
+    dist = torch.tensor([0.0, 0.1, 0.0, 0.6, 0.3])
+    n = sample_n_nodes(dist, 5000, generator=torch.Generator().manual_seed(0))
+    assert n.shape == (5000,) and n.dtype == torch.long
+    freq = torch.bincount(n, minlength=5).float() / 5000
+    assert freq[0] == 0 and freq[2] == 0
+    torch.testing.assert_close(freq, dist, atol=0.03, rtol=0)
+    with pytest.raises(ValueError, match="p\\(N = 0\\)"):
+        sample_n_nodes(torch.tensor([0.1, 0.9]), 3)
+    with pytest.raises(ValueError, match="non-negative"):
+        sample_n_nodes(torch.tensor([0.0, -1.0, 2.0]), 3)
+
+
+@pytest.mark.parametrize("kind", ["marginal", "absorbing"])
+def test_certain_model_chain_follows_forward_marginals(kind):
+    """With p̂ = δ_{x0}, p_θ(z_s | z_t) = q(z_s | z_t, x0), so the strided chain's marginal at every visited
+    time s is q(z_s | x0) = x0 Q̄_s (up to ᾱ_T ≈ 0, since z_T starts from the limit)."""
+    dx, de, T, B, n = 3, 2, 20, 2000, 3
+    g = torch.Generator().manual_seed(2)
+    Xi = torch.tensor([0, 2, 1]).expand(B, n)
+    Ei = torch.zeros(B, n, n, dtype=torch.long)
+    Ei[:, 0, 1] = 1
+    mask = torch.ones(B, n, dtype=torch.bool)
+    target = DenseGraph.from_indices(Xi, Ei, mask, dx, de)
+    sch, tr = make_schedule("cosine", T), _transitions(dx, de)[kind]
+    steps = 4
+    x, chain = sample_graphs(_fixed_graph_model(target), torch.full((B,), n), sch, tr, dx, de, steps=steps,
+                             generator=g, keep_chain=steps + 2)
+    times = timestep_schedule(T, steps)
+    assert len(chain) == len(times) + 1
+    for z, s in zip(chain[1:-1], times[1:]):
+        Qx, Qe = tr.Q_bar(sch.alpha_bar(torch.tensor([s])))
+        for i in range(n):
+            torch.testing.assert_close(z.X[:, i].mean(0), target.X[0, i] @ Qx[0], atol=0.04, rtol=0)
+        torch.testing.assert_close(z.E[:, 0, 1].mean(0), target.E[0, 0, 1] @ Qe[0], atol=0.04, rtol=0)
+        torch.testing.assert_close(z.E[:, 1, 2].mean(0), target.E[0, 1, 2] @ Qe[0], atol=0.04, rtol=0)
