@@ -13,10 +13,20 @@ from torch_geometric.loader import DataLoader
 
 class GraphDataModule(pl.LightningDataModule):
     def __init__(self, train, val, test, batch_size: int = 32, eval_batch_size: int | None = None,
-                 num_workers: int = 0, seed: int = 0, pin_memory: bool = False):
+                 num_workers: int = 0, seed: int = 0, pin_memory: bool = False,
+                 limit_train_graphs: int | None = None, limit_eval_graphs: int | None = None):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"GraphDataModule: batch_size must be >= 1, got {batch_size}")
+        self._info = train.info  # statistics of the FULL train split, also when a subset is used
+        for name, limit in (("limit_train_graphs", limit_train_graphs), ("limit_eval_graphs", limit_eval_graphs)):
+            if limit is not None and limit < 1:
+                raise ValueError(f"GraphDataModule: {name} must be a positive number of graphs or None, got {limit}")
+        # subsets are the first graphs of each split (the splits are already in a random, seeded order)
+        if limit_train_graphs is not None:
+            train = train[: int(limit_train_graphs)]
+        if limit_eval_graphs is not None:
+            val, test = val[: int(limit_eval_graphs)], test[: int(limit_eval_graphs)]
         self.train_set, self.val_set, self.test_set = train, val, test
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
@@ -27,8 +37,8 @@ class GraphDataModule(pl.LightningDataModule):
 
     @property
     def info(self):
-        """The `DatasetInfo` of the train split."""
-        return self.train_set.info
+        """The `DatasetInfo` of the (full) train split."""
+        return self._info
 
     def _loader(self, ds, batch_size: int, shuffle: bool) -> DataLoader:
         return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, num_workers=self.num_workers,

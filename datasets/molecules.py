@@ -54,6 +54,7 @@ _RDKIT_BOND_TYPES = {
     Chem.BondType.AROMATIC: "aromatic",
 }
 _BOND_TYPE_BY_NAME = {name: bt for bt, name in _RDKIT_BOND_TYPES.items()}
+_BOND_CLASS_OF_TYPE = {bt: BOND_CLASSES.index(name) for bt, name in _RDKIT_BOND_TYPES.items()}
 
 #: Relaxed mode: an atom whose bond orders exceed its neutral valence by exactly one gets charge +1
 #: (N+ with 4 bonds, O+ / S+ with 3), the rule DiGress uses for its "relaxed" validity.
@@ -96,6 +97,10 @@ class MoleculeSpec:
         table = Chem.GetPeriodicTable()
         object.__setattr__(self, "valencies", tuple(VALENCIES[a] for a in atoms))
         object.__setattr__(self, "weights", tuple(float(table.GetAtomicWeight(a)) for a in atoms))
+        # lookup tables for fast conversion (not part of the spec's identity)
+        object.__setattr__(self, "_index", {a: k for k, a in enumerate(atoms)})
+        object.__setattr__(self, "_atom_eye", np.eye(len(atoms), dtype=np.float32))
+        object.__setattr__(self, "_bond_eye", np.eye(len(BOND_CLASSES), dtype=np.float32))
 
     @property
     def num_atom_classes(self) -> int:
@@ -150,46 +155,46 @@ def mol_to_graph(mol, spec: MoleculeSpec, remove_h: bool, name=None) -> Data:
     if not remove_h and not spec.explicit_h:
         raise ValueError(f"mol_to_graph: remove_h=False needs an 'H' atom class, but the spec has {list(spec.atom_classes)}; "
                          "pass remove_h=True or a spec that includes 'H'")
-    mol = Chem.RemoveHs(mol) if remove_h else Chem.AddHs(mol)
+    if not remove_h:
+        mol = Chem.AddHs(mol)  # a new molecule
+    elif mol.GetNumHeavyAtoms() != mol.GetNumAtoms():
+        mol = Chem.RemoveHs(mol)  # a new molecule
+    else:
+        mol = Chem.Mol(mol)  # copy: Kekulize below must not change the caller's molecule
     Chem.Kekulize(mol, clearAromaticFlags=True)
     n = mol.GetNumAtoms()
     if n == 0:
         raise ValueError(f"mol_to_graph: molecule {_describe(mol, name)} has no atoms")
 
-    atom_types = np.empty(n, dtype=np.int64)
-    charges = np.empty(n, dtype=np.int64)
-    index = {a: k for k, a in enumerate(spec.atom_classes)}
-    for atom in mol.GetAtoms():
-        i = atom.GetIdx()
-        sym = atom.GetSymbol()
-        k = index.get(sym)
+    index = spec._index
+    atom_types, charges = [], []
+    for i in range(n):  # index loops: RDKit's Python-level atom/bond iterators are several times slower
+        atom = mol.GetAtomWithIdx(i)
+        k = index.get(atom.GetSymbol())
         if k is None:
-            raise ValueError(f"mol_to_graph: element {sym!r} of molecule {_describe(mol, name)} is not one of the "
-                             f"atom classes {list(spec.atom_classes)}")
-        atom_types[i] = k
-        charges[i] = atom.GetFormalCharge()
+            raise ValueError(f"mol_to_graph: element {atom.GetSymbol()!r} of molecule {_describe(mol, name)} is not one "
+                             f"of the atom classes {list(spec.atom_classes)}")
+        atom_types.append(k)
+        charges.append(atom.GetFormalCharge())
 
-    m = mol.GetNumBonds()
-    rows = np.empty(2 * m, dtype=np.int64)
-    cols = np.empty(2 * m, dtype=np.int64)
-    kinds = np.empty(2 * m, dtype=np.int64)
-    for b in mol.GetBonds():
-        j = b.GetIdx()
-        name_b = _RDKIT_BOND_TYPES.get(b.GetBondType())
-        if name_b is None:
+    rows, cols, kinds = [], [], []
+    for j in range(mol.GetNumBonds()):
+        b = mol.GetBondWithIdx(j)
+        c = _BOND_CLASS_OF_TYPE.get(b.GetBondType())
+        if c is None:
             raise ValueError(f"mol_to_graph: bond type {b.GetBondType()} of molecule {_describe(mol, name)} is not one "
                              f"of {list(BOND_CLASSES[1:])}")
         u, v = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
-        c = spec.bond_classes.index(name_b)
-        rows[2 * j], cols[2 * j], rows[2 * j + 1], cols[2 * j + 1] = u, v, v, u
-        kinds[2 * j] = kinds[2 * j + 1] = c
+        rows += (u, v)
+        cols += (v, u)
+        kinds += (c, c)
+    rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
     order = np.lexsort((cols, rows))
-    edge_index = torch.from_numpy(np.stack([rows[order], cols[order]]))
-    edge_attr = torch.zeros(2 * m, spec.num_bond_classes)
-    edge_attr[torch.arange(2 * m), torch.from_numpy(kinds[order])] = 1.0
-    x = torch.zeros(n, spec.num_atom_classes)
-    x[torch.arange(n), torch.from_numpy(atom_types)] = 1.0
-    return Data(x=x, edge_index=edge_index, edge_attr=edge_attr, charge=torch.from_numpy(charges), num_nodes=n)
+    edge_index = torch.from_numpy(np.stack([rows[order], cols[order]]).reshape(2, -1))
+    edge_attr = torch.from_numpy(spec._bond_eye[np.asarray(kinds, dtype=np.int64)[order]])
+    x = torch.from_numpy(spec._atom_eye[atom_types])
+    charges = torch.from_numpy(np.asarray(charges, dtype=np.int64))
+    return Data(x=x, edge_index=edge_index, edge_attr=edge_attr, charge=charges, num_nodes=n)
 
 
 def graph_classes(data: Data) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -223,16 +228,17 @@ def _check_graph(atoms, bonds, spec: MoleculeSpec, charges):
     if atoms.min() < 0 or atoms.max() >= spec.num_atom_classes:
         raise ValueError(f"atom_classes must lie in 0..{spec.num_atom_classes - 1} (pass only real nodes, "
                          f"e.g. slice padded rows away with node_mask), got values {sorted(set(atoms.tolist()))}")
-    off = ~np.eye(n, dtype=bool)
-    if bonds[off].size and (bonds[off].min() < 0 or bonds[off].max() >= spec.num_bond_classes):
+    bonds = bonds.copy()
+    np.fill_diagonal(bonds, 0)  # the diagonal carries no class (see DenseGraph)
+    if bonds.min() < 0 or bonds.max() >= spec.num_bond_classes:
         raise ValueError(f"bond_classes off the diagonal must lie in 0..{spec.num_bond_classes - 1}")
-    if not np.array_equal(np.where(off, bonds, 0), np.where(off, bonds, 0).T):
+    if (bonds != bonds.T).any():
         raise ValueError("bond_classes must be symmetric (bond_classes[i, j] == bond_classes[j, i])")
     if charges is not None:
         charges = _to_numpy_long(charges, "charges")
         if charges.shape != (n,):
             raise ValueError(f"charges must have shape ({n},), got {charges.shape}")
-    return atoms, np.where(off, bonds, 0), charges
+    return atoms, bonds, charges
 
 
 def bond_order_sums(atoms, bonds, spec: MoleculeSpec) -> np.ndarray:
@@ -258,8 +264,10 @@ def _assemble(atoms: np.ndarray, bonds: np.ndarray, spec: MoleculeSpec, charges,
     return rw.GetMol()
 
 
-def _sanitized(mol: Chem.Mol) -> Chem.Mol | None:
-    mol = Chem.Mol(mol)
+def _sanitized(mol: Chem.Mol, copy: bool = True) -> Chem.Mol | None:
+    """The sanitized molecule (a copy unless ``copy=False``), or None when RDKit rejects it."""
+    if copy:
+        mol = Chem.Mol(mol)
     _quiet = BlockLogs()  # noqa: F841 - RDKit logging is silenced while this object lives
     try:
         Chem.SanitizeMol(mol)
@@ -282,7 +290,7 @@ def graph_to_mol(atom_classes, bond_classes, spec: MoleculeSpec, charges=None, s
     atoms, bonds, charges = _check_graph(atom_classes, bond_classes, spec, charges)
     explicit_h = spec.explicit_h if explicit_h is None else explicit_h
     mol = _assemble(atoms, bonds, spec, charges, explicit_h)
-    return _sanitized(mol) if sanitize else mol
+    return _sanitized(mol, copy=False) if sanitize else mol
 
 
 def infer_formal_charges(atom_classes, bond_classes, spec: MoleculeSpec, explicit_h: bool | None = None) -> np.ndarray:
@@ -338,11 +346,17 @@ def mol_to_smiles(mol: Chem.Mol | None) -> str | None:
     if mol is None:
         return None
     mol = _sanitized(mol)
-    if mol is None:
-        return None
+    return None if mol is None else sanitized_mol_to_smiles(mol)
+
+
+def sanitized_mol_to_smiles(mol: Chem.Mol) -> str | None:
+    """:func:`mol_to_smiles` for a molecule that is already sanitized (skips the defensive copy
+    and re-sanitization; only for molecules returned by RDKit's parsers or by :func:`graph_to_mol`)."""
     _quiet = BlockLogs()  # noqa: F841
     try:
-        return Chem.MolToSmiles(Chem.RemoveHs(mol), isomericSmiles=False)
+        if mol.GetNumHeavyAtoms() != mol.GetNumAtoms():
+            mol = Chem.RemoveHs(mol)
+        return Chem.MolToSmiles(mol, isomericSmiles=False)
     except Exception:
         return None
 
@@ -350,10 +364,12 @@ def mol_to_smiles(mol: Chem.Mol | None) -> str | None:
 def canonical_smiles(smiles: str) -> str | None:
     """Canonical form (as :func:`mol_to_smiles`) of a SMILES string; ``None`` if RDKit cannot parse it."""
     _quiet = BlockLogs()  # noqa: F841
-    return mol_to_smiles(Chem.MolFromSmiles(smiles))
+    mol = Chem.MolFromSmiles(smiles)  # parsing sanitizes
+    return None if mol is None else sanitized_mol_to_smiles(mol)
 
 
 def graph_to_smiles(data: Data, spec: MoleculeSpec) -> str | None:
     """Canonical SMILES of a sparse molecular graph (formal charges from ``data.charge`` when present)."""
     atoms, bonds, charges = graph_classes(data)
-    return mol_to_smiles(graph_to_mol(atoms, bonds, spec, charges=charges))
+    mol = graph_to_mol(atoms, bonds, spec, charges=charges)  # sanitized already
+    return None if mol is None else sanitized_mol_to_smiles(mol)

@@ -48,9 +48,12 @@ class DiscreteDiffusion(pl.LightningModule):
         diffusion: ``{"T", "schedule", "transition"}``.
         optim: ``{"lr", "weight_decay", "lambda_E", "amsgrad"}``.
         eval: ``{"digress_compat", "num_draws"}`` for the validation/test NLL.
+        dataset: the dataset config (``{"name", "params"}``) the model is trained on; only recorded, so that
+            evaluation scripts can rebuild the same splits from a checkpoint.
     """
 
-    def __init__(self, info: dict, network: dict, diffusion: dict, optim: dict | None = None, eval: dict | None = None):
+    def __init__(self, info: dict, network: dict, diffusion: dict, optim: dict | None = None, eval: dict | None = None,
+                 dataset: dict | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.info = DatasetInfo.from_dict(dict(info))
@@ -106,9 +109,10 @@ class DiscreteDiffusion(pl.LightningModule):
                 f"training loss is {loss.item()} at global step {self.global_step} (epoch {self.current_epoch}); "
                 f"last good checkpoint: {ckpt or 'none saved yet'}. Lower the learning rate or resume from it."
             )
-        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, batch_size=B,
-                      prog_bar=False, on_step=True, on_epoch=False)
-        self.log("loss", loss.detach(), prog_bar=True, batch_size=B, logger=False)
+        if self._trainer is not None:
+            self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, batch_size=B,
+                          prog_bar=False, on_step=True, on_epoch=False)
+            self.log("loss", loss.detach(), prog_bar=True, batch_size=B, logger=False)
         return loss
 
     def configure_optimizers(self):

@@ -46,7 +46,8 @@ def build_data(cfg: DictConfig):
 
     splits = build_splits_from_cfg(cfg)
     dm = GraphDataModule(splits["train"], splits["val"], splits["test"], batch_size=cfg.train.batch_size,
-                         eval_batch_size=cfg.train.eval_batch_size, num_workers=cfg.train.num_workers, seed=cfg.seed)
+                         eval_batch_size=cfg.train.eval_batch_size, num_workers=cfg.train.num_workers, seed=cfg.seed,
+                         limit_train_graphs=cfg.train.limit_train_graphs, limit_eval_graphs=cfg.train.limit_eval_graphs)
     return splits, dm
 
 
@@ -70,8 +71,9 @@ def build_model(cfg: DictConfig, info):
     m = OmegaConf.to_container(cfg.model, resolve=True)
     t = cfg.train
     optim = {"lr": t.lr, "weight_decay": t.weight_decay, "amsgrad": t.amsgrad, "lambda_E": t.lambda_E}
+    dataset = {"name": cfg.dataset.name, "params": OmegaConf.to_container(cfg.dataset.params, resolve=True)}
     model = DiscreteDiffusion(info.to_dict(), network=network_kwargs(cfg), diffusion=m["diffusion"], optim=optim,
-                              eval=m["eval"])
+                              eval=m["eval"], dataset=dataset)
     if t.compile:
         import torch
 

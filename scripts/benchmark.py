@@ -1,0 +1,169 @@
+"""Speed and memory benchmark of the training step and the sampler; prints one JSON object.
+
+    python scripts/benchmark.py                                   # qm9 (no H) config, CPU (and CUDA if present)
+    python scripts/benchmark.py --device cuda --batch-sizes 64 256 --bf16 --compile
+    python scripts/benchmark.py --breakers none noise sympe --train-steps 20
+
+Measured, for each device and batch size, with the model of ``experiment=qm9`` (9 layers, DiGress's widths,
+``features=all``, molecular features) on real QM9 training batches:
+
+* ``train_graphs_per_s``: graphs per second of full training steps (noise, features, breaker, forward,
+  backward, AdamW step), after warm-up steps that are not timed;
+* ``sample_s_per_1000_T{T}`` and ``sample_s_per_1000_strided{K}``: seconds to sample 1000 graphs with all T
+  reverse steps and with K strided steps. With ``--sample-steps S`` (default) only S reverse steps are timed
+  and the figure is extrapolated linearly (each step costs the same); ``--full-sampling`` times the whole run;
+* ``peak_mem_mb``: peak CUDA memory of the training step (torch.cuda.max_memory_allocated), or the peak
+  resident set size of the process on CPU (an upper bound that includes Python and the dataset);
+* ``params``: parameter count; ``breaker_overhead``: step time with each symmetry breaker / step time without.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hcompose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=os.path.join(REPO, "configs"), version_base="1.3"):
+        return hcompose(config_name="config", overrides=overrides)
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_training(model, batches, device: str, warmup: int, steps: int, bf16: bool) -> float:
+    """Seconds per training step (mean over ``steps`` timed steps)."""
+    opt = model.configure_optimizers()
+    model.train()
+
+    def step(batch):
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=bf16 and device.startswith("cuda")):
+            loss = model.training_step(batch.to(device), 0)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    for i in range(warmup):
+        step(batches[i % len(batches)])
+    sync(device)
+    start = time.perf_counter()
+    for i in range(steps):
+        step(batches[(warmup + i) % len(batches)])
+    sync(device)
+    return (time.perf_counter() - start) / steps
+
+
+@torch.no_grad()
+def time_sampling(model, batch_size: int, device: str, num_steps: int, timed_steps: int | None, bf16: bool) -> float:
+    """Seconds to sample ``batch_size`` graphs with ``num_steps`` reverse steps (extrapolated from
+    ``timed_steps`` steps when given)."""
+    from sympe.diffusion.process import reverse_step
+    from sympe.diffusion.sampler import sample_graphs, sample_n_nodes, timestep_schedule
+
+    model.eval()
+    sizes = sample_n_nodes(model.n_nodes_dist.cpu(), batch_size).to(device)
+    ctx = torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=bf16 and device.startswith("cuda"))
+    with ctx:
+        if timed_steps is None or timed_steps >= num_steps:
+            sync(device)
+            start = time.perf_counter()
+            sample_graphs(model.model_fn, sizes, model.schedule, model.transition, model.info.num_node_classes,
+                          model.info.num_edge_classes, steps=num_steps)
+            sync(device)
+            return time.perf_counter() - start
+        # time a few reverse steps of the same strided grid and extrapolate
+        times = timestep_schedule(model.T, num_steps)
+        z = sample_graphs(model.model_fn, sizes, model.schedule, model.transition, model.info.num_node_classes,
+                          model.info.num_edge_classes, steps=1)  # a valid graph to start from (also warms up)
+        sync(device)
+        start = time.perf_counter()
+        for k in range(timed_steps):
+            t = torch.full((batch_size,), int(times[k]), device=device, dtype=torch.long)
+            s = torch.full((batch_size,), int(times[k + 1]), device=device, dtype=torch.long)
+            z = reverse_step(model.model_fn, z, t, s, model.schedule, model.transition)
+        sync(device)
+        per_step = (time.perf_counter() - start) / timed_steps
+        return per_step * (num_steps + 1)  # K reverse steps + the final decode
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="auto", help="auto (CPU, and CUDA when present) | cpu | cuda")
+    ap.add_argument("--experiment", default="qm9")
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--train-steps", type=int, default=5)
+    ap.add_argument("--sample-batch", type=int, default=256)
+    ap.add_argument("--sample-steps", type=int, default=5, help="reverse steps timed (then extrapolated)")
+    ap.add_argument("--full-sampling", action="store_true", help="time complete sampling runs instead")
+    ap.add_argument("--strided", type=int, default=50)
+    ap.add_argument("--breakers", nargs="+", default=["none", "noise", "sympe"])
+    ap.add_argument("--bf16", action="store_true")
+    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--override", nargs="*", default=[], help="extra Hydra overrides, e.g. dataset.params.source=csv")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from common import build_model, build_splits_from_cfg
+    from torch_geometric.loader import DataLoader
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.device == "auto" else [args.device]
+    cfg = compose([f"experiment={args.experiment}", *args.override])
+    train = build_splits_from_cfg(cfg)["train"]
+    info = train.info
+    result = {"experiment": args.experiment, "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "T": int(cfg.model.diffusion.T), "n_layers": int(cfg.model.n_layers), "runs": []}
+    for device in devices:
+        for bs in args.batch_sizes:
+            loader = DataLoader(train, batch_size=bs, shuffle=True, generator=torch.Generator().manual_seed(0))
+            it = iter(loader)
+            batches = [next(it) for _ in range(min(len(loader), args.warmup + args.train_steps))]
+            row = {"device": device if device == "cpu" else torch.cuda.get_device_name(0), "batch_size": bs}
+            step_times = {}
+            for breaker in args.breakers:
+                torch.manual_seed(0)
+                c = compose([f"experiment={args.experiment}", f"model.symbreak={breaker}",
+                             f"train.compile={str(args.compile).lower()}", *args.override])
+                model = build_model(c, info).to(device)
+                if device.startswith("cuda"):
+                    torch.cuda.reset_peak_memory_stats()
+                step_times[breaker] = time_training(model, batches, device, args.warmup, args.train_steps, args.bf16)
+                if breaker == args.breakers[0]:
+                    row["params"] = sum(p.numel() for p in model.parameters())
+                    row["train_graphs_per_s"] = bs / step_times[breaker]
+                    row["peak_mem_mb"] = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
+                                          else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                    sb = args.sample_batch
+                    timed = None if args.full_sampling else args.sample_steps
+                    full = time_sampling(model, sb, device, model.T, timed, args.bf16)
+                    strided = time_sampling(model, sb, device, args.strided, timed, args.bf16)
+                    row[f"sample_s_per_1000_T{model.T}"] = full * 1000 / sb
+                    row[f"sample_s_per_1000_strided{args.strided}"] = strided * 1000 / sb
+                    row["sampling_extrapolated_from_steps"] = timed
+                del model
+            row["step_s"] = step_times
+            base = step_times[args.breakers[0]]
+            row["breaker_overhead"] = {k: v / base for k, v in step_times.items()}
+            result["runs"].append(row)
+            print(json.dumps(row), file=sys.stderr)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
