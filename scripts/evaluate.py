@@ -142,7 +142,7 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
     return out
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path="../configs/evaluate", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     if (cfg.checkpoint is None) == (cfg.samples is None):
         raise ValueError("give exactly one of checkpoint=PATH (evaluate a model) or samples=FILE dataset=NAME "
@@ -151,7 +151,7 @@ def main(cfg: DictConfig) -> None:
     if cfg.samples is not None:
         if cfg.dataset is None:
             raise ValueError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
-        name, params = dataset_config(cfg.dataset, OmegaConf.to_container(cfg.dataset_params) or {})
+        name, params = dataset_config(cfg.dataset, OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
         splits = load_splits(name, params, cfg.data_root)
         path = Path(cfg.samples)
         graphs, lines = read_samples(path, splits["train"].info.is_molecular)

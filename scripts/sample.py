@@ -17,7 +17,7 @@ import hydra
 from omegaconf import DictConfig
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="sample")
+@hydra.main(version_base="1.3", config_path="../configs/sample", config_name="sample")
 def main(cfg: DictConfig) -> None:
     import torch
 

@@ -14,7 +14,9 @@ from sympe.datasets import graph_metrics as gm
 from sympe.datasets.graph_utils import networkx_to_data, to_networkx_list
 from sympe.datasets.spectre import digress_split_indices, generate_sbm, load_npz_graphs
 
-DATA = Path("/work/shared/data/spectre")
+from conftest import SHARED_DATA
+
+DATA = SHARED_DATA / "spectre"
 needs_npz = pytest.mark.skipif(not (DATA / "planar.npz").is_file(), reason="SPECTRE npz copies not available")
 
 

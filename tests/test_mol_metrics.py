@@ -21,7 +21,9 @@ from sympe.datasets.mol_metrics import (
 )
 from sympe.datasets.molecules import QM9_SPEC, QM9_SPEC_WITH_H, canonical_smiles, graph_classes, mol_to_graph
 
-QM9_CSV = Path("/work/shared/data/qm9_index_smiles.csv.gz")
+from conftest import SHARED_DATA
+
+QM9_CSV = SHARED_DATA / "qm9_index_smiles.csv.gz"
 C, N, O, F, H = range(5)  # class indices of QM9_SPEC_WITH_H (the first four also of QM9_SPEC)
 
 

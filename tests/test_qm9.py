@@ -22,7 +22,9 @@ from sympe.datasets.qm9 import (
     read_uncharacterized,
 )
 
-SHARED_CSV = "/work/shared/data/qm9_index_smiles.csv.gz"
+from conftest import SHARED_DATA
+
+SHARED_CSV = str(SHARED_DATA / "qm9_index_smiles.csv.gz")
 SIZES = {"train": 97_734, "val": 20_042, "test": 13_055}
 has_shared_csv = pytest.mark.skipif(not osp.isfile(SHARED_CSV), reason=f"reference copy {SHARED_CSV} not present")
 
@@ -47,10 +49,10 @@ def records():
 
 
 @pytest.fixture(scope="module")
-def qm9(tmp_path_factory):
+def qm9(qm9_root):
     if not _qm9pack_installed():
         pytest.skip("qm9pack not installed")
-    root = tmp_path_factory.mktemp("qm9")
+    root = qm9_root
     return {s: QM9Dataset(root, split=s) for s in ("train", "val", "test")}
 
 

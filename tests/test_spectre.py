@@ -18,9 +18,9 @@ from sympe.datasets.spectre import (SpectreDataset, PlanarDataset, digress_split
                                     generate_graphs, graphs_from_adjacencies)
 from sympe.diffusion.graph import DenseGraph
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "spectre"
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data/spectre")
+from conftest import SHARED_DATA  # noqa: E402
+
+DATA = SHARED_DATA / "spectre"
 NPZ = {"planar": DATA / "planar.npz", "sbm": DATA / "sbm.npz", "comm20": DATA / "community20.npz"}
 needs_npz = pytest.mark.skipif(not NPZ["planar"].is_file(), reason="reference npz files not available")
 

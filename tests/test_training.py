@@ -3,6 +3,7 @@ processes; bad input (NaN loss, foreign checkpoint, too many nodes) fails with c
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -61,6 +62,19 @@ def test_train_resume_test_and_sample(tmp_path):
     data = np.load(tmp_path / "samples" / "samples.npz")
     assert len(data["num_nodes"]) == 5 and data["edge_ptr"][-1] == len(data["edges"])
     assert (tmp_path / "samples" / "samples.png").stat().st_size > 0
+
+    # evaluate the checkpoint: both NLL estimators and sample metrics, JSON on the last line
+    out = run_script("evaluate.py", [f"checkpoint={last}", "num_samples=4", "steps=2", "nll_estimator=both",
+                                     "exact_nll_graphs=2", "out_dir=eval"], tmp_path)
+    m = json.loads(out.stdout.strip().splitlines()[-1])
+    assert m["num_test_graphs"] == 8 and m["nll_exact_graphs"] == 2 and m["num_samples"] == 4
+    for key in ("nll_mc", "nll_exact"):
+        assert np.isfinite(m[key]) and m[key] > 0
+        terms = m[f"{key}_terms"]
+        parts = -terms["log_pN"] + terms["kl_prior"] + terms["diffusion"] + terms["reconstruction"]
+        assert m[key] == pytest.approx(parts, rel=1e-4)
+    assert m["validity"] is None  # the symmetric families have no validity test
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == m
 
 
 def test_ddp_two_cpu_processes(tmp_path):
