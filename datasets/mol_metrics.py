@@ -81,6 +81,7 @@ from scipy import linalg
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from sympe.datasets.molecules import _to_numpy_long
 from sympe.datasets.molecules import (
     MoleculeSpec,
     bond_order_sums,
@@ -172,12 +173,12 @@ class SampleRecord:
 
 
 def _as_int_array(a, what: str) -> np.ndarray:
-    if isinstance(a, torch.Tensor):
-        a = a.detach().cpu().numpy()
-    arr = np.asarray(a)
-    if arr.dtype.kind not in "iub":
-        raise ValueError(f"{what} must hold integer class indices, got dtype {arr.dtype}")
-    return arr.astype(np.int64)
+    """Integer class indices (bool accepted, as 0/1) as an int64 numpy array."""
+    if isinstance(a, torch.Tensor) and a.dtype == torch.bool:
+        a = a.long()
+    elif isinstance(a, np.ndarray) and a.dtype == bool:
+        a = a.astype(np.int64)
+    return _to_numpy_long(a, what)
 
 
 def _ratio(num: int, den: int) -> float | None:

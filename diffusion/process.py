@@ -303,17 +303,22 @@ def predict_x0(model_fn: ModelFn, z_t: DenseGraph, t_int: Tensor, num_draws: int
     return pX, pE
 
 
-def posterior_probs(
-    pX: Tensor, pE: Tensor, z_t: DenseGraph, t_int: Tensor, s_int: Tensor, schedule, transition
-) -> tuple[Tensor, Tensor]:
-    """Model posterior ``p_θ(z_s | z_t)`` per node (B, n, dx) and per pair (B, n, n, de) from ``p̂(x0|z_t)``."""
-    B, n, dx = z_t.X.shape
-    de = z_t.E.shape[-1]
-    t_int, s_int = _check_times(t_int, s_int, B)
+def _step_matrices(z_t: DenseGraph, t_int: Tensor, s_int: Tensor, schedule, transition):
+    """(Q_{t|s} nodes, Q_{t|s} edges, Q̄_s nodes, Q̄_s edges), each (B, d, d), for the step t -> s."""
+    t_int, s_int = _check_times(t_int, s_int, z_t.X.shape[0])
     a_t = schedule.alpha_bar(t_int).to(z_t.X.dtype)
     a_s = schedule.alpha_bar(s_int).to(z_t.X.dtype)
     Qts_x, Qts_e = transition.Q_ts(a_t, a_s)
     Qs_x, Qs_e = transition.Q_bar(a_s)
+    return Qts_x, Qts_e, Qs_x, Qs_e
+
+
+def posterior_probs(
+    pX: Tensor, pE: Tensor, z_t: DenseGraph, t_int: Tensor, s_int: Tensor, schedule, transition
+) -> tuple[Tensor, Tensor]:
+    """Model posterior ``p_θ(z_s | z_t)`` per node (B, n, dx) and per pair (B, n, n, de) from ``p̂(x0|z_t)``."""
+    B, n, _, de = z_t.E.shape
+    Qts_x, Qts_e, Qs_x, Qs_e = _step_matrices(z_t, t_int, s_int, schedule, transition)
     probX = model_posterior(pX, z_t.X, Qts_x, Qs_x)
     probE = model_posterior(flatten_edges(pE), flatten_edges(z_t.E), Qts_e, Qs_e).view(B, n, n, de)
     return probX, probE
@@ -323,13 +328,8 @@ def true_posterior_probs(
     x: DenseGraph, z_t: DenseGraph, t_int: Tensor, s_int: Tensor, schedule, transition
 ) -> tuple[Tensor, Tensor]:
     """Exact ``q(z_s | z_t, x)`` per node (B, n, dx) and per pair (B, n, n, de)."""
-    B, n, dx = z_t.X.shape
-    de = z_t.E.shape[-1]
-    t_int, s_int = _check_times(t_int, s_int, B)
-    a_t = schedule.alpha_bar(t_int).to(z_t.X.dtype)
-    a_s = schedule.alpha_bar(s_int).to(z_t.X.dtype)
-    Qts_x, Qts_e = transition.Q_ts(a_t, a_s)
-    Qs_x, Qs_e = transition.Q_bar(a_s)
+    B, n, _, de = z_t.E.shape
+    Qts_x, Qts_e, Qs_x, Qs_e = _step_matrices(z_t, t_int, s_int, schedule, transition)
     qX = posterior(z_t.X, x.X, Qts_x, Qs_x)
     qE = posterior(flatten_edges(z_t.E), flatten_edges(x.E), Qts_e, Qs_e).view(B, n, n, de)
     return qX, qE
