@@ -14,7 +14,9 @@ Measured, for each device and batch size, with the model of ``experiment=qm9`` (
   and the figure is extrapolated linearly (each step costs the same); ``--full-sampling`` times the whole run;
 * ``peak_mem_mb``: peak CUDA memory of the training step (torch.cuda.max_memory_allocated), or the peak
   resident set size of the process on CPU (an upper bound that includes Python and the dataset);
-* ``params``: parameter count; ``breaker_overhead``: step time with each symmetry breaker / step time without.
+* ``params``: parameter count; ``breaker_overhead``: step time with each symmetry breaker / step time without
+  (medians of steps timed interleaved, one step of each variant per round, on the same batches).
+  Peak memory is that of all variants' models together on CPU.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import resource
 import sys
 import time
 
+import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -44,9 +47,9 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_training(model, batches, device: str, warmup: int, steps: int, bf16: bool) -> float:
+def time_training(model, batches, device: str, warmup: int, steps: int, bf16: bool, opt=None) -> float:
     """Seconds per training step (mean over ``steps`` timed steps)."""
-    opt = model.configure_optimizers()
+    opt = opt or model.configure_optimizers()
     model.train()
 
     def step(batch):
@@ -135,28 +138,38 @@ def main() -> None:
             it = iter(loader)
             batches = [next(it) for _ in range(min(len(loader), args.warmup + args.train_steps))]
             row = {"device": device if device == "cpu" else torch.cuda.get_device_name(0), "batch_size": bs}
-            step_times = {}
+            # Build one model per breaker, then time their steps interleaved round by round and take
+            # medians, so that drifts of a shared machine hit every variant alike.
+            models = {}
             for breaker in args.breakers:
                 torch.manual_seed(0)
                 c = compose([f"experiment={args.experiment}", f"model.symbreak={breaker}",
                              f"train.compile={str(args.compile).lower()}", *args.override])
-                model = build_model(c, info).to(device)
-                if device.startswith("cuda"):
-                    torch.cuda.reset_peak_memory_stats()
-                step_times[breaker] = time_training(model, batches, device, args.warmup, args.train_steps, args.bf16)
-                if breaker == args.breakers[0]:
-                    row["params"] = sum(p.numel() for p in model.parameters())
-                    row["train_graphs_per_s"] = bs / step_times[breaker]
-                    row["peak_mem_mb"] = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
-                                          else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-                    sb = args.sample_batch
-                    timed = None if args.full_sampling else args.sample_steps
-                    full = time_sampling(model, sb, device, model.T, timed, args.bf16)
-                    strided = time_sampling(model, sb, device, args.strided, timed, args.bf16)
-                    row[f"sample_s_per_1000_T{model.T}"] = full * 1000 / sb
-                    row[f"sample_s_per_1000_strided{args.strided}"] = strided * 1000 / sb
-                    row["sampling_extrapolated_from_steps"] = timed
-                del model
+                models[breaker] = build_model(c, info).to(device)
+            if device.startswith("cuda"):
+                torch.cuda.reset_peak_memory_stats()
+            samples = {k: [] for k in models}
+            opts = {k: m.configure_optimizers() for k, m in models.items()}
+            for r in range(args.warmup + args.train_steps):
+                for k, m in models.items():
+                    dt = time_training(m, [batches[r % len(batches)]], device, 0, 1, args.bf16, opt=opts[k])
+                    if r >= args.warmup:
+                        samples[k].append(dt)
+            step_times = {k: float(np.median(v)) for k, v in samples.items()}
+            first = args.breakers[0]
+            model = models[first]
+            row["params"] = sum(p.numel() for p in model.parameters())
+            row["train_graphs_per_s"] = bs / step_times[first]
+            row["peak_mem_mb"] = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
+                                  else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            sb = args.sample_batch
+            timed = None if args.full_sampling else args.sample_steps
+            full = time_sampling(model, sb, device, model.T, timed, args.bf16)
+            strided = time_sampling(model, sb, device, args.strided, timed, args.bf16)
+            row[f"sample_s_per_1000_T{model.T}"] = full * 1000 / sb
+            row[f"sample_s_per_1000_strided{args.strided}"] = strided * 1000 / sb
+            row["sampling_extrapolated_from_steps"] = timed
+            del models, opts
             row["step_s"] = step_times
             base = step_times[args.breakers[0]]
             row["breaker_overhead"] = {k: v / base for k, v in step_times.items()}
