@@ -47,7 +47,10 @@ def main(cfg: DictConfig) -> None:
         # Test the weights stored in the checkpoint's state_dict (the EMA weights when EMA is on). A fresh
         # trainer without the EMA callback is used: the fit trainer's callback would reload the raw weights.
         path = ckpt_cb.best_model_path or ckpt_cb.last_model_path
-        if path:
+        if path and trainer.world_size > 1:
+            if trainer.is_global_zero:
+                print(f"multi-process run: test with `python scripts/evaluate.py checkpoint={path}`")
+        elif path:
             from sympe.diffusion.model import load_model
 
             best = load_model(path)

@@ -80,8 +80,9 @@ def test_train_resume_test_and_sample(tmp_path):
 def test_ddp_two_cpu_processes(tmp_path):
     args = TINY_DATA + TINY_MODEL + ["train.batch_size=4", "train.max_steps=3", "train.accelerator=cpu",
                                      "train.devices=2", "train.strategy=ddp", "train.progress_bar=false",
-                                     "train.test_after_fit=false", "train.limit_val_batches=1", "hydra.run.dir=run"]
-    run_script("train_diffusion.py", args, tmp_path)
+                                     "train.limit_val_batches=1", "hydra.run.dir=run"]
+    out = run_script("train_diffusion.py", args, tmp_path)
+    assert "multi-process run: test with `python scripts/evaluate.py" in out.stdout
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert state["global_step"] == 3
 
