@@ -47,7 +47,8 @@ class DiscreteDiffusion(pl.LightningModule):
         network: keyword arguments of :class:`DenoisingNetwork` (transformer dims, features, breaker).
         diffusion: ``{"T", "schedule", "transition"}``.
         optim: ``{"lr", "weight_decay", "lambda_E", "amsgrad"}``.
-        eval: ``{"digress_compat", "num_draws"}`` for the validation/test NLL.
+        eval: ``{"digress_compat", "num_draws"}``: the NLL's edge convention, and K draws of the symmetry
+            breaker averaged per step (p̂(x0|z_t) averaged over K network calls) in the NLL and in sampling.
         dataset: the dataset config (``{"name", "params"}``) the model is trained on; only recorded, so that
             evaluation scripts can rebuild the same splits from a checkpoint.
     """
@@ -190,7 +191,7 @@ class DiscreteDiffusion(pl.LightningModule):
             idx = order[start : start + batch_size]
             res = sample_graphs(self.model_fn, sizes[idx].to(self.device), self.schedule, self.transition,
                                 self.info.num_node_classes, self.info.num_edge_classes, steps=steps,
-                                generator=generator, keep_chain=keep_chain)
+                                generator=generator, keep_chain=keep_chain, num_draws=self.num_draws)
             if keep_chain:
                 res, chain = res
                 chains.append(chain)
