@@ -47,7 +47,7 @@ def load_splits(name: str, params: dict, root: str) -> dict:
     return build_splits(name, str(Path(resolve_path(root))), **params)
 
 
-def sample_metrics(splits: dict, generated=None, smiles_lines=None) -> dict:
+def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydrogens: bool = False) -> dict:
     """Metrics of generated (atoms, bonds) pairs, or of SMILES lines (molecules only)."""
     train, test = splits["train"], splits["test"]
     info = train.info
@@ -55,7 +55,8 @@ def sample_metrics(splits: dict, generated=None, smiles_lines=None) -> dict:
         from sympe.datasets.mol_metrics import MoleculeMetrics
         from sympe.datasets.molecules import MoleculeSpec
 
-        metrics = MoleculeMetrics(MoleculeSpec(tuple(info.node_classes)), train.train_smiles())
+        metrics = MoleculeMetrics(MoleculeSpec(tuple(info.node_classes)), train.train_smiles(),
+                                  fill_hydrogens=fill_hydrogens)
         return metrics.from_smiles(smiles_lines) if smiles_lines is not None else metrics.from_graphs(generated)
     if smiles_lines is not None:
         raise ValueError(f"a SMILES file was given but dataset {info.name!r} is not molecular; give an .npz of graphs")
@@ -156,7 +157,8 @@ def main(cfg: DictConfig) -> None:
         path = Path(cfg.samples)
         graphs, lines = read_samples(path, splits["train"].info.is_molecular)
         result.update({"samples": str(path), "dataset": cfg.dataset, "num_samples": len(graphs or lines)})
-        result.update(sample_metrics(splits, generated=graphs, smiles_lines=lines))
+        result.update(sample_metrics(splits, generated=graphs, smiles_lines=lines,
+                                     fill_hydrogens=bool(cfg.fill_hydrogens)))
         out_dir = Path(cfg.out_dir) if cfg.out_dir else path.resolve().parent
     else:
         import torch
@@ -198,7 +200,7 @@ def main(cfg: DictConfig) -> None:
             draw_grid(out_dir / "samples.png", graphs, spec=spec)
             result["num_samples"] = len(graphs)
             result["sampling_steps"] = cfg.steps or model.T
-            result.update(sample_metrics(splits, generated=graphs))
+            result.update(sample_metrics(splits, generated=graphs, fill_hydrogens=bool(cfg.fill_hydrogens)))
     out_dir.mkdir(parents=True, exist_ok=True)
     clean = json.loads(json.dumps(result, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))
     tmp = out_dir / "metrics.json.tmp"

@@ -53,9 +53,10 @@ __all__ = [
     "SymmetryBreaker", "NoBreaking", "NoiseInjection", "SymPE", "make_symmetry_breaker", "BREAKERS",
 ]
 
-# ---- modules written alongside (sparse batches, orbits, symmetrisation); the lead reconciles names.
-# ``ranks_to_perm`` exists in both ``sparse`` (sparse batches) and ``symmetrize`` (dense); the
-# top-level name is the dense one, the sparse one stays ``sympe.symbreak.sparse.ranks_to_perm``.
+# ---- sparse batches, orbits, symmetrisation wrappers. ``ranks_to_perm`` exists in both ``sparse``
+# (sparse batches) and ``symmetrize`` (dense); the top-level name is the dense one, the sparse one stays
+# ``sympe.symbreak.sparse.ranks_to_perm``. The canonicalisation wrapper is ``canonicalized`` so that it
+# does not shadow the ``canonicalize`` module.
 from . import orbits, sparse, symmetrize, testing  # noqa: E402
 from .orbits import *  # noqa: E402,F401,F403
 from .sparse import *  # noqa: E402,F401,F403  (its ranks_to_perm is shadowed just below)

@@ -17,7 +17,7 @@ a (B, n) long tensor ``perm``, "new node i is old node ``perm[b, i]``":
 
 The wrappers (each returns a new callable with the signature of ``f``):
 
-* :func:`canonicalize`: ``F(x) = γ(x)⁻¹ · f(γ(x) · x)`` where ``γ(x)`` is read off ranks
+* :func:`canonicalized`: ``F(x) = γ(x)⁻¹ · f(γ(x) · x)`` where ``γ(x)`` is read off ranks
   ``canon_fn(x)``. Exactly equivariant when ``canon_fn`` is equivariant and has no ties.
 * :func:`frame_average`: ``F(x) = (1/|𝓕(x)|) Σ_{g ∈ 𝓕(x)} g⁻¹ · f(g · x)``; exactly equivariant when
   the frame is (``𝓕(h·x) = h 𝓕(x)``), e.g. the full symmetric group.
@@ -51,7 +51,7 @@ __all__ = [
     "unpermute_outputs",
     "all_permutations",
     "random_node_permutations",
-    "canonicalize",
+    "canonicalized",
     "frame_average",
     "reynolds_average",
     "randomized_canonicalization",
@@ -294,7 +294,7 @@ def _apply_in_order(f, X, E, node_mask, ranks: Tensor, output_orders, args, kwar
     return unpermute_outputs(f(Xp, Ep, mp, *args, **kwargs), perm, output_orders)
 
 
-def canonicalize(
+def canonicalized(
     f: Callable,
     canon_fn: Callable,
     output_orders: "int | Sequence[int]" = 1,

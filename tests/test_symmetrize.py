@@ -8,7 +8,7 @@ import torch
 from sympe.symbreak.ranking import rank_with_ties
 from sympe.symbreak.symmetrize import (
     all_permutations,
-    canonicalize,
+    canonicalized,
     frame_average,
     invert_permutation,
     permute_graph,
@@ -198,7 +198,7 @@ def canon_by_features(X, E, mask):
 def test_canonicalized_is_exactly_equivariant_without_ties():
     f = FlatMLP(seed=2)
     X, E, mask = random_graph_batch(B=4, seed=5)
-    F = canonicalize(f, canon_by_features, output_orders=(1, 2, 0))
+    F = canonicalized(f, canon_by_features, output_orders=(1, 2, 0))
     for seed in range(3):
         h = random_perm(4, N, 10 + seed)
         assert max_equivariance_error(f, X, E, mask, h) > 1e-2
@@ -210,7 +210,7 @@ def test_canonicalized_with_padding_equivariant_on_real_nodes():
     X, E, mask = random_graph_batch(B=2, seed=6)
     mask[1, 1] = False
     X, E = X * mask[..., None], E * (mask[:, :, None] & mask[:, None, :])[..., None]
-    F = canonicalize(f, canon_by_features, output_orders=(1, 2, 0))
+    F = canonicalized(f, canon_by_features, output_orders=(1, 2, 0))
     h = random_perm(2, N, 7)
     node, _, graph = F(X, E, mask)
     node_h, _, graph_h = F(*permute_graph(X, E, mask, h))
@@ -227,14 +227,14 @@ def test_canonicalize_with_index_tie_break_is_not_equivariant():
         return invert_permutation(torch.sort(s, dim=1, stable=True).indices)
 
     X, E, mask = path_graph(1)
-    F = canonicalize(positional, canon_index_ties)
+    F = canonicalized(positional, canon_index_ties)
     h = torch.tensor([[3, 2, 1, 0]])  # an automorphism of the path
     Xh, Eh, mh = permute_graph(X, E, mask, h)
     assert torch.equal(Xh, X) and torch.equal(Eh, E)  # h·x = x ...
     out = F(X, E, mask)
     assert not torch.equal(out[:, h[0]], out)  # ... but F(h·x) = F(x) != h·F(x)
     with pytest.raises(ValueError, match="permutation"):
-        canonicalize(positional, lambda X, E, m: torch.zeros_like(m, dtype=torch.long))(X, E, mask)
+        canonicalized(positional, lambda X, E, m: torch.zeros_like(m, dtype=torch.long))(X, E, mask)
 
 
 # ------------------------------------------------------------------------------ randomized canonicalization
