@@ -34,7 +34,12 @@ class AtomicModelCheckpoint(ModelCheckpoint):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_train_end(self, trainer, pl_module) -> None:
-        """A run stopped by ``max_time`` or an interrupt mid-epoch still leaves its final state in ``last.ckpt``."""
+        """A run stopped by ``max_time`` or an interrupt mid-epoch still leaves its final state in ``last.ckpt``.
+
+        Lightning runs checkpoint callbacks last, so with EMA this save comes after ``EMAWeightAveraging`` has
+        copied the average into the model: such a ``last.ckpt`` resumes from the EMA weights (``max_steps``
+        stops are saved earlier, in :meth:`on_train_batch_end`, with the raw weights kept for resuming).
+        """
         if self.save_last and self._last_global_step_saved < trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         else:
