@@ -36,7 +36,7 @@ from .ranking import (
     sparse_tie_groups,
     tie_groups,
 )
-from .sympe import BREAKERS, NoBreaking, NoiseInjection, SymmetryBreaker, SymPE, make_symmetry_breaker
+from .breakers import BREAKERS, NoBreaking, NoiseInjection, SymmetryBreaker, SymPE, make_symmetry_breaker
 
 __all__ = [
     # ign

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from sympe.symbreak.ign import IGN2to1, IGN2to2
-from sympe.symbreak.sympe import NoBreaking, NoiseInjection, SymPE, make_symmetry_breaker
+from sympe.symbreak.breakers import NoBreaking, NoiseInjection, SymPE, make_symmetry_breaker
 from sympe.symbreak.testing import (
     assert_equivariant,
     assert_equivariant_in_distribution,
