@@ -277,7 +277,7 @@ def test_toy_mixture_reaches_the_data_entropy():
 
 
 def test_toy_equivariant_factorised_cannot_beat_two_log_two():
-    qs = torch.linspace(1e-3, 1 - 1e-3, 999, dtype=torch.float64)
+    qs = torch.linspace(0.01, 0.99, 197, dtype=torch.float64)
     losses = []
     for q in qs:
         lx = torch.log(torch.stack([1 - q, q])).expand(1, 2, 2, 2)  # same p(marked) = q at both nodes
@@ -287,9 +287,9 @@ def test_toy_equivariant_factorised_cannot_beat_two_log_two():
     losses = torch.tensor(losses)
     assert losses.min() >= 2 * LOG2 - 1e-12
     assert losses.min() == pytest.approx(2 * LOG2, abs=1e-5)
-    assert float(qs[losses.argmin()]) == pytest.approx(0.5, abs=1e-3)
+    assert float(qs[losses.argmin()]) == pytest.approx(0.5, abs=1e-6)
     # the same holds for any g̃-dependent prediction scored per draw: E_g̃ -log p(x | g̃) >= 2 log 2
-    grid = torch.linspace(-6, 6, 49, dtype=torch.float64)
+    grid = torch.linspace(-6, 6, 25, dtype=torch.float64)
     pd = torch.tensor([[float(per_draw_nll(torch.stack([a, b]))) for b in grid] for a in grid])
     assert pd.min() >= 2 * LOG2 - 1e-12
 
@@ -301,7 +301,7 @@ def test_toy_training_per_draw_ignores_g_mixture_uses_it():
     for name, objective in (("per_draw", per_draw_nll), ("mixture", exact_mixture_nll)):
         theta = torch.tensor([0.3, -0.1], dtype=torch.float64, requires_grad=True)
         opt = torch.optim.Adam([theta], lr=0.1)
-        for _ in range(400):
+        for _ in range(200):
             opt.zero_grad()
             loss = objective(theta)
             loss.backward()
