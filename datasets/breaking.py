@@ -25,10 +25,10 @@ with n >= 3 has one node of degree n-1 and n-1 of degree 1, so Aut(G) is not tra
 the noisy graph carries no information about x0 and its nodes are interchangeable. Exactly so under
 the absorbing transition (the noisy graph tends to the empty graph, on which S_n acts transitively);
 under the marginal/uniform transitions in distribution (each node's and each pair's noisy state is
-i.i.d., independent of the hub). An equivariant factorised denoiser then predicts each pair as an
-edge with the same probability 2/n, and one reverse step produces a star with probability
-<= (2/n)^(n-1) (1 - 2/n)^((n-1)(n-2)/2); the mixture "the node ranked first by g̃ is the hub" produces a
-uniformly random star exactly. The choice is the simplest such family: a single correlated choice
+i.i.d., independent of the hub). At the empty noisy graph every pair lies in one orbit, so an
+equivariant factorised denoiser predicts each pair as an edge with one probability p, and one reverse
+step produces a given star with probability p^(n-1) (1-p)^((n-1)(n-2)/2), at most its value at p = 2/n;
+the mixture "the node ranked first by g̃ is the hub" produces a uniformly random star exactly. The choice is the simplest such family: a single correlated choice
 (which node is the hub) determines all N(N-1)/2 edge variables. (Matchings and marked cycles are
 the other two kinds: many pairwise choices, and one choice on a fixed vertex-transitive skeleton.)
 
