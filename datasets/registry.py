@@ -15,6 +15,9 @@ DATASETS: dict[str, tuple[str, str, dict]] = {
     "sbm": ("sympe.datasets.spectre", "SpectreDataset", {"name": "sbm"}),
     "comm20": ("sympe.datasets.spectre", "SpectreDataset", {"name": "comm20"}),
     "symmetric": ("sympe.datasets.symmetric", "SymmetricFamiliesDataset", {}),
+    "matching": ("sympe.datasets.breaking", "SymmetryBreakingDataset", {"family": "matching"}),
+    "marked_cycle": ("sympe.datasets.breaking", "SymmetryBreakingDataset", {"family": "marked_cycle"}),
+    "star": ("sympe.datasets.breaking", "SymmetryBreakingDataset", {"family": "star"}),
 }
 
 
