@@ -9,8 +9,9 @@ It only wires together objects that live in their own modules:
   sampler (:mod:`~sympe.diffusion.sampler`).
 
 Training step: x (DenseGraph) -> t ~ U{0..T} per graph (the time convention of
-:mod:`~sympe.diffusion.likelihood`) -> z_t ~ q(z_t | x) -> logits = net(z_t, t) -> CE_X + λ CE_E. Validation/test: the Monte Carlo NLL bound per graph (``val/nll``, nats per graph,
-each undirected edge counted once unless ``digress_compat``), and the CE loss.
+:mod:`~sympe.diffusion.likelihood`) -> z_t ~ q(z_t | x) -> logits = net(z_t, t) -> CE_X + λ CE_E.
+Validation/test: the Monte Carlo NLL bound per graph (``val/nll``, nats per graph, each undirected edge
+counted once unless ``digress_compat``), and the CE loss at training-distributed times.
 
 Every checkpoint stores the :class:`DatasetInfo` and its fingerprint; :func:`load_model` refuses a
 checkpoint whose dataset does not match the one it is used with.

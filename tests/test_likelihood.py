@@ -316,3 +316,37 @@ def test_nll_summary_and_errors(toy):
         nll_terms(toy.model_fn, x, toy.process, toy.n_nodes_dist, estimator="full")
     with pytest.raises(ValueError, match="n_nodes_dist"):
         nll_terms(toy.model_fn, x, toy.process, toy.n_nodes_dist[:3])
+
+
+def test_evaluate_nll_concatenates_batches_in_order_with_one_generator():
+    from torch_geometric.data import Data
+    from torch_geometric.loader import DataLoader
+
+    from sympe.diffusion.likelihood import evaluate_nll
+
+    class Fake:
+        """nll = number of nodes + the first draw of the generator it is handed (one stream across batches)."""
+
+        device = torch.device("cpu")
+
+        def __init__(self):
+            self.generators = []
+
+        def nll(self, x, estimator, generator):
+            self.generators.append(generator)
+            u = torch.rand(x.batch_size, generator=generator)
+            return {"nll": x.num_nodes.float() + u, "u": u}
+
+    sizes = [3, 1, 4, 1, 5, 2, 6]
+    data = [Data(x=torch.eye(2)[torch.zeros(k, dtype=torch.long)], edge_index=torch.zeros(2, 0, dtype=torch.long),
+                 edge_attr=torch.zeros(0, 2), num_nodes=k) for k in sizes]
+    model, gen = Fake(), torch.Generator().manual_seed(0)
+    out = evaluate_nll(model, DataLoader(data, batch_size=3), estimator="exact", generator=gen)
+    ref_u = torch.rand(len(sizes), generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out["u"], ref_u)  # one stream, consumed batch after batch
+    torch.testing.assert_close(out["nll"], torch.tensor(sizes, dtype=torch.float) + ref_u)
+    assert len(model.generators) == 3 and all(g is gen for g in model.generators)
+    with pytest.raises(ValueError, match="no graphs"):
+        evaluate_nll(model, [], generator=gen)
+    with pytest.raises(ValueError, match="estimator"):
+        evaluate_nll(model, [], estimator="full")
