@@ -75,6 +75,10 @@ class DenoisingNetwork(nn.Module):
         B, n = z_t.node_mask.shape
         if n > self.max_nodes:
             raise ValueError(f"graphs with {n} nodes exceed the {self.max_nodes} nodes this network was built for")
+        if (generator is not None and (self.breaker.node_dim or self.breaker.edge_dim)
+                and generator.device.type != z_t.X.device.type):
+            raise ValueError(f"the symmetry breaker draws on {z_t.X.device} but was given a generator on "
+                             f"{generator.device}; create it with torch.Generator(device={str(z_t.X.device)!r})")
         t = (t_int.float() / self.T).view(B, 1)
         fx, fe, fy = self.features(z_t)
         xs, es, ys = [z_t.X, fx], [z_t.E, fe], [z_t.y, t, fy]
