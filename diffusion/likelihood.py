@@ -23,6 +23,14 @@ each undirected edge (and each non-edge) counts once. The model's edge probabili
 ``(i, j)`` and ``(j, i)``, i.e. every edge term is counted twice (node terms and ``log p(N)`` unchanged).
 Those numbers are not a bound on the likelihood of the graph; use them only to compare with its papers.
 
+Time convention: t = 0 (stated once, here)
+-----------------------------------------
+The model is trained on ``t ~ U{0..T}`` (:meth:`~sympe.diffusion.process.DiscreteProcess.sample_t`,
+DiGress's choice), so every time at which it is queried is one it was trained at: ``t = 1..T`` in the
+``L_t`` terms and the reverse steps, and the decoder time ``t_min = 0`` in ``L_0`` (``z_0 ~ q(z_0 | x)``,
+``p_θ(x | z_0) = p̂(x0 | z_0)``) and in the sampler's final decode. DiGress trains on the same
+``U{0..T}``; its sampler, unlike this one, returns ``z_0`` without a final decode.
+
 Estimators of ``Σ_t L_t``
 -------------------------
 * ``"mc"`` (DiGress's): one ``t ~ U{1..T}`` per graph and one ``z_t ~ q(z_t|x)``; the term is
@@ -51,14 +59,7 @@ import torch
 from torch import Tensor
 
 from sympe.diffusion.graph import DenseGraph
-from sympe.diffusion.process import (
-    ModelFn,
-    apply_noise,
-    flatten_edges,
-    predict_x0,
-    reverse_probs,
-    true_posterior_probs,
-)
+from sympe.diffusion.process import DiscreteProcess, ModelFn, uniform_times, predict_x0
 
 ESTIMATORS = ("mc", "exact")
 
@@ -85,25 +86,18 @@ def _graph_kl(qX, qE, pX, pE, wX, wE) -> Tensor:
     return (_kl(qX, pX) * wX).sum(1) + (_kl(qE, pE) * wE).sum((1, 2))
 
 
-def _randint(low: int, high: int, B: int, device, generator) -> Tensor:
-    gdev = generator.device if generator is not None else device
-    return torch.randint(low, high, (B,), generator=generator, device=gdev).to(device)
-
-
-def _diffusion_term(model_fn, x, t, schedule, transition, wX, wE, generator, num_draws) -> Tensor:
+def _diffusion_term(model_fn, x, t, process, wX, wE, generator, num_draws) -> Tensor:
     """One-sample estimate of ``L_t`` per graph for times ``t`` (B,) >= 1."""
-    Qbar_x, Qbar_e = transition.Q_bar(schedule.alpha_bar(t).to(x.X.dtype))
-    z_t = apply_noise(x, Qbar_x, Qbar_e, generator=generator)
-    qX, qE = true_posterior_probs(x, z_t, t, t - 1, schedule, transition)
-    pX, pE = reverse_probs(model_fn, z_t, t, t - 1, schedule, transition, num_draws=num_draws)
+    z_t = process.q_sample(x, t, generator=generator)
+    qX, qE = process.posterior(x, z_t, t, t - 1)
+    pX, pE = process.model_reverse_probs(model_fn, z_t, t, t - 1, num_draws=num_draws, generator=generator)
     return _graph_kl(qX, qE, pX, pE, wX, wE)
 
 
 def nll_terms(
     model_fn: ModelFn,
     x: DenseGraph,
-    schedule,
-    transition,
+    process: DiscreteProcess,
     n_nodes_dist: Tensor,
     estimator: str = "mc",
     digress_compat: bool = False,
@@ -113,26 +107,30 @@ def nll_terms(
     """Per-graph terms of the NLL bound (module docstring), in nats.
 
     Args:
-        model_fn: ``(noisy DenseGraph, t_int (B,)) -> (logits_X, logits_E)`` predicting the clean graph.
+        model_fn: ``(z_t DenseGraph, t_int (B,), generator) -> (logits_X, logits_E)`` predicting the clean graph.
         x: the clean one-hot DenseGraph batch (B, n, ·).
-        schedule, transition: the process the model was trained under.
+        process: the :class:`~sympe.diffusion.process.DiscreteProcess` the model was trained under.
         n_nodes_dist: (max_nodes + 1,) p(N).
         estimator: ``"mc"`` or ``"exact"``. digress_compat: count edge terms twice (DiGress's numbers).
-        num_draws: model calls averaged per step. generator: optional ``torch.Generator`` for every draw.
+        num_draws: model calls averaged per step. generator: optional ``torch.Generator`` for every draw
+            (times, noise, and the denoiser's own draws: it is handed to ``model_fn``).
 
     Returns:
         dict of (B,) tensors: ``log_pN`` (= log p(N), <= 0), ``kl_prior``, ``diffusion`` (estimate of
         ``Σ_t L_t``), ``reconstruction`` (``L_0``) and ``nll = -log_pN + kl_prior + diffusion + reconstruction``.
+
+    Raises ``ValueError`` for an unknown estimator, ``num_draws < 1``, class counts that differ from the
+    process's, or a graph larger than ``n_nodes_dist`` covers.
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"nll_terms: estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if int(num_draws) < 1:
         raise ValueError(f"nll_terms: num_draws must be >= 1, got {num_draws}")
-    if transition.dx != x.X.shape[-1] or transition.de != x.E.shape[-1]:
-        raise ValueError(f"nll_terms: the graph has dx={x.X.shape[-1]}, de={x.E.shape[-1]} but the transition "
-                         f"has dx={transition.dx}, de={transition.de}")
+    if process.dx != x.X.shape[-1] or process.de != x.E.shape[-1]:
+        raise ValueError(f"nll_terms: the graph has dx={x.X.shape[-1]}, de={x.E.shape[-1]} but the process "
+                         f"has dx={process.dx}, de={process.de}")
     B, device, dtype = x.batch_size, x.X.device, x.X.dtype
-    T = schedule.T
+    T = process.T
 
     # -log p(N)
     dist = torch.as_tensor(n_nodes_dist, device=device, dtype=torch.float64).flatten()
@@ -144,27 +142,24 @@ def nll_terms(
     wX, wE = _weights(x, digress_compat)
 
     # KL(q(z_T | x) ‖ limit): exact
-    Qbar_x, Qbar_e = transition.Q_bar(schedule.alpha_bar(torch.full((B,), T, device=device, dtype=torch.long)).to(dtype))
-    qX = x.X @ Qbar_x
-    qE = (flatten_edges(x.E) @ Qbar_e).view_as(x.E)
-    m_X, m_E = (m.to(device=device, dtype=dtype) for m in transition.limit())
+    qX, qE = process.q_probs(x, torch.full((B,), T, device=device, dtype=torch.long))
+    m_X, m_E = (m.to(device=device, dtype=dtype) for m in process.limit())
     kl_prior = _graph_kl(qX, qE, m_X.expand_as(qX), m_E.expand_as(qE), wX, wE)
 
     # Σ_{t=1..T} L_t
     if estimator == "mc":
-        t = _randint(1, T + 1, B, device, generator)
-        diffusion = T * _diffusion_term(model_fn, x, t, schedule, transition, wX, wE, generator, num_draws)
+        t = uniform_times(1, T + 1, B, device, generator)
+        diffusion = T * _diffusion_term(model_fn, x, t, process, wX, wE, generator, num_draws)
     else:
         diffusion = torch.zeros(B, device=device, dtype=dtype)
         for step in range(1, T + 1):
             t = torch.full((B,), step, device=device, dtype=torch.long)
-            diffusion = diffusion + _diffusion_term(model_fn, x, t, schedule, transition, wX, wE, generator, num_draws)
+            diffusion = diffusion + _diffusion_term(model_fn, x, t, process, wX, wE, generator, num_draws)
 
-    # L_0 = -log p_θ(x | z_0), z_0 ~ q(z_0 | x)
-    t0 = torch.zeros(B, device=device, dtype=torch.long)
-    Qbar_x, Qbar_e = transition.Q_bar(schedule.alpha_bar(t0).to(dtype))
-    z_0 = apply_noise(x, Qbar_x, Qbar_e, generator=generator)
-    pX, pE = predict_x0(model_fn, z_0, t0, num_draws=num_draws)
+    # L_0 = -log p_θ(x | z_0), z_0 ~ q(z_0 | x), the model at the decoder time t_min = 0
+    t0 = torch.full((B,), process.t_min, device=device, dtype=torch.long)
+    z_0 = process.q_sample(x, t0, generator=generator)
+    pX, pE = predict_x0(model_fn, z_0, t0, num_draws=num_draws, generator=generator)
     tiny = torch.finfo(dtype).tiny
     logpX = (x.X * torch.log(pX.clamp_min(tiny))).sum(-1)
     logpE = (x.E * torch.log(pE.clamp_min(tiny))).sum(-1)
@@ -187,3 +182,42 @@ def nll_summary(per_graph_nll: Tensor) -> tuple[float, float]:
     if v.numel() == 1:
         return mean, math.nan
     return mean, float(v.std(unbiased=True) / math.sqrt(v.numel()))
+
+
+def evaluate_nll(model, loader, estimator: str = "mc", generator: torch.Generator | None = None,
+                 progress: bool = False, device=None) -> dict[str, Tensor]:
+    """The NLL terms of every graph of ``loader``, in nats per graph, with no gradients.
+
+    Args:
+        model: an object with ``nll(x: DenseGraph, estimator=..., generator=...) -> dict of (B,) tensors``
+            (a :class:`~sympe.diffusion.model.DiscreteDiffusion`); put it in eval mode first.
+        loader: an iterable of PyG batches (e.g. a ``torch_geometric.loader.DataLoader``).
+        estimator: ``"mc"`` or ``"exact"`` (module docstring).
+        generator: one ``torch.Generator`` for every draw of every batch (reproducible from its seed).
+        progress: show a tqdm progress bar over batches.
+        device: where batches go (default ``model.device``, else where they are).
+
+    Returns:
+        dict of per-graph (num_graphs,) CPU tensors, keys as :func:`nll_terms` (``nll`` and its terms),
+        concatenated in loader order. Summarise with :func:`nll_summary`. Raises ``ValueError`` for an
+        empty loader.
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"evaluate_nll: estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    device = device if device is not None else getattr(model, "device", None)
+    parts: dict[str, list[Tensor]] = {}
+    batches = loader
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(loader, desc=f"NLL ({estimator})", leave=False)
+    with torch.no_grad():
+        for batch in batches:
+            if device is not None:
+                batch = batch.to(device)
+            terms = model.nll(DenseGraph.from_pyg(batch), estimator=estimator, generator=generator)
+            for k, v in terms.items():
+                parts.setdefault(k, []).append(v.detach().cpu())
+    if not parts:
+        raise ValueError("evaluate_nll: the loader yielded no graphs")
+    return {k: torch.cat(v) for k, v in parts.items()}

@@ -2,14 +2,16 @@
 
 It only wires together objects that live in their own modules:
 
-* the noise schedule (:mod:`~sympe.diffusion.schedule`) and transition (:mod:`~sympe.diffusion.transition`),
+* the diffusion process (:class:`~sympe.diffusion.process.DiscreteProcess`: the noise schedule and the
+  node/edge transitions; the schedule and transition are registered here so that checkpoints carry them),
 * the denoising network (:mod:`~sympe.diffusion.network`): features + symmetry breaker + transformer,
 * the loss (:mod:`~sympe.diffusion.loss`), the likelihood (:mod:`~sympe.diffusion.likelihood`) and the
   sampler (:mod:`~sympe.diffusion.sampler`).
 
-Training step: x (DenseGraph) -> t ~ U{1..T} per graph -> z_t ~ x Q̄_t -> logits = net(z_t, t) ->
-CE_X + λ CE_E. Validation/test: the Monte Carlo NLL bound per graph (``val/nll``, nats per graph,
-each undirected edge counted once unless ``digress_compat``), and the CE loss.
+Training step: x (DenseGraph) -> t ~ U{0..T} per graph (the time convention of
+:mod:`~sympe.diffusion.likelihood`) -> z_t ~ q(z_t | x) -> logits = net(z_t, t) -> CE_X + λ CE_E.
+Validation/test: the Monte Carlo NLL bound per graph (``val/nll``, nats per graph, each undirected edge
+counted once unless ``digress_compat``), and the CE loss at training-distributed times.
 
 Every checkpoint stores the :class:`DatasetInfo` and its fingerprint; :func:`load_model` refuses a
 checkpoint whose dataset does not match the one it is used with.
@@ -26,7 +28,7 @@ from sympe.diffusion.info import DatasetInfo
 from sympe.diffusion.likelihood import nll_terms
 from sympe.diffusion.loss import diffusion_ce_loss
 from sympe.diffusion.network import DenoisingNetwork
-from sympe.diffusion.process import apply_noise
+from sympe.diffusion.process import DiscreteProcess
 from sympe.diffusion.sampler import sample_graphs, sample_n_nodes
 from sympe.diffusion.schedule import make_schedule
 from sympe.diffusion.transition import make_transition
@@ -73,6 +75,7 @@ class DiscreteDiffusion(pl.LightningModule):
             diffusion.get("transition", "marginal"), dx, de,
             node_marginals=self.info.node_marginals_tensor(), edge_marginals=self.info.edge_marginals_tensor(),
         )
+        self.process = DiscreteProcess(self.schedule, self.transition)
         self.network = DenoisingNetwork(self.info, T=self.T, **dict(network))
         self.register_buffer("n_nodes_dist", self.info.n_nodes_tensor(), persistent=False)
         self.val_nll = MeanMetric()
@@ -82,9 +85,9 @@ class DiscreteDiffusion(pl.LightningModule):
         self.test_count = SumMetric()
 
     # ------------------------------------------------------------------ the denoiser as a function
-    def model_fn(self, noisy: DenseGraph, t_int: torch.Tensor):
-        """p̂(x0 | z_t) as logits: (logits_X (B,n,dx), logits_E (B,n,n,de))."""
-        return self.network(noisy, t_int)
+    def model_fn(self, noisy: DenseGraph, t_int: torch.Tensor, generator: torch.Generator | None = None):
+        """p̂(x0 | z_t) as logits: (logits_X (B,n,dx), logits_E (B,n,n,de)); ``generator`` feeds the breaker."""
+        return self.network(noisy, t_int, generator=generator)
 
     def _dense(self, batch) -> DenseGraph:
         return DenseGraph.from_pyg(batch)
@@ -93,9 +96,8 @@ class DiscreteDiffusion(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         x = self._dense(batch)
         B = x.batch_size
-        t_int = torch.randint(1, self.T + 1, (B,), device=self.device)
-        Qbar_x, Qbar_e = self.transition.Q_bar(self.schedule.alpha_bar(t_int))
-        z_t = apply_noise(x, Qbar_x, Qbar_e)
+        t_int = self.process.sample_t(B, device=self.device)
+        z_t = self.process.q_sample(x, t_int)
         logits_X, logits_E = self.model_fn(z_t, t_int)
         losses = diffusion_ce_loss(logits_X, logits_E, x, self.lambda_E)
         loss = losses["loss"]
@@ -121,7 +123,7 @@ class DiscreteDiffusion(pl.LightningModule):
     # ------------------------------------------------------------------ NLL (validation / test)
     def nll(self, x: DenseGraph, estimator: str = "mc", generator=None) -> dict[str, torch.Tensor]:
         """Per-graph NLL terms (see :func:`sympe.diffusion.likelihood.nll_terms`)."""
-        return nll_terms(self.model_fn, x, self.schedule, self.transition, self.n_nodes_dist,
+        return nll_terms(self.model_fn, x, self.process, self.n_nodes_dist,
                          estimator=estimator, digress_compat=self.digress_compat, num_draws=self.num_draws,
                          generator=generator)
 
@@ -130,9 +132,8 @@ class DiscreteDiffusion(pl.LightningModule):
         terms = self.nll(x)
         self.val_nll.update(terms["nll"])
         # CE at a uniformly drawn t, comparable with the training loss
-        t_int = torch.randint(1, self.T + 1, (x.batch_size,), device=self.device)
-        Qbar_x, Qbar_e = self.transition.Q_bar(self.schedule.alpha_bar(t_int))
-        logits_X, logits_E = self.model_fn(apply_noise(x, Qbar_x, Qbar_e), t_int)
+        t_int = self.process.sample_t(x.batch_size, device=self.device)
+        logits_X, logits_E = self.model_fn(self.process.q_sample(x, t_int), t_int)
         self.val_ce.update(diffusion_ce_loss(logits_X, logits_E, x, self.lambda_E)["loss"])
 
     def on_validation_epoch_end(self):
@@ -187,8 +188,7 @@ class DiscreteDiffusion(pl.LightningModule):
         self.eval()
         for start in range(0, num_graphs, batch_size):
             idx = order[start : start + batch_size]
-            res = sample_graphs(self.model_fn, sizes[idx].to(self.device), self.schedule, self.transition,
-                                self.info.num_node_classes, self.info.num_edge_classes, steps=steps,
+            res = sample_graphs(self.model_fn, sizes[idx].to(self.device), self.process, steps=steps,
                                 generator=generator, keep_chain=keep_chain, num_draws=self.num_draws)
             if keep_chain:
                 res, chain = res

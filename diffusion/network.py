@@ -1,6 +1,6 @@
 """`DenoisingNetwork`: the function p̂(x0 | z_t) that the diffusion process calls.
 
-    (z_t: DenseGraph, t_int (B,)) -> (logits_X (B, n, dx), logits_E (B, n, n, de))
+    (z_t: DenseGraph, t_int (B,), generator=None) -> (logits_X (B, n, dx), logits_E (B, n, n, de))
 
 It assembles the inputs of the :class:`~sympe.diffusion.transformer.GraphTransformer`:
 
@@ -11,7 +11,9 @@ It assembles the inputs of the :class:`~sympe.diffusion.transformer.GraphTransfo
 The structural features (:mod:`~sympe.diffusion.features`) are functions of the noisy graph and so are
 recomputed at every call (once per call, shared by all layers). The symmetry breaker
 (:mod:`sympe.symbreak`) draws a fresh random group element g̃ (or fresh noise) at every call: every
-training step, sampling step and NLL evaluation. Its node encodings enter only as extra channels: the
+training step, sampling step and NLL evaluation, from the ``generator`` handed to ``forward`` (the
+caller's, so that sampling and the NLL are reproducible from one seed; ``None`` = the global random
+state). Its node encodings enter only as extra channels: the
 transformer itself is unchanged.
 """
 from __future__ import annotations
@@ -69,10 +71,14 @@ class DenoisingNetwork(nn.Module):
             output_dims={"X": self.dx, "E": self.de, "y": 0}, dropout=dropout,
         )
 
-    def forward(self, z_t: DenseGraph, t_int: torch.Tensor):
+    def forward(self, z_t: DenseGraph, t_int: torch.Tensor, generator: torch.Generator | None = None):
         B, n = z_t.node_mask.shape
         if n > self.max_nodes:
             raise ValueError(f"graphs with {n} nodes exceed the {self.max_nodes} nodes this network was built for")
+        if (generator is not None and (self.breaker.node_dim or self.breaker.edge_dim)
+                and generator.device.type != z_t.X.device.type):
+            raise ValueError(f"the symmetry breaker draws on {z_t.X.device} but was given a generator on "
+                             f"{generator.device}; create it with torch.Generator(device={str(z_t.X.device)!r})")
         t = (t_int.float() / self.T).view(B, 1)
         fx, fe, fy = self.features(z_t)
         xs, es, ys = [z_t.X, fx], [z_t.E, fe], [z_t.y, t, fy]
@@ -80,7 +86,7 @@ class DenoisingNetwork(nn.Module):
             mx, my = self.molecular(z_t)
             xs.append(mx)
             ys.append(my)
-        bx, be = self.breaker(z_t.X, z_t.E, z_t.node_mask, t)
+        bx, be = self.breaker(z_t.X, z_t.E, z_t.node_mask, t, generator=generator)
         xs.append(bx)
         if be is not None:
             es.append(be)

@@ -1,276 +1,114 @@
-"""The forward and reverse categorical processes: sampling, noising and the exact posteriors.
+"""`DiscreteProcess`: the forward noising process and the reverse kernel of the discrete diffusion.
 
-Pure tensor functions, generic over categorical variables. Shapes: ``B`` graphs, ``n`` nodes; the
-per-variable functions take ``(B, M, d)`` tensors where ``M`` indexes the variables of one graph
-(``M = n`` for nodes, ``M = n·n`` for the flattened edge matrix). Matrices ``Q`` are row-stochastic,
-``(B, d_from, d_to)``, as built by :mod:`~sympe.diffusion.transition`.
+One object owns the noise schedule (:mod:`~sympe.diffusion.schedule`, ``β_t`` and ``ᾱ_t`` for
+``t = 0..T``) and the node / edge transitions (:mod:`~sympe.diffusion.transition`), and is the only place
+that turns them into matrices. Everything that noises, denoises, samples or scores a graph (the
+LightningModule, :mod:`~sympe.diffusion.likelihood`, :mod:`~sympe.diffusion.sampler`, the benchmark)
+goes through its small interface, in the spirit of a diffusers scheduler:
 
-Math
-----
-* Forward: ``q(z_t | x) = x Q̄_t`` (row one-hot ``x``), and ``q(z_t | z_s) = z_s Q_{t|s}``.
-* Exact posterior (Bayes), for ``s < t``:
+* time: ``T``, the decoder time ``t_min = 0``, the training-time draw :meth:`~DiscreteProcess.sample_t`
+  (``t ~ U{0..T}``, see :mod:`~sympe.diffusion.likelihood` for why 0 is included), and the reverse grid
+  :meth:`~DiscreteProcess.timesteps` (all ``T`` steps or ``K`` strided steps, :func:`timestep_schedule`);
+* matrices: ``Q̄_t`` (:meth:`~DiscreteProcess.Q_bar`) and ``Q_{t|s}`` (:meth:`~DiscreteProcess.Q_ts`),
+  ``(B, d, d)`` per variable type;
+* forward: ``q(z_t | x0) = x0 Q̄_t`` (:meth:`~DiscreteProcess.q_probs`) and a draw from it
+  (:meth:`~DiscreteProcess.q_sample`);
+* the prior / limit ``p(z_T)`` (:meth:`~DiscreteProcess.limit`, :meth:`~DiscreteProcess.sample_prior`);
+* the exact posterior ``q(z_s | z_t, x0)`` (:meth:`~DiscreteProcess.posterior`);
+* the model's reverse kernel ``p_θ(z_s | z_t)`` from a prediction ``p̂(x0 | z_t)``
+  (:meth:`~DiscreteProcess.reverse_probs`), and one ancestral step (:meth:`~DiscreteProcess.step`).
 
-      q(z_s | z_t, x0) = q(z_t | z_s) q(z_s | x0) / q(z_t | x0)
-                       = (z_t Q_{t|s}ᵀ) ⊙ (x0 Q̄_s) / (x0 Q̄_t z_tᵀ),
+Every draw takes a ``torch.Generator``; the process never touches the global random state when one is
+given. A denoiser is a :data:`ModelFn`, ``model_fn(z_t, t_int, generator) -> (logits_X, logits_E)``: the
+generator is passed on so that a stochastic denoiser (a symmetry breaker drawing g̃ or noise) draws
+from the same stream as the process.
 
-  where ``(z_t Q_{t|s}ᵀ)[a] = Q_{t|s}[a, z_t]`` and ``x0 Q̄_t z_tᵀ = Σ_a (x0 Q̄_s)[a] Q_{t|s}[a, z_t]``
-  (Chapman–Kolmogorov) — the normaliser is computed as that sum, which is exact even under rounding.
-* Model posterior: with the denoiser's prediction ``p̂(x0 | z_t)`` (per variable),
+The reverse kernel (the seam for other parameterisations)
+---------------------------------------------------------
+The map from ``p̂(x0 | z_t)`` to ``p_θ(z_s | z_t)`` is a *kernel*: a function
+``kernel(p_x0 (B, M, d0), z_t (B, M, d), Q_{t|s} (B, d, d), Q̄_s (B, d0, d)) -> (B, M, d)`` applied to nodes
+and to flattened edges alike, listed by name in :data:`REVERSE_KERNELS` and chosen with
+``DiscreteProcess(..., kernel=name)``. ``"plain"`` (the default) is the mixture of exact posteriors
+``Σ_k p̂_k q(z_s | z_t, x0 = k)`` (:func:`~sympe.diffusion.categorical.model_posterior`), i.e. the kernel
+the sampler draws from and the likelihood scores. A second parameterisation is one function of that
+signature and one entry in :data:`REVERSE_KERNELS`.
 
-      p_θ(z_s | z_t) = Σ_k p̂(x0 = k | z_t) q(z_s | z_t, x0 = k)
-                     = (z_t Q_{t|s}ᵀ) ⊙ (w Q̄_s),     w_k = p̂_k / (Q̄_t[k, z_t]).
+What a new process must provide
+-------------------------------
+A new transition *of the existing family* ``Q(a) = a I + (1 - a) 1 mᵀ`` is one subclass of
+:class:`~sympe.diffusion.transition.Transition` that sets its limit vectors ``m_X`` and ``m_E``; the
+schedule, the matrices, the posteriors, the sampler and the likelihood follow from it unchanged. A
+process outside that family subclasses :class:`DiscreteProcess` and overrides :meth:`~DiscreteProcess.Q_bar`,
+:meth:`~DiscreteProcess.Q_ts` and :meth:`~DiscreteProcess.limit`. It must guarantee, for every
+``0 <= s < t <= T``: row-stochastic matrices; Chapman–Kolmogorov ``Q̄_s Q_{t|s} = Q̄_t`` (the posterior
+normaliser is computed from it, and strided sampling is exact only under it); and a limit ``m`` with
+``x Q̄_T ≈ m`` for every class ``x`` (the prior the sampler starts from and the likelihood's
+``KL(q(z_T | x) ‖ p(z_T))`` compares against). Everything else (noising, posteriors, kernels, steps, the
+time grid) is written once here in terms of those three methods.
 
-  Classes ``k`` with ``Q̄_t[k, z_t] = 0`` cannot have produced ``z_t``; they get weight 0 and the result is
-  renormalised, i.e. ``p̂`` is conditioned on the classes consistent with ``z_t``.
-
-Guards (no NaN or inf can leave): every division is by a denominator clamped to the dtype's smallest
-normal number and masked with ``where`` where it is 0. A real row whose posterior mass is 0 (inputs
-that are impossible under the process, e.g. ``x0`` inconsistent with ``z_t``) falls back to
-``normalise(z_t Q_{t|s}ᵀ)`` (the posterior under a flat prior on ``z_s``), then to uniform. Rows of
-padding (all-zero ``z_t``) stay all-zero.
-
-Edges
------
-``E`` is symmetric; one edge variable per *unordered* pair. Samplers draw the strict upper triangle
-``i < j`` and mirror it. The model's predicted edge probabilities are symmetrised,
-``p̂_E <- (p̂_E + p̂_Eᵀ)/2``, so that the reverse process does not depend on which triangle is read.
+Edges are one variable per unordered pair: the model's edge probabilities are symmetrised in
+:func:`predict_x0`, ``p̂_E <- (p̂_E + p̂_Eᵀ)/2``, and draws take the strict upper triangle and mirror it.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from sympe.diffusion.categorical import flatten_edges, model_posterior, posterior, sample_categorical
 from sympe.diffusion.graph import DenseGraph
 
-ModelFn = Callable[[DenseGraph, Tensor], "tuple[Tensor, Tensor]"]
+
+class ModelFn(Protocol):
+    """``model_fn(z_t, t_int, generator=None) -> (logits_X (B, n, dx), logits_E (B, n, n, de))``."""
+
+    def __call__(self, z_t: DenseGraph, t_int: Tensor,
+                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]: ...
 
 
-# ---------------------------------------------------------------------------------------------- helpers
-def _tiny(t: Tensor) -> float:
-    return torch.finfo(t.dtype).tiny
+#: A reverse kernel: ``(p_x0 (B, M, d0), z_t (B, M, d), Q_ts (B, d, d), Qbar_s (B, d0, d)) -> (B, M, d)``.
+ReverseKernel = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
+
+#: The reverse kernels by name (module docstring). ``"plain"``: ``Σ_k p̂_k q(z_s | z_t, x0 = k)``.
+REVERSE_KERNELS: dict[str, ReverseKernel] = {"plain": model_posterior}
 
 
-def _normalise(v: Tensor) -> tuple[Tensor, Tensor]:
-    """Rows of ``v`` (..., d) divided by their sums; rows summing to 0 become 0. Returns (rows, sums)."""
-    s = v.sum(-1, keepdim=True)
-    out = torch.where(s > 0, v / s.clamp_min(_tiny(v)), torch.zeros_like(v))
-    return out, s
+# ---------------------------------------------------------------------------------------------- time grid
+def timestep_schedule(T: int, steps: int | None = None) -> list[int]:
+    """The strictly decreasing times visited by the sampler, from ``T`` to ``0`` inclusive.
 
-
-def _with_fallback(post: Tensor, post_sum: Tensor, z_t: Tensor, left: Tensor) -> Tensor:
-    """Replace the zero-mass rows of ``post`` where ``z_t`` is real (see module docstring)."""
-    fb1, fb1_sum = _normalise(left)
-    real = z_t.sum(-1, keepdim=True) > 0
-    uniform = torch.full_like(post, 1.0 / post.shape[-1])
-    fb = torch.where(fb1_sum > 0, fb1, uniform)
-    return torch.where(post_sum > 0, post, torch.where(real, fb, torch.zeros_like(post)))
-
-
-def _check_bmd(name: str, v: Tensor, dims: int = 3) -> None:
-    if v.dim() != dims:
-        raise ValueError(f"{name}: expected a {dims}-d tensor, got shape {tuple(v.shape)}")
-
-
-def _left(z_t: Tensor, Q_ts: Tensor) -> Tensor:
-    """``z_t Q_{t|s}ᵀ``: (B, M, d) with entry a = Q_{t|s}[a, z_t] = q(z_t | z_s = a)."""
-    return z_t @ Q_ts.to(z_t.dtype).transpose(-1, -2)
-
-
-def flatten_edges(E: Tensor) -> Tensor:
-    """(B, n, n, d) -> (B, n·n, d)."""
-    B, n, _, d = E.shape
-    return E.reshape(B, n * n, d)
-
-
-# ---------------------------------------------------------------------------------------------- sampling
-def _draw(p: Tensor, generator: torch.Generator | None) -> Tensor:
-    """One categorical draw per row of ``p`` (R, d) (non-negative rows with positive sums) -> (R,) long.
-
-    Inverse CDF: with ``u ~ U[0, 1)·Σ_c p_c``, the class is the number of cumulative sums ``<= u``, i.e.
-    class c with probability ``p_c / Σ p``; capped at the last class of positive mass (rounding guard),
-    so a zero-probability class is never drawn.
+    ``steps=None``: all of ``T, T-1, ..., 0`` (T reverse steps). ``steps = K`` (1 <= K <= T): the K + 1 times
+    ``t_k = floor(T (K - k) / K)``, k = 0..K — evenly spaced, ``t_0 = T``, ``t_K = 0``, strictly decreasing
+    because the spacing ``T/K >= 1``. Raises ``ValueError`` for ``T < 1`` or ``K`` outside ``1..T``.
     """
-    R, d = p.shape
-    if R == 0:
-        return torch.zeros(0, dtype=torch.long, device=p.device)
-    dev = p.device
-    if generator is not None and generator.device != dev:
-        p = p.to(generator.device)
-    cum = p.cumsum(-1)
-    u = torch.rand(R, 1, generator=generator, device=p.device, dtype=p.dtype) * cum[:, -1:]
-    idx = (cum <= u).sum(-1)
-    last_pos = (d - 1) - torch.argmax((p > 0).flip(-1).to(torch.uint8), dim=-1)
-    return torch.minimum(idx, last_pos).to(dev)
+    T = int(T)
+    if T < 1:
+        raise ValueError(f"timestep_schedule: T must be >= 1, got {T}")
+    if steps is None:
+        steps = T
+    steps = int(steps)
+    if not 1 <= steps <= T:
+        raise ValueError(f"steps must be in 1..T={T} (number of reverse steps), got {steps}")
+    return [(T * (steps - k)) // steps for k in range(steps + 1)]
 
 
-def _prepare_rows(p: Tensor, real: Tensor, what: str) -> Tensor:
-    """Check the real rows of p (R, d); replace the others (padding) by uniform rows."""
-    bad = (~torch.isfinite(p)).any(-1) | (p < 0).any(-1) | ~(p.sum(-1) > 0)
-    bad = bad & real
-    if bool(bad.any()):
-        r = int(torch.nonzero(bad).flatten()[0])
-        raise ValueError(
-            f"sample_categorical: {what} row {r} (flattened) of a real variable is not a valid distribution "
-            f"(negative, non-finite or all zero): {p[r].tolist()}"
-        )
-    return torch.where(real.unsqueeze(-1), p, torch.ones_like(p))
+def uniform_times(low: int, high: int, B: int, device, generator: torch.Generator | None) -> Tensor:
+    """(B,) long uniform on ``low..high-1``, drawn on the generator's device, returned on ``device``."""
+    gdev = generator.device if generator is not None else device
+    return torch.randint(low, high, (B,), generator=generator, device=gdev).to(device)
 
 
-def sample_categorical(
-    probX: Tensor,
-    probE: Tensor,
-    node_mask: Tensor,
-    generator: torch.Generator | None = None,
-    y: Tensor | None = None,
-) -> DenseGraph:
-    """Draw one graph per batch element from independent categoricals.
-
-    Args:
-        probX: (B, n, dx) node-class probabilities (rows need not be normalised).
-        probE: (B, n, n, de) edge-class probabilities; only the strict upper triangle ``i < j`` is read.
-        node_mask: (B, n) bool.
-        generator: optional ``torch.Generator`` (if on another device, the draw happens there).
-        y: (B, dy) graph features copied into the result (default (B, 0)).
-
-    Returns:
-        DenseGraph with one-hot ``X`` (B, n, dx), symmetric one-hot ``E`` (B, n, n, de) (upper triangle
-        drawn, mirrored), zero diagonal and zero padding. Padding rows of the inputs may be anything
-        (e.g. all zero); real rows must be non-negative, finite and not all zero (else ``ValueError``).
-    """
-    _check_bmd("probX", probX)
-    _check_bmd("probE", probE, 4)
-    B, n, dx = probX.shape
-    if probE.shape[:3] != (B, n, n):
-        raise ValueError(f"sample_categorical: probE has shape {tuple(probE.shape)}, expected ({B}, {n}, {n}, de)")
-    if node_mask.shape != (B, n):
-        raise ValueError(f"sample_categorical: node_mask has shape {tuple(node_mask.shape)}, expected ({B}, {n})")
-    node_mask = node_mask.bool()
-    de = probE.shape[-1]
-    dtype = probX.dtype if probX.is_floating_point() else torch.float
-
-    # nodes
-    pX = _prepare_rows(probX.reshape(B * n, dx), node_mask.reshape(-1), "probX")
-    xi = _draw(pX, generator).view(B, n)
-    X = F.one_hot(xi, dx).to(dtype) * node_mask.unsqueeze(-1).to(dtype)
-
-    # edges: the strict upper triangle, mirrored
-    iu, ju = torch.triu_indices(n, n, offset=1, device=probE.device)
-    P = iu.numel()
-    pair_real = (node_mask[:, iu] & node_mask[:, ju]).reshape(-1)
-    pE = _prepare_rows(probE[:, iu, ju].reshape(B * P, de), pair_real, "probE (upper triangle)")
-    ei = _draw(pE, generator).view(B, P)
-    Eu = torch.zeros(B, n, n, de, dtype=dtype, device=probE.device)
-    pair_m = pair_real.view(B, P, 1).to(dtype)
-    Eu[:, iu, ju] = F.one_hot(ei, de).to(dtype) * pair_m
-    E = Eu + Eu.transpose(1, 2)
-    if y is None:
-        y = torch.zeros(B, 0, dtype=dtype, device=probX.device)
-    return DenseGraph(X, E, y, node_mask)
-
-
-def apply_noise(
-    x: DenseGraph, Qbar_x: Tensor, Qbar_e: Tensor, generator: torch.Generator | None = None
-) -> DenseGraph:
-    """``z_t ~ q(z_t | x) = x Q̄_t`` per node and per unordered pair.
-
-    Args: ``x`` a one-hot DenseGraph (B, n, ·); ``Qbar_x`` (B, dx, dx); ``Qbar_e`` (B, de, de).
-    Returns a DenseGraph of the same shapes (``y`` and ``node_mask`` carried over).
-    """
-    B, n, dx = x.X.shape
-    de = x.E.shape[-1]
-    if Qbar_x.shape != (B, dx, dx) or Qbar_e.shape != (B, de, de):
-        raise ValueError(
-            f"apply_noise: expected Qbar_x ({B}, {dx}, {dx}) and Qbar_e ({B}, {de}, {de}), "
-            f"got {tuple(Qbar_x.shape)} and {tuple(Qbar_e.shape)}"
-        )
-    probX = x.X @ Qbar_x.to(x.X.dtype)
-    probE = (flatten_edges(x.E) @ Qbar_e.to(x.E.dtype)).view(B, n, n, de)
-    return sample_categorical(probX, probE, x.node_mask, generator=generator, y=x.y)
-
-
-# ---------------------------------------------------------------------------------------------- posteriors
-def posterior(z_t: Tensor, x0: Tensor, Q_ts: Tensor, Qbar_s: Tensor, Qbar_t: Tensor | None = None) -> Tensor:
-    """Exact ``q(z_s | z_t, x0) ∝ (z_t Q_{t|s}ᵀ) ⊙ (x0 Q̄_s)``, normalised over ``z_s``.
-
-    Args:
-        z_t: (B, M, d) one-hot noisy states (all-zero rows = padding).
-        x0: (B, M, d0) one-hot clean states, or probabilities (then ``x0 Q̄_s`` is the prior on ``z_s``).
-        Q_ts: (B, d, d) ``Q_{t|s}``; Qbar_s: (B, d0, d) ``Q̄_s``.
-        Qbar_t: (B, d0, d) optional. Not needed: the normaliser ``x0 Q̄_t z_tᵀ`` is computed as the row sum
-            of the numerator (equal to it because ``Q̄_t = Q̄_s Q_{t|s}``); if given its shape is checked.
-
-    Returns:
-        (B, M, d) probabilities; padding rows 0; impossible rows fall back as in the module docstring.
-    """
-    _check_bmd("posterior z_t", z_t)
-    _check_bmd("posterior x0", x0)
-    if Qbar_t is not None and Qbar_t.shape != Qbar_s.shape:
-        raise ValueError(f"posterior: Qbar_t {tuple(Qbar_t.shape)} and Qbar_s {tuple(Qbar_s.shape)} differ in shape")
-    left = _left(z_t, Q_ts)
-    num = left * (x0.to(z_t.dtype) @ Qbar_s.to(z_t.dtype))
-    post, s = _normalise(num)
-    return _with_fallback(post, s, z_t, left)
-
-
-def posterior_all_x0(z_t: Tensor, Q_ts: Tensor, Qbar_s: Tensor) -> Tensor:
-    """``q(z_s | z_t, x0 = k)`` for every clean class k.
-
-    Args: ``z_t`` (B, M, d), ``Q_ts`` (B, d, d), ``Qbar_s`` (B, d0, d).
-    Returns: (B, M, d0, d): row ``[b, m, k]`` is ``Q_{t|s}[·, z_t] ⊙ Q̄_s[k, ·] / Q̄_t[k, z_t]``, a
-    distribution over ``z_s``; it is all-zero where ``Q̄_t[k, z_t] = 0`` (class k cannot produce ``z_t``).
-    """
-    _check_bmd("posterior_all_x0 z_t", z_t)
-    left = _left(z_t, Q_ts)  # (B, M, d)
-    num = left.unsqueeze(2) * Qbar_s.to(z_t.dtype).unsqueeze(1)  # (B, M, d0, d)
-    post, _ = _normalise(num)
-    return post
-
-
-def model_posterior(p_x0: Tensor, z_t: Tensor, Q_ts: Tensor, Qbar_s: Tensor) -> Tensor:
-    """``p_θ(z_s | z_t) = Σ_k p̂(x0 = k | z_t) q(z_s | z_t, x0 = k)``, normalised.
-
-    Args: ``p_x0`` (B, M, d0) predicted clean-class probabilities, ``z_t`` (B, M, d), ``Q_ts`` (B, d, d),
-    ``Qbar_s`` (B, d0, d). Returns (B, M, d). Computed in O(M d²) as ``(z_t Q_{t|s}ᵀ) ⊙ (w Q̄_s)`` with
-    ``w_k = p̂_k / Q̄_t[k, z_t]``, ``Q̄_t[k, z_t] = ((z_t Q_{t|s}ᵀ) Q̄_sᵀ)_k``; equal to the explicit sum
-    over :func:`posterior_all_x0` wherever ``p̂`` puts no mass on classes inconsistent with ``z_t``.
-    """
-    _check_bmd("model_posterior p_x0", p_x0)
-    _check_bmd("model_posterior z_t", z_t)
-    Qbar_s = Qbar_s.to(z_t.dtype)
-    left = _left(z_t, Q_ts)  # (B, M, d)
-    norm = left @ Qbar_s.transpose(-1, -2)  # (B, M, d0): Q̄_t[k, z_t]
-    p_x0 = p_x0.to(z_t.dtype)
-    w = torch.where(norm > 0, p_x0 / norm.clamp_min(_tiny(norm)), torch.zeros_like(p_x0))
-    mix = left * (w @ Qbar_s)
-    post, s = _normalise(mix)
-    return _with_fallback(post, s, z_t, left)
-
-
-# ---------------------------------------------------------------------------------------------- the model
-def _check_times(t_int: Tensor, s_int: Tensor, B: int) -> tuple[Tensor, Tensor]:
-    t_int = torch.as_tensor(t_int).long().reshape(-1)
-    s_int = torch.as_tensor(s_int, device=t_int.device).long().reshape(-1)
-    if t_int.numel() == 1:
-        t_int = t_int.expand(B)
-    if s_int.numel() == 1:
-        s_int = s_int.expand(B)
-    if t_int.numel() != B or s_int.numel() != B:
-        raise ValueError(f"t_int and s_int must have B={B} entries (or 1), got {t_int.numel()} and {s_int.numel()}")
-    if bool((s_int < 0).any()) or bool((s_int >= t_int).any()):
-        raise ValueError("reverse step: need 0 <= s < t for every graph; "
-                         f"got t={t_int.tolist()[:8]}..., s={s_int.tolist()[:8]}...")
-    return t_int, s_int
-
-
-def predict_x0(model_fn: ModelFn, z_t: DenseGraph, t_int: Tensor, num_draws: int = 1) -> tuple[Tensor, Tensor]:
+# ---------------------------------------------------------------------------------------------- the denoiser
+def predict_x0(model_fn: ModelFn, z_t: DenseGraph, t_int: Tensor, num_draws: int = 1,
+               generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
     """``p̂(x0 | z_t)``: softmax of the model's logits, averaged over ``num_draws`` calls.
 
-    Returns ``(pX (B, n, dx), pE (B, n, n, de))`` in ``z_t``'s dtype, with ``pE`` symmetrised
-    (``(pE + pEᵀ)/2``) and padding (and the diagonal of ``pE``) zeroed. With a stochastic ``model_fn``
-    (SymPE draws a fresh group element per call) the average is over independent draws.
+    ``model_fn`` is called as ``model_fn(z_t, t_int, generator=generator)``. Returns
+    ``(pX (B, n, dx), pE (B, n, n, de))`` in ``z_t``'s dtype, with ``pE`` symmetrised (``(pE + pEᵀ)/2``) and
+    padding (and the diagonal of ``pE``) zeroed. With a stochastic ``model_fn`` (SymPE draws a fresh group
+    element per call) the average is over independent draws. Raises ``ValueError`` on wrong logit shapes
+    or non-finite probabilities of real variables.
     """
     if int(num_draws) < 1:
         raise ValueError(f"num_draws must be >= 1, got {num_draws}")
@@ -278,7 +116,7 @@ def predict_x0(model_fn: ModelFn, z_t: DenseGraph, t_int: Tensor, num_draws: int
     de = z_t.E.shape[-1]
     pX = pE = None
     for _ in range(int(num_draws)):
-        out = model_fn(z_t, t_int)
+        out = model_fn(z_t, t_int, generator=generator)
         if not (isinstance(out, (tuple, list)) and len(out) == 2):
             raise ValueError("model_fn must return (logits_X (B, n, dx), logits_E (B, n, n, de))")
         lX, lE = out
@@ -303,62 +141,197 @@ def predict_x0(model_fn: ModelFn, z_t: DenseGraph, t_int: Tensor, num_draws: int
     return pX, pE
 
 
-def _step_matrices(z_t: DenseGraph, t_int: Tensor, s_int: Tensor, schedule, transition):
-    """(Q_{t|s} nodes, Q_{t|s} edges, Q̄_s nodes, Q̄_s edges), each (B, d, d), for the step t -> s."""
-    t_int, s_int = _check_times(t_int, s_int, z_t.X.shape[0])
-    a_t = schedule.alpha_bar(t_int).to(z_t.X.dtype)
-    a_s = schedule.alpha_bar(s_int).to(z_t.X.dtype)
-    Qts_x, Qts_e = transition.Q_ts(a_t, a_s)
-    Qs_x, Qs_e = transition.Q_bar(a_s)
-    return Qts_x, Qts_e, Qs_x, Qs_e
+# ---------------------------------------------------------------------------------------------- the process
+class DiscreteProcess:
+    """Schedule + node/edge transitions of a discrete diffusion, behind one interface (module docstring).
 
+    Args:
+        schedule: a :class:`~sympe.diffusion.schedule.NoiseSchedule` (``T``, ``alpha_bar(t)``).
+        transition: a :class:`~sympe.diffusion.transition.Transition` (``dx``, ``de``, the family matrices,
+            ``limit()``).
+        kernel: name of the reverse kernel in :data:`REVERSE_KERNELS` (default ``"plain"``).
 
-def posterior_probs(
-    pX: Tensor, pE: Tensor, z_t: DenseGraph, t_int: Tensor, s_int: Tensor, schedule, transition
-) -> tuple[Tensor, Tensor]:
-    """Model posterior ``p_θ(z_s | z_t)`` per node (B, n, dx) and per pair (B, n, n, de) from ``p̂(x0|z_t)``."""
-    B, n, _, de = z_t.E.shape
-    Qts_x, Qts_e, Qs_x, Qs_e = _step_matrices(z_t, t_int, s_int, schedule, transition)
-    probX = model_posterior(pX, z_t.X, Qts_x, Qs_x)
-    probE = model_posterior(flatten_edges(pE), flatten_edges(z_t.E), Qts_e, Qs_e).view(B, n, n, de)
-    return probX, probE
-
-
-def true_posterior_probs(
-    x: DenseGraph, z_t: DenseGraph, t_int: Tensor, s_int: Tensor, schedule, transition
-) -> tuple[Tensor, Tensor]:
-    """Exact ``q(z_s | z_t, x)`` per node (B, n, dx) and per pair (B, n, n, de)."""
-    B, n, _, de = z_t.E.shape
-    Qts_x, Qts_e, Qs_x, Qs_e = _step_matrices(z_t, t_int, s_int, schedule, transition)
-    qX = posterior(z_t.X, x.X, Qts_x, Qs_x)
-    qE = posterior(flatten_edges(z_t.E), flatten_edges(x.E), Qts_e, Qs_e).view(B, n, n, de)
-    return qX, qE
-
-
-def reverse_probs(
-    model_fn: ModelFn, z_t: DenseGraph, t_int: Tensor, s_int: Tensor, schedule, transition, num_draws: int = 1
-) -> tuple[Tensor, Tensor]:
-    """``p_θ(z_s | z_t)`` per node and pair: :func:`predict_x0` at time t, then :func:`posterior_probs`."""
-    B = z_t.batch_size
-    t_int, s_int = _check_times(t_int, s_int, B)
-    pX, pE = predict_x0(model_fn, z_t, t_int, num_draws=num_draws)
-    return posterior_probs(pX, pE, z_t, t_int, s_int, schedule, transition)
-
-
-def reverse_step(
-    model_fn: ModelFn,
-    z_t: DenseGraph,
-    t_int: Tensor,
-    s_int: Tensor,
-    schedule,
-    transition,
-    generator: torch.Generator | None = None,
-    num_draws: int = 1,
-) -> DenseGraph:
-    """One reverse step ``z_s ~ p_θ(z_s | z_t)`` for ``0 <= s < t`` (per graph; strided steps are exact).
-
-    ``num_draws = K`` averages ``p̂(x0 | z_t)`` over K calls of a stochastic ``model_fn`` before forming the
-    posterior (the K-draw model; see :mod:`~sympe.diffusion.likelihood`).
+    Not an ``nn.Module``: it holds references to the two modules, which the owner (the LightningModule)
+    registers, so checkpoints and ``.to(device)`` of the owner carry them. Standalone, :meth:`to` moves them.
+    Times are integer tensors ``(B,)`` (or Python ints, broadcast to the batch) in ``0..T``.
     """
-    probX, probE = reverse_probs(model_fn, z_t, t_int, s_int, schedule, transition, num_draws=num_draws)
-    return sample_categorical(probX, probE, z_t.node_mask, generator=generator, y=z_t.y)
+
+    #: The time of the decoder ``p_θ(x | z_0) = p̂(x0 | z_0)`` (reconstruction term and final decode).
+    t_min: int = 0
+
+    def __init__(self, schedule, transition, kernel: str = "plain"):
+        if kernel not in REVERSE_KERNELS:
+            raise ValueError(f"DiscreteProcess: unknown reverse kernel {kernel!r}; choose one of {sorted(REVERSE_KERNELS)}")
+        self.schedule = schedule
+        self.transition = transition
+        self.kernel_name = kernel
+        self.kernel: ReverseKernel = REVERSE_KERNELS[kernel]
+
+    def __repr__(self) -> str:
+        return f"DiscreteProcess(T={self.T}, dx={self.dx}, de={self.de}, kernel={self.kernel_name!r})"
+
+    def to(self, *args, **kwargs) -> "DiscreteProcess":
+        """Move (or cast) the schedule's and transition's buffers like ``nn.Module.to``; returns ``self``."""
+        self.schedule.to(*args, **kwargs)
+        self.transition.to(*args, **kwargs)
+        return self
+
+    @property
+    def T(self) -> int:
+        return int(self.schedule.T)
+
+    @property
+    def dx(self) -> int:
+        return int(self.transition.dx)
+
+    @property
+    def de(self) -> int:
+        return int(self.transition.de)
+
+    # ------------------------------------------------------------------ time
+    def timesteps(self, steps: int | None = None) -> list[int]:
+        """The reverse grid ``[T, ..., 0]``: all T steps (``steps=None``) or K strided ones (:func:`timestep_schedule`)."""
+        return timestep_schedule(self.T, steps)
+
+    def sample_t(self, B: int, device=None, generator: torch.Generator | None = None) -> Tensor:
+        """Training times ``t ~ U{t_min..T}`` = ``U{0..T}``, (B,) long on ``device``.
+
+        ``0`` is included so that the decoder time used by the reconstruction term and the final decode is
+        one the model is trained at (DiGress's choice; convention stated in :mod:`~sympe.diffusion.likelihood`).
+        """
+        return uniform_times(self.t_min, self.T + 1, int(B), device, generator)
+
+    def _times(self, t, B: int, device) -> Tensor:
+        t = torch.as_tensor(t, device=device)
+        if t.is_floating_point() or t.dtype == torch.bool:
+            raise ValueError(f"DiscreteProcess: times must be integers, got dtype {t.dtype}")
+        t = t.long().reshape(-1)
+        if t.numel() == 1:
+            t = t.expand(B)
+        if t.numel() != B:
+            raise ValueError(f"DiscreteProcess: expected {B} times (one per graph) or 1, got {t.numel()}")
+        return t
+
+    def _check_step(self, t, s, B: int, device) -> tuple[Tensor, Tensor]:
+        t, s = self._times(t, B, device), self._times(s, B, device)
+        if bool((s < 0).any()) or bool((s >= t).any()):
+            raise ValueError("reverse step: need 0 <= s < t for every graph; "
+                             f"got t={t.tolist()[:8]}..., s={s.tolist()[:8]}...")
+        return t, s
+
+    # ------------------------------------------------------------------ matrices
+    def Q_bar(self, t, dtype: torch.dtype = torch.float32, B: int | None = None) -> tuple[Tensor, Tensor]:
+        """``Q̄_t`` (``q(z_t | x0) = x0 Q̄_t``) for nodes (B, dx, dx) and edges (B, de, de), in ``dtype``.
+
+        ``t``: (B,) integer times (or an int with ``B`` given). Built as ``Q(ᾱ_t)`` of the transition family.
+        """
+        t = self._times(t, B if B is not None else torch.as_tensor(t).numel(), self.schedule.alpha_bars.device)
+        return self.transition.cumulative(self.schedule.alpha_bar(t).to(dtype))
+
+    def Q_ts(self, t, s, dtype: torch.dtype = torch.float32, B: int | None = None) -> tuple[Tensor, Tensor]:
+        """``Q_{t|s}`` (``q(z_t | z_s) = z_s Q_{t|s}``), ``0 <= s < t``, nodes (B, dx, dx) and edges (B, de, de).
+
+        Built as ``Q(ᾱ_t / ᾱ_s)``; Chapman–Kolmogorov ``Q̄_s Q_{t|s} = Q̄_t`` holds (family closed under products).
+        """
+        B = B if B is not None else max(torch.as_tensor(t).numel(), torch.as_tensor(s).numel())
+        t, s = self._check_step(t, s, B, self.schedule.alpha_bars.device)
+        return self.transition.Q_ts(self.schedule.alpha_bar(t).to(dtype), self.schedule.alpha_bar(s).to(dtype))
+
+    def limit(self) -> tuple[Tensor, Tensor]:
+        """The limit / prior ``p(z_T)`` per variable: ``(m_X (dx,), m_E (de,))``."""
+        return self.transition.limit()
+
+    # ------------------------------------------------------------------ forward
+    def q_probs(self, x0: DenseGraph, t) -> tuple[Tensor, Tensor]:
+        """``q(z_t | x0) = x0 Q̄_t``: node probabilities (B, n, dx) and pair probabilities (B, n, n, de).
+
+        ``x0`` may hold one-hot classes or probabilities; padding rows stay zero.
+        """
+        B, n, dx = x0.X.shape
+        de = x0.E.shape[-1]
+        self._check_classes(dx, de, "q_probs")
+        Qx, Qe = self.Q_bar(self._times(t, B, x0.X.device), dtype=x0.X.dtype)
+        probX = x0.X @ Qx.to(device=x0.X.device, dtype=x0.X.dtype)
+        probE = (flatten_edges(x0.E) @ Qe.to(device=x0.E.device, dtype=x0.E.dtype)).view(B, n, n, de)
+        return probX, probE
+
+    def q_sample(self, x0: DenseGraph, t, generator: torch.Generator | None = None) -> DenseGraph:
+        """``z_t ~ q(z_t | x0)`` per real node and per real unordered pair (upper triangle drawn, mirrored).
+
+        Returns a one-hot DenseGraph of ``x0``'s shapes (``y`` and ``node_mask`` carried over).
+        """
+        probX, probE = self.q_probs(x0, t)
+        return sample_categorical(probX, probE, x0.node_mask, generator=generator, y=x0.y)
+
+    # ------------------------------------------------------------------ prior
+    def prior_probs(self, node_mask: Tensor, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
+        """``p(z_T)`` broadcast to a batch: (B, n, dx) and (B, n, n, de) (padding rows are read as padding).
+
+        ``dtype``: default the transition's buffer dtype.
+        """
+        B, n = node_mask.shape
+        m_X, m_E = self.limit()
+        dtype = dtype or m_X.dtype
+        probX = m_X.to(device=node_mask.device, dtype=dtype).view(1, 1, self.dx).expand(B, n, self.dx)
+        probE = m_E.to(device=node_mask.device, dtype=dtype).view(1, 1, 1, self.de).expand(B, n, n, self.de)
+        return probX, probE
+
+    def sample_prior(self, node_mask: Tensor, generator: torch.Generator | None = None,
+                     y: Tensor | None = None) -> DenseGraph:
+        """``z_T ~ p(z_T)``: every real node class from ``m_X``, every real unordered pair from ``m_E``."""
+        probX, probE = self.prior_probs(node_mask)
+        return sample_categorical(probX, probE, node_mask, generator=generator, y=y)
+
+    # ------------------------------------------------------------------ posteriors and the reverse kernel
+    def _step_matrices(self, z_t: DenseGraph, t, s):
+        t, s = self._check_step(t, s, z_t.batch_size, z_t.X.device)
+        Qts_x, Qts_e = self.Q_ts(t, s, dtype=z_t.X.dtype)
+        Qs_x, Qs_e = self.Q_bar(s, dtype=z_t.X.dtype)
+        return Qts_x, Qts_e, Qs_x, Qs_e
+
+    def _check_classes(self, dx: int, de: int, what: str) -> None:
+        if dx != self.dx or de != self.de:
+            raise ValueError(f"{what}: the graph has dx={dx}, de={de} but the process has dx={self.dx}, de={self.de}")
+
+    def posterior(self, x0: DenseGraph, z_t: DenseGraph, t, s) -> tuple[Tensor, Tensor]:
+        """Exact ``q(z_s | z_t, x0)`` per node (B, n, dx) and per pair (B, n, n, de), for ``0 <= s < t``.
+
+        ``x0`` may hold probabilities (then ``x0 Q̄_s`` is the prior on ``z_s``); see
+        :func:`~sympe.diffusion.categorical.posterior` for the formula and its guards.
+        """
+        B, n, _, de = z_t.E.shape
+        self._check_classes(z_t.X.shape[-1], de, "posterior")
+        Qts_x, Qts_e, Qs_x, Qs_e = self._step_matrices(z_t, t, s)
+        qX = posterior(z_t.X, x0.X, Qts_x, Qs_x)
+        qE = posterior(flatten_edges(z_t.E), flatten_edges(x0.E), Qts_e, Qs_e).view(B, n, n, de)
+        return qX, qE
+
+    def reverse_probs(self, pX: Tensor, pE: Tensor, z_t: DenseGraph, t, s) -> tuple[Tensor, Tensor]:
+        """The model's ``p_θ(z_s | z_t)`` from ``p̂(x0 | z_t)`` (``pX`` (B, n, dx), ``pE`` (B, n, n, de)).
+
+        Applies the process's reverse kernel (module docstring) to nodes and to pairs; returns (B, n, dx) and
+        (B, n, n, de). Raises ``ValueError`` unless ``0 <= s < t``.
+        """
+        B, n, _, de = z_t.E.shape
+        self._check_classes(z_t.X.shape[-1], de, "reverse_probs")
+        Qts_x, Qts_e, Qs_x, Qs_e = self._step_matrices(z_t, t, s)
+        probX = self.kernel(pX, z_t.X, Qts_x, Qs_x)
+        probE = self.kernel(flatten_edges(pE), flatten_edges(z_t.E), Qts_e, Qs_e).view(B, n, n, de)
+        return probX, probE
+
+    def model_reverse_probs(self, model_fn: ModelFn, z_t: DenseGraph, t, s, num_draws: int = 1,
+                            generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """:func:`predict_x0` at time ``t`` (``num_draws`` calls averaged), then :meth:`reverse_probs`."""
+        t, s = self._check_step(t, s, z_t.batch_size, z_t.X.device)
+        pX, pE = predict_x0(model_fn, z_t, t, num_draws=num_draws, generator=generator)
+        return self.reverse_probs(pX, pE, z_t, t, s)
+
+    def step(self, model_fn: ModelFn, z_t: DenseGraph, t, s, generator: torch.Generator | None = None,
+             num_draws: int = 1) -> DenseGraph:
+        """One ancestral step ``z_s ~ p_θ(z_s | z_t)``, ``0 <= s < t`` per graph (strided steps are exact).
+
+        The model call(s) and the draw use ``generator``. ``num_draws = K`` averages ``p̂(x0 | z_t)`` over K
+        calls of a stochastic ``model_fn`` before applying the kernel (the K-draw model).
+        """
+        probX, probE = self.model_reverse_probs(model_fn, z_t, t, s, num_draws=num_draws, generator=generator)
+        return sample_categorical(probX, probE, z_t.node_mask, generator=generator, y=z_t.y)

@@ -1,44 +1,32 @@
-"""Ancestral sampling of graphs from the reverse process.
+"""Ancestral sampling of graphs from the reverse process of a :class:`~sympe.diffusion.process.DiscreteProcess`.
 
-Given a denoiser ``model_fn(noisy, t_int) -> (logits_X, logits_E)`` predicting the clean graph:
+Given a denoiser ``model_fn(z_t, t_int, generator) -> (logits_X, logits_E)`` predicting the clean graph:
 
-1. ``z_T ~ limit``: every real node class from ``m_X``, every real unordered pair from ``m_E``.
-2. For a strictly decreasing list of times ``T = t_0 > t_1 > ... > t_K = 0`` (see :func:`timestep_schedule`):
-   ``z_{t_{k+1}} ~ p_θ(z_{t_{k+1}} | z_{t_k})`` (:func:`~sympe.diffusion.process.reverse_step`; exact for
-   strides > 1 because ``Q_{t|s}`` is exact).
-3. The output ``x ~ p_θ(x | z_0) = p̂(x0 | z_0)`` (the model at t = 0). By default it is *sampled*
-   (``final="sample"``): that is the distribution whose likelihood
-   :mod:`~sympe.diffusion.likelihood` bounds. ``final="argmax"`` takes the most likely class instead.
+1. ``z_T ~ p(z_T)``, the process's limit: every real node class from ``m_X``, every real unordered pair
+   from ``m_E`` (:meth:`~sympe.diffusion.process.DiscreteProcess.sample_prior`).
+2. For the strictly decreasing times ``T = t_0 > t_1 > ... > t_K = 0`` of the process's grid
+   (:meth:`~sympe.diffusion.process.DiscreteProcess.timesteps`): ``z_{t_{k+1}} ~ p_θ(z_{t_{k+1}} | z_{t_k})``
+   (:meth:`~sympe.diffusion.process.DiscreteProcess.step`; exact for strides > 1 because ``Q_{t|s}`` is
+   exact). :func:`reverse_chain` yields these states one by one.
+3. The output ``x ~ p_θ(x | z_0) = p̂(x0 | z_0)`` (the model at the decoder time ``t_min = 0``, a time the
+   model is trained at). By default it is *sampled* (``final="sample"``): that is the distribution whose
+   likelihood :mod:`~sympe.diffusion.likelihood` bounds. ``final="argmax"`` takes the most likely class.
 
 So ``steps = K`` costs ``K + 1`` model calls per ``num_draws``. Graph ``b`` has ``n_nodes[b]`` real nodes,
-the first ones (``node_mask[b, :n_nodes[b]]`` True), and the batch is padded to ``max(n_nodes)``.
+the first ones (``node_mask[b, :n_nodes[b]]`` True), and the batch is padded to ``max(n_nodes)``. Every
+draw (prior, steps, the denoiser's own symmetry-breaking draws, the final decode) uses ``generator``.
 """
 from __future__ import annotations
+
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sympe.diffusion.categorical import sample_categorical
 from sympe.diffusion.graph import DenseGraph
-from sympe.diffusion.process import ModelFn, predict_x0, reverse_step, sample_categorical
-
-
-def timestep_schedule(T: int, steps: int | None = None) -> list[int]:
-    """The strictly decreasing times visited by the sampler, from ``T`` to ``0`` inclusive.
-
-    ``steps=None``: all of ``T, T-1, ..., 0`` (T reverse steps). ``steps = K`` (1 <= K <= T): the K + 1 times
-    ``t_k = floor(T (K - k) / K)``, k = 0..K — evenly spaced, ``t_0 = T``, ``t_K = 0``, strictly decreasing
-    because the spacing ``T/K >= 1``.
-    """
-    T = int(T)
-    if T < 1:
-        raise ValueError(f"timestep_schedule: T must be >= 1, got {T}")
-    if steps is None:
-        steps = T
-    steps = int(steps)
-    if not 1 <= steps <= T:
-        raise ValueError(f"steps must be in 1..T={T} (number of reverse steps), got {steps}")
-    return [(T * (steps - k)) // steps for k in range(steps + 1)]
+from sympe.diffusion.process import DiscreteProcess, ModelFn, predict_x0
 
 
 def sample_n_nodes(n_nodes_dist: Tensor, B: int, generator: torch.Generator | None = None) -> Tensor:
@@ -73,13 +61,33 @@ def _argmax_graph(pX: Tensor, pE: Tensor, node_mask: Tensor, y: Tensor) -> Dense
     return DenseGraph(X, Eu + Eu.transpose(1, 2), y, node_mask)
 
 
+def reverse_chain(
+    model_fn: ModelFn,
+    z_T: DenseGraph,
+    process: DiscreteProcess,
+    steps: int | None = None,
+    generator: torch.Generator | None = None,
+    num_draws: int = 1,
+) -> Iterator[tuple[int, int, DenseGraph]]:
+    """Run the reverse chain from ``z_T`` over the process's grid, yielding ``(t, s, z_s)`` after each step.
+
+    ``steps``: None = all T reverse steps, K = K evenly strided steps. The last state yielded is ``z_0``
+    (``s = 0``); the decode to ``x`` is not part of the chain (see :func:`sample_graphs`).
+    """
+    times = process.timesteps(steps)
+    z = z_T
+    B, device = z.batch_size, z.X.device
+    for t, s in zip(times[:-1], times[1:]):
+        t_int = torch.full((B,), t, dtype=torch.long, device=device)
+        s_int = torch.full((B,), s, dtype=torch.long, device=device)
+        z = process.step(model_fn, z, t_int, s_int, generator=generator, num_draws=num_draws)
+        yield t, s, z
+
+
 def sample_graphs(
     model_fn: ModelFn,
     n_nodes: Tensor,
-    schedule,
-    transition,
-    dx: int,
-    de: int,
+    process: DiscreteProcess,
     steps: int | None = None,
     generator: torch.Generator | None = None,
     keep_chain: int = 0,
@@ -89,12 +97,11 @@ def sample_graphs(
     """Sample ``B = len(n_nodes)`` graphs by ancestral sampling (module docstring).
 
     Args:
-        model_fn: ``(noisy DenseGraph, t_int (B,)) -> (logits_X (B, n, dx), logits_E (B, n, n, de))``.
+        model_fn: ``(z_t DenseGraph, t_int (B,), generator) -> (logits_X (B, n, dx), logits_E (B, n, n, de))``.
         n_nodes: (B,) long, >= 1; the device of the sampled tensors.
-        schedule, transition: a :class:`~sympe.diffusion.schedule.NoiseSchedule` and a
-            :class:`~sympe.diffusion.transition.Transition` with ``dx``/``de`` classes.
-        steps: None = all T reverse steps, K = K evenly strided steps (:func:`timestep_schedule`).
-        generator: optional ``torch.Generator`` for every draw.
+        process: the :class:`~sympe.diffusion.process.DiscreteProcess` the model was trained under.
+        steps: None = all T reverse steps, K = K evenly strided steps (:func:`~sympe.diffusion.process.timestep_schedule`).
+        generator: optional ``torch.Generator`` for every draw (also handed to ``model_fn``).
         keep_chain: 0, or the number of snapshots to keep, evenly spaced over the visited states
             ``[z_T, z_{t_1}, ..., z_0, x]`` (always including the final ``x``, and ``z_T`` too when >= 2;
             capped at the number of states).
@@ -105,8 +112,6 @@ def sample_graphs(
         ``x`` (a DenseGraph, padded to ``max(n_nodes)``), or ``(x, chain)`` with ``chain`` a list of
         ``keep_chain`` DenseGraphs when ``keep_chain > 0``.
     """
-    if transition.dx != dx or transition.de != de:
-        raise ValueError(f"sample_graphs: dx={dx}, de={de} but the transition has dx={transition.dx}, de={transition.de}")
     if final not in ("sample", "argmax"):
         raise ValueError(f"sample_graphs: final must be 'sample' or 'argmax', got {final!r}")
     n_nodes = torch.as_tensor(n_nodes)
@@ -116,18 +121,13 @@ def sample_graphs(
         raise ValueError(f"sample_graphs: every graph needs at least 1 node, got n_nodes.min() = {int(n_nodes.min())}")
     if int(keep_chain) < 0:
         raise ValueError(f"keep_chain must be >= 0, got {keep_chain}")
-    times = timestep_schedule(schedule.T, steps)
+    num_states = len(process.timesteps(steps)) + 1  # validates steps before any draw
     device = n_nodes.device
     B, n = n_nodes.numel(), int(n_nodes.max())
     node_mask = torch.arange(n, device=device).unsqueeze(0) < n_nodes.unsqueeze(1)
     y = torch.zeros(B, 0, device=device)
+    z = process.sample_prior(node_mask, generator=generator, y=y)
 
-    m_X, m_E = transition.limit()
-    probX = m_X.to(device).view(1, 1, dx).expand(B, n, dx)
-    probE = m_E.to(device).view(1, 1, 1, de).expand(B, n, n, de)
-    z = sample_categorical(probX, probE, node_mask, generator=generator, y=y)
-
-    num_states = len(times) + 1
     keep: set[int] = set()
     if keep_chain:
         k = min(int(keep_chain), num_states)
@@ -139,15 +139,12 @@ def sample_graphs(
     if 0 in keep:
         chain.append(z.clone())
 
-    for idx, (t, s) in enumerate(zip(times[:-1], times[1:]), start=1):
-        t_int = torch.full((B,), t, dtype=torch.long, device=device)
-        s_int = torch.full((B,), s, dtype=torch.long, device=device)
-        z = reverse_step(model_fn, z, t_int, s_int, schedule, transition, generator=generator, num_draws=num_draws)
+    for idx, (_, _, z) in enumerate(reverse_chain(model_fn, z, process, steps, generator, num_draws), start=1):
         if idx in keep:
             chain.append(z.clone())
 
-    t0 = torch.zeros(B, dtype=torch.long, device=device)
-    pX, pE = predict_x0(model_fn, z, t0, num_draws=num_draws)
+    t0 = torch.full((B,), process.t_min, dtype=torch.long, device=device)
+    pX, pE = predict_x0(model_fn, z, t0, num_draws=num_draws, generator=generator)
     if final == "sample":
         x = sample_categorical(pX, pE, node_mask, generator=generator, y=y)
     else:

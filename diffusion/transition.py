@@ -35,6 +35,8 @@ Choices of ``m``:
   configurable class (default: the most frequent node class).
 
 Batched methods take (B,) rates and return ``(Qx (B, dx, dx), Qe (B, de, de))`` in the rates' dtype.
+The transition knows no times: :class:`~sympe.diffusion.process.DiscreteProcess` composes it with a
+schedule and is the only caller. A new member of the family is one subclass that sets ``m_X`` and ``m_E``.
 """
 from __future__ import annotations
 
@@ -103,8 +105,12 @@ class Transition(nn.Module):
         beta_t = _rates(beta_t)
         return self._pair(1 - beta_t)
 
-    def Q_bar(self, alpha_bar_t: Tensor) -> tuple[Tensor, Tensor]:
-        """``Q̄_t = ᾱ_t I + (1 - ᾱ_t) 1 mᵀ``. ``alpha_bar_t``: (B,) -> ((B, dx, dx), (B, de, de))."""
+    def cumulative(self, alpha_bar_t: Tensor) -> tuple[Tensor, Tensor]:
+        """``Q̄_t = ᾱ_t I + (1 - ᾱ_t) 1 mᵀ``. ``alpha_bar_t``: (B,) -> ((B, dx, dx), (B, de, de)).
+
+        Indexed by the rate ``ᾱ_t``, not by ``t``: callers go through
+        :meth:`sympe.diffusion.process.DiscreteProcess.Q_bar`, which owns the schedule.
+        """
         return self._pair(_rates(alpha_bar_t))
 
     def Q_ts(self, alpha_bar_t: Tensor, alpha_bar_s: Tensor) -> tuple[Tensor, Tensor]:

@@ -74,8 +74,9 @@ def time_training(model, batches, device: str, warmup: int, steps: int, bf16: bo
 def time_sampling(model, batch_size: int, device: str, num_steps: int, timed_steps: int | None, bf16: bool) -> float:
     """Seconds to sample ``batch_size`` graphs with ``num_steps`` reverse steps (extrapolated from
     ``timed_steps`` steps when given)."""
-    from sympe.diffusion.process import reverse_step
-    from sympe.diffusion.sampler import sample_graphs, sample_n_nodes, timestep_schedule
+    from itertools import islice
+
+    from sympe.diffusion.sampler import reverse_chain, sample_graphs, sample_n_nodes
 
     model.eval()
     sizes = sample_n_nodes(model.n_nodes_dist.cpu(), batch_size).to(device)
@@ -84,20 +85,15 @@ def time_sampling(model, batch_size: int, device: str, num_steps: int, timed_ste
         if timed_steps is None or timed_steps >= num_steps:
             sync(device)
             start = time.perf_counter()
-            sample_graphs(model.model_fn, sizes, model.schedule, model.transition, model.info.num_node_classes,
-                          model.info.num_edge_classes, steps=num_steps)
+            sample_graphs(model.model_fn, sizes, model.process, steps=num_steps)
             sync(device)
             return time.perf_counter() - start
-        # time a few reverse steps of the same strided grid and extrapolate
-        times = timestep_schedule(model.T, num_steps)
-        z = sample_graphs(model.model_fn, sizes, model.schedule, model.transition, model.info.num_node_classes,
-                          model.info.num_edge_classes, steps=1)  # a valid graph to start from (also warms up)
+        # time the first few reverse steps of the same strided grid (the library's chain) and extrapolate
+        z = sample_graphs(model.model_fn, sizes, model.process, steps=1)  # a valid graph to start from (also warms up)
         sync(device)
         start = time.perf_counter()
-        for k in range(timed_steps):
-            t = torch.full((batch_size,), int(times[k]), device=device, dtype=torch.long)
-            s = torch.full((batch_size,), int(times[k + 1]), device=device, dtype=torch.long)
-            z = reverse_step(model.model_fn, z, t, s, model.schedule, model.transition)
+        for _ in islice(reverse_chain(model.model_fn, z, model.process, steps=num_steps), timed_steps):
+            pass
         sync(device)
         per_step = (time.perf_counter() - start) / timed_steps
         return per_step * (num_steps + 1)  # K reverse steps + the final decode

@@ -114,8 +114,7 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
     import torch
     from torch_geometric.loader import DataLoader
 
-    from sympe.diffusion.graph import DenseGraph
-    from sympe.diffusion.likelihood import nll_summary
+    from sympe.diffusion.likelihood import evaluate_nll, nll_summary
 
     test = splits["test"]
     if cfg.limit_test_graphs:
@@ -127,19 +126,13 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
     model.eval()
     for est in estimators:
         ds = test if est == "mc" else test[: int(cfg.exact_nll_graphs)]
-        per_graph, parts = [], {}
-        with torch.no_grad():
-            for batch in DataLoader(ds, batch_size=int(cfg.batch_size)):
-                terms = model.nll(DenseGraph.from_pyg(batch.to(device)), estimator=est, generator=gen)
-                per_graph.append(terms["nll"].cpu())
-                for k, v in terms.items():
-                    parts.setdefault(k, []).append(v.cpu())
-        allv = torch.cat(per_graph)
-        mean, sem = nll_summary(allv)
+        terms = evaluate_nll(model, DataLoader(ds, batch_size=int(cfg.batch_size)), estimator=est, generator=gen,
+                             device=device)
+        mean, sem = nll_summary(terms["nll"])
         out[f"nll_{est}"] = float(mean)
         out[f"nll_{est}_sem"] = float(sem)
-        out[f"nll_{est}_graphs"] = len(allv)
-        out[f"nll_{est}_terms"] = {k: float(torch.cat(v).mean()) for k, v in parts.items() if k != "nll"}
+        out[f"nll_{est}_graphs"] = len(terms["nll"])
+        out[f"nll_{est}_terms"] = {k: float(v.mean()) for k, v in terms.items() if k != "nll"}
     return out
 
 

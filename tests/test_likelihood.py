@@ -18,6 +18,7 @@ import torch
 
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.likelihood import nll_summary, nll_terms
+from sympe.diffusion.process import DiscreteProcess
 from sympe.diffusion.sampler import sample_graphs
 from sympe.diffusion.schedule import CosineSchedule
 from sympe.diffusion.transition import MarginalTransition
@@ -41,6 +42,7 @@ class ToyChain:
         edge_m = torch.softmax(torch.randn(de, generator=g, dtype=DT), 0)
         self.schedule = CosineSchedule(T).double()
         self.transition = MarginalTransition(node_m, edge_m).double()
+        self.process = DiscreteProcess(self.schedule, self.transition)
         # the exact computations use the transition's own (float32-stored) limit, renormalised in float64
         self.node_m = self.transition.m_X / self.transition.m_X.sum()
         self.edge_m = self.transition.m_E / self.transition.m_E.sum()
@@ -92,10 +94,11 @@ class ToyChain:
             k += c
         return out
 
-    def model_fn(self, z: DenseGraph, t_int):
+    def model_fn(self, z: DenseGraph, t_int, generator=None):
         B, n = z.X.shape[:2]
         s = self.graph_state(z)
-        table_idx = torch.randint(len(self.tables), (B,), generator=self.rng)  # a fresh "g" per call and graph
+        gen = generator if generator is not None else self.rng
+        table_idx = torch.randint(len(self.tables), (B,), generator=gen)  # a fresh "g" per call and graph
         rows = torch.stack(self.tables)[table_idx, t_int.long(), s]
         lX = torch.zeros(B, n, self.dx, dtype=DT)
         lE = torch.zeros(B, n, n, self.de, dtype=DT)
@@ -211,7 +214,7 @@ def _check_mean(values, target, what):
 def test_estimators_converge_to_enumerated_bound(toy, exact, estimator):
     B = 2000
     x = toy.dense(X_VALS, B)
-    out = nll_terms(toy.model_fn, x, toy.schedule, toy.transition, toy.n_nodes_dist, estimator=estimator,
+    out = nll_terms(toy.model_fn, x, toy.process, toy.n_nodes_dist, estimator=estimator,
                     generator=torch.Generator().manual_seed(7))
     assert set(out) == {"log_pN", "kl_prior", "diffusion", "reconstruction", "nll"}
     for v in out.values():
@@ -230,8 +233,8 @@ def test_exact_estimator_has_lower_variance(toy):
     B = 1500
     x = toy.dense(X_VALS, B)
     g = torch.Generator().manual_seed(3)
-    ex = nll_terms(toy.model_fn, x, toy.schedule, toy.transition, toy.n_nodes_dist, estimator="exact", generator=g)
-    mc = nll_terms(toy.model_fn, x, toy.schedule, toy.transition, toy.n_nodes_dist, estimator="mc", generator=g)
+    ex = nll_terms(toy.model_fn, x, toy.process, toy.n_nodes_dist, estimator="exact", generator=g)
+    mc = nll_terms(toy.model_fn, x, toy.process, toy.n_nodes_dist, estimator="mc", generator=g)
     assert ex["diffusion"].var() < mc["diffusion"].var()
 
 
@@ -241,9 +244,9 @@ def test_digress_compat_doubles_edge_terms():
     B = 64
     x = toy1.dense([0, 0, 0, 1, 0, 1], B)
     for estimator in ("mc", "exact"):
-        a = nll_terms(toy1.model_fn, x, toy1.schedule, toy1.transition, toy1.n_nodes_dist, estimator=estimator,
+        a = nll_terms(toy1.model_fn, x, toy1.process, toy1.n_nodes_dist, estimator=estimator,
                       generator=torch.Generator().manual_seed(5))
-        b = nll_terms(toy1.model_fn, x, toy1.schedule, toy1.transition, toy1.n_nodes_dist, estimator=estimator,
+        b = nll_terms(toy1.model_fn, x, toy1.process, toy1.n_nodes_dist, estimator=estimator,
                       generator=torch.Generator().manual_seed(5), digress_compat=True)
         torch.testing.assert_close(b["log_pN"], a["log_pN"])
         for k in ("kl_prior", "diffusion", "reconstruction"):
@@ -252,8 +255,8 @@ def test_digress_compat_doubles_edge_terms():
     # with two node classes the node part is unchanged: compat - default = the default's edge part > 0
     toy2 = ToyChain(dx=2, de=2, seed=2)
     x = toy2.dense(X_VALS, B)
-    a = nll_terms(toy2.model_fn, x, toy2.schedule, toy2.transition, toy2.n_nodes_dist, generator=torch.Generator().manual_seed(5))
-    b = nll_terms(toy2.model_fn, x, toy2.schedule, toy2.transition, toy2.n_nodes_dist, generator=torch.Generator().manual_seed(5),
+    a = nll_terms(toy2.model_fn, x, toy2.process, toy2.n_nodes_dist, generator=torch.Generator().manual_seed(5))
+    b = nll_terms(toy2.model_fn, x, toy2.process, toy2.n_nodes_dist, generator=torch.Generator().manual_seed(5),
                   digress_compat=True)
     assert (b["kl_prior"] > a["kl_prior"]).all() and (b["kl_prior"] < 2 * a["kl_prior"]).all()
 
@@ -266,7 +269,7 @@ def test_stochastic_model_single_draw_upper_bounds_marginal_nll():
     nll_marg = -math.log(float(toy.n_nodes_dist[N_REAL])) - math.log(float(p_all[x_state]))
     B = 1500
     x = toy.dense(X_VALS, B)
-    one = nll_terms(toy.model_fn, x, toy.schedule, toy.transition, toy.n_nodes_dist, estimator="exact",
+    one = nll_terms(toy.model_fn, x, toy.process, toy.n_nodes_dist, estimator="exact",
                     generator=torch.Generator().manual_seed(9))
     mean, se = nll_summary(one["nll"])
     assert mean > nll_marg + 4 * se
@@ -283,7 +286,7 @@ def test_sampler_draws_from_the_exact_model_distribution(toy, exact):
     """Ancestral samples of 3-node graphs follow the enumerated p_θ(x) over all joint states."""
     B = 3000
     n_nodes = torch.full((B,), N_REAL, dtype=torch.long)
-    x = sample_graphs(toy.model_fn, n_nodes, toy.schedule, toy.transition, toy.dx, toy.de,
+    x = sample_graphs(toy.model_fn, n_nodes, toy.process,
                       generator=torch.Generator().manual_seed(11))
     x.validate()
     x = DenseGraph(x.X, x.E, x.y, x.node_mask)
@@ -310,6 +313,40 @@ def test_nll_summary_and_errors(toy):
         nll_summary(torch.tensor([]))
     x = toy.dense(X_VALS, 2)
     with pytest.raises(ValueError, match="estimator"):
-        nll_terms(toy.model_fn, x, toy.schedule, toy.transition, toy.n_nodes_dist, estimator="full")
+        nll_terms(toy.model_fn, x, toy.process, toy.n_nodes_dist, estimator="full")
     with pytest.raises(ValueError, match="n_nodes_dist"):
-        nll_terms(toy.model_fn, x, toy.schedule, toy.transition, toy.n_nodes_dist[:3])
+        nll_terms(toy.model_fn, x, toy.process, toy.n_nodes_dist[:3])
+
+
+def test_evaluate_nll_concatenates_batches_in_order_with_one_generator():
+    from torch_geometric.data import Data
+    from torch_geometric.loader import DataLoader
+
+    from sympe.diffusion.likelihood import evaluate_nll
+
+    class Fake:
+        """nll = number of nodes + the first draw of the generator it is handed (one stream across batches)."""
+
+        device = torch.device("cpu")
+
+        def __init__(self):
+            self.generators = []
+
+        def nll(self, x, estimator, generator):
+            self.generators.append(generator)
+            u = torch.rand(x.batch_size, generator=generator)
+            return {"nll": x.num_nodes.float() + u, "u": u}
+
+    sizes = [3, 1, 4, 1, 5, 2, 6]
+    data = [Data(x=torch.eye(2)[torch.zeros(k, dtype=torch.long)], edge_index=torch.zeros(2, 0, dtype=torch.long),
+                 edge_attr=torch.zeros(0, 2), num_nodes=k) for k in sizes]
+    model, gen = Fake(), torch.Generator().manual_seed(0)
+    out = evaluate_nll(model, DataLoader(data, batch_size=3), estimator="exact", generator=gen)
+    ref_u = torch.rand(len(sizes), generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(out["u"], ref_u)  # one stream, consumed batch after batch
+    torch.testing.assert_close(out["nll"], torch.tensor(sizes, dtype=torch.float) + ref_u)
+    assert len(model.generators) == 3 and all(g is gen for g in model.generators)
+    with pytest.raises(ValueError, match="no graphs"):
+        evaluate_nll(model, [], generator=gen)
+    with pytest.raises(ValueError, match="estimator"):
+        evaluate_nll(model, [], estimator="full")

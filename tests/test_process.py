@@ -1,22 +1,17 @@
-"""Categorical sampling, noising, exact posteriors (vs brute-force Bayes) and the reverse step."""
+"""Categorical sampling, noising, exact posteriors (vs brute-force Bayes) and the reverse step.
+
+(The DiscreteProcess interface itself, against explicit matrices, is tested in test_discrete_process.py.)
+"""
 import itertools
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from sympe.diffusion.categorical import model_posterior, posterior, posterior_all_x0, sample_categorical
 from sympe.diffusion.graph import DenseGraph
-from sympe.diffusion.process import (
-    apply_noise,
-    model_posterior,
-    posterior,
-    posterior_all_x0,
-    predict_x0,
-    reverse_probs,
-    reverse_step,
-    sample_categorical,
-)
-from sympe.diffusion.schedule import CosineSchedule
+from sympe.diffusion.process import DiscreteProcess, predict_x0
+from sympe.diffusion.schedule import CosineSchedule, NoiseSchedule
 from sympe.diffusion.transition import AbsorbingTransition, MarginalTransition, UniformTransition
 
 
@@ -83,16 +78,17 @@ def test_apply_noise_distribution():
     Ei[0, 1] = Ei[1, 0] = 1
     x = DenseGraph.from_indices(Xi, Ei.expand(B, n, n), torch.ones(B, n, dtype=torch.bool), dx, de)
     tr = MarginalTransition(torch.tensor([0.2, 0.5, 0.3]), torch.tensor([0.7, 0.3]))
-    a = torch.full((B,), 0.4)
-    Qx, Qe = tr.Q_bar(a)
-    z = apply_noise(x, Qx, Qe, generator=g)
+    # a one-step schedule with ᾱ_1 = 0.4: q_sample at t = 1 noises with Q(0.4)
+    proc = DiscreteProcess(NoiseSchedule(torch.tensor([0.0, 0.6])), tr)
+    Qx, Qe = tr.cumulative(torch.full((B,), 0.4))
+    z = proc.q_sample(x, torch.ones(B, dtype=torch.long), generator=g)
     z.validate()
     for i in range(n):
         torch.testing.assert_close(z.X[:, i].mean(0), x.X[0, i] @ Qx[0], atol=0.035, rtol=0)
     for i, j in [(0, 1), (0, 2), (1, 2)]:
         torch.testing.assert_close(z.E[:, i, j].mean(0), x.E[0, i, j] @ Qe[0], atol=0.035, rtol=0)
-    with pytest.raises(ValueError, match="apply_noise"):
-        apply_noise(x, Qx[:, :2], Qe)
+    with pytest.raises(ValueError, match="q_probs"):
+        DiscreteProcess(NoiseSchedule(torch.tensor([0.0, 0.6])), UniformTransition(2, 2)).q_sample(x, 1)
 
 
 # ------------------------------------------------------------------------------------------- posteriors
@@ -120,7 +116,7 @@ def test_posterior_matches_brute_force_bayes(kind):
         ab_s = torch.tensor([0.9, 0.5, 0.2], dtype=torch.float64)
         ab_t = ab_s * torch.tensor([0.95, 0.3, 0.01], dtype=torch.float64)
         Q_ts, _ = tr.Q_ts(ab_t, ab_s)
-        Qbar_s, _ = tr.Q_bar(ab_s)
+        Qbar_s, _ = tr.cumulative(ab_s)
     x0i = torch.randint(0, d, (B, M), generator=g)
     Qbar_t = Qbar_s @ Q_ts
     # z_t drawn from q(z_t | x0) so that every case is possible
@@ -178,7 +174,7 @@ def test_no_nan_at_extremes(beta, ab_s, kind, dtype):
     ab_s_t = torch.tensor([ab_s], dtype=dtype)
     ab_t = ab_s_t * (1 - beta)
     Q_ts = tr.Q_ts(ab_t, ab_s_t)[0]
-    Qbar_s = tr.Q_bar(ab_s_t)[0]
+    Qbar_s = tr.cumulative(ab_s_t)[0]
     # every (z_t, x0) pair, including impossible ones, one-hot and degenerate p̂, plus a padding row
     zt = torch.cat([F.one_hot(torch.arange(d).repeat_interleave(d), d), torch.zeros(1, d, dtype=torch.long)])
     x0 = torch.cat([F.one_hot(torch.arange(d).repeat(d), d), torch.zeros(1, d, dtype=torch.long)])
@@ -200,14 +196,14 @@ def _toy_model(dx, de, seed=0, stochastic=False):
     We = torch.randn(de + 1, de, generator=g)
     calls = {"n": 0}
 
-    def model_fn(z, t):
+    def model_fn(z, t, generator=None):
         calls["n"] += 1
         tt = t.to(z.X.dtype).view(-1, 1, 1) / 10
         lX = torch.cat([z.X, tt.expand(*z.X.shape[:2], 1)], -1) @ Wx.to(z.X.dtype)
         Et = tt.unsqueeze(-1).expand(*z.E.shape[:3], 1)
         lE = torch.cat([z.E, Et], -1) @ We.to(z.E.dtype)
         if stochastic:
-            lX = lX + torch.randn_like(lX)
+            lX = lX + torch.randn(lX.shape, generator=generator, dtype=lX.dtype)
         return lX, lE
 
     return model_fn, calls
@@ -218,21 +214,22 @@ def test_reverse_step_valid_and_matches_explicit_posterior():
     B, n, dx, de = 5, 4, 3, 2
     sch = CosineSchedule(20)
     tr = MarginalTransition(torch.tensor([0.5, 0.3, 0.2]), torch.tensor([0.6, 0.4]))
+    proc = DiscreteProcess(sch, tr)
     nodes = torch.tensor([4, 2, 3, 1, 4])
     mask = torch.arange(n).unsqueeze(0) < nodes.unsqueeze(1)
     z = sample_categorical(torch.ones(B, n, dx), torch.ones(B, n, n, de), mask, generator=g)
     model_fn, calls = _toy_model(dx, de)
     t = torch.tensor([20, 7, 5, 1, 12])
     s = torch.tensor([0, 6, 2, 0, 11])  # strided and one-step mixed
-    zs = reverse_step(model_fn, z, t, s, sch, tr, generator=g)
+    zs = proc.step(model_fn, z, t, s, generator=g)
     zs.validate()
     assert torch.equal(zs.node_mask, mask)
     # reverse_probs = model posterior built from explicit matrices
-    probX, probE = reverse_probs(model_fn, z, t, s, sch, tr)
+    probX, probE = proc.model_reverse_probs(model_fn, z, t, s)
     pX, pE = predict_x0(model_fn, z, t)
     for b in range(B):
         Qts_x, Qts_e = tr.Q_ts(sch.alpha_bar(t[b : b + 1]), sch.alpha_bar(s[b : b + 1]))
-        Qs_x, Qs_e = tr.Q_bar(sch.alpha_bar(s[b : b + 1]))
+        Qs_x, Qs_e = tr.cumulative(sch.alpha_bar(s[b : b + 1]))
         for i in range(int(nodes[b])):
             zt = int(z.X[b, i].argmax())
             ref = sum(pX[b, i, k] * _brute_posterior(zt, k, Qts_x[0].double(), Qs_x[0].double()) for k in range(dx))
@@ -245,7 +242,7 @@ def test_reverse_step_valid_and_matches_explicit_posterior():
                     torch.testing.assert_close(probE[b, i, j].double(), ref, atol=1e-5, rtol=1e-5)
         assert (probX[b, int(nodes[b]):] == 0).all()
     with pytest.raises(ValueError, match="s < t"):
-        reverse_step(model_fn, z, t, t, sch, tr)
+        proc.step(model_fn, z, t, t)
 
 
 def test_predict_x0_averages_draws_and_symmetrises():
@@ -253,16 +250,15 @@ def test_predict_x0_averages_draws_and_symmetrises():
     mask = torch.ones(B, n, dtype=torch.bool)
     z = sample_categorical(torch.ones(B, n, dx), torch.ones(B, n, n, de), mask, generator=torch.Generator().manual_seed(0))
     model_fn, calls = _toy_model(dx, de, stochastic=True)
-    torch.manual_seed(0)
-    pX, pE = predict_x0(model_fn, z, torch.tensor([3, 4]), num_draws=4)
+    pX, pE = predict_x0(model_fn, z, torch.tensor([3, 4]), num_draws=4, generator=torch.Generator().manual_seed(0))
     assert calls["n"] == 4
     torch.testing.assert_close(pE, pE.transpose(1, 2))
     torch.testing.assert_close(pX.sum(-1), torch.ones(B, n))
-    torch.manual_seed(0)
-    ref = sum(torch.softmax(model_fn(z, torch.tensor([3, 4]))[0], -1) for _ in range(4)) / 4
+    g = torch.Generator().manual_seed(0)
+    ref = sum(torch.softmax(model_fn(z, torch.tensor([3, 4]), generator=g)[0], -1) for _ in range(4)) / 4
     torch.testing.assert_close(pX, ref)
     with pytest.raises(ValueError, match="shapes"):
-        predict_x0(lambda z, t: (torch.zeros(B, n, dx + 1), torch.zeros(B, n, n, de)), z, torch.tensor([1, 1]))
+        predict_x0(lambda z, t, generator=None: (torch.zeros(B, n, dx + 1), torch.zeros(B, n, n, de)), z, torch.tensor([1, 1]))
 
 
 def test_reverse_step_equivariant_in_distribution_for_equivariant_model():
@@ -270,14 +266,14 @@ def test_reverse_step_equivariant_in_distribution_for_equivariant_model():
     g = torch.Generator().manual_seed(5)
     B, n, dx, de = 3, 5, 3, 2
     sch = CosineSchedule(10)
-    tr = UniformTransition(dx, de)
+    proc = DiscreteProcess(sch, UniformTransition(dx, de))
     mask = torch.ones(B, n, dtype=torch.bool)
     z = sample_categorical(torch.ones(B, n, dx), torch.ones(B, n, n, de), mask, generator=g)
     model_fn, _ = _toy_model(dx, de)  # per-variable map: equivariant
     perm = torch.stack([torch.randperm(n, generator=g) for _ in range(B)])
     t, s = torch.tensor([9, 5, 2]), torch.tensor([3, 4, 0])
-    pX, pE = reverse_probs(model_fn, z, t, s, sch, tr)
-    qX, qE = reverse_probs(model_fn, z.permute(perm), t, s, sch, tr)
+    pX, pE = proc.model_reverse_probs(model_fn, z, t, s)
+    qX, qE = proc.model_reverse_probs(model_fn, z.permute(perm), t, s)
     b = torch.arange(B).unsqueeze(1)
     torch.testing.assert_close(qX, pX[b, perm])
     torch.testing.assert_close(qE, pE[b.unsqueeze(2), perm.unsqueeze(2), perm.unsqueeze(1)])

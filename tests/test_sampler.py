@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from sympe.diffusion.graph import DenseGraph
-from sympe.diffusion.sampler import sample_graphs, sample_n_nodes, timestep_schedule
+from sympe.diffusion.process import DiscreteProcess, timestep_schedule
+from sympe.diffusion.sampler import sample_graphs, sample_n_nodes
 from sympe.diffusion.schedule import make_schedule
 from sympe.diffusion.transition import AbsorbingTransition, MarginalTransition, UniformTransition
 
@@ -19,20 +20,29 @@ def _transitions(dx, de):
     }
 
 
-def _random_model(dx, de, seed=0):
+def _random_model(dx, de, seed=0, breaker=False):
+    """A fixed random per-variable map of (z_t, t). ``breaker=True`` adds i.i.d. noise to the node logits,
+    drawn from the generator the caller hands in, like the noise symmetry breaker."""
     g = torch.Generator().manual_seed(seed)
     Wx, We = torch.randn(dx + 1, dx, generator=g), torch.randn(de + 1, de, generator=g)
-    calls = {"n": 0, "t": []}
+    calls = {"n": 0, "t": [], "generators": []}
 
-    def model_fn(z, t):
+    def model_fn(z, t, generator=None):
         calls["n"] += 1
         calls["t"].append(int(t[0]))
+        calls["generators"].append(generator)
         tt = t.float().view(-1, 1, 1) / 10
         lX = torch.cat([z.X, tt.expand(*z.X.shape[:2], 1)], -1) @ Wx
         lE = torch.cat([z.E, tt.unsqueeze(-1).expand(*z.E.shape[:3], 1)], -1) @ We
+        if breaker:
+            lX = lX + 3.0 * torch.randn(lX.shape, generator=generator)
         return lX, lE
 
     return model_fn, calls
+
+
+def _proc(T, tr, schedule="cosine"):
+    return DiscreteProcess(make_schedule(schedule, T), tr)
 
 
 @pytest.mark.parametrize("T", [1, 2, 7, 100, 500])
@@ -57,10 +67,12 @@ def test_timestep_schedule(T):
 def test_sampler_output_valid_with_right_sizes(kind, steps):
     dx, de, T = 3, 2, 12
     tr = _transitions(dx, de)[kind]
-    sch = make_schedule("cosine", T)
-    model_fn, calls = _random_model(dx, de)
+    proc = _proc(T, tr)
+    model_fn, calls = _random_model(dx, de, breaker=True)
     n_nodes = torch.tensor([3, 5, 1, 4])
-    x = sample_graphs(model_fn, n_nodes, sch, tr, dx, de, steps=steps, generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(123)
+    x = sample_graphs(model_fn, n_nodes, proc, steps=steps, generator=gen)
     assert isinstance(x, DenseGraph)
     x.validate()
     assert x.X.shape == (4, 5, dx) and x.E.shape == (4, 5, 5, de)
@@ -70,16 +82,21 @@ def test_sampler_output_valid_with_right_sizes(kind, steps):
     # model calls: one per reverse step, at the visited times, then one at t = 0
     visited = timestep_schedule(T, steps)
     assert calls["t"] == visited[:-1] + [0]
-    # reproducible with a seeded generator
-    calls["t"].clear()
-    y = sample_graphs(model_fn, n_nodes, sch, tr, dx, de, steps=steps, generator=torch.Generator().manual_seed(0))
+    # the denoiser's own draws (a random "breaker") come from the caller's generator: every call got it,
+    # the same seed reproduces the samples bit for bit whatever the global random state, another seed not
+    assert all(g is gen for g in calls["generators"])
+    torch.manual_seed(456)
+    y = sample_graphs(model_fn, n_nodes, proc, steps=steps, generator=torch.Generator().manual_seed(0))
     assert torch.equal(x.X, y.X) and torch.equal(x.E, y.E)
+    others = [sample_graphs(model_fn, n_nodes, proc, steps=steps, generator=torch.Generator().manual_seed(s))
+              for s in (1, 2, 3)]
+    assert any(not torch.equal(x.X, o.X) for o in others)
 
 
 def _fixed_graph_model(target: DenseGraph):
     """Predicts ``target`` with probability 1 (logits 0 on the target class, -inf elsewhere)."""
 
-    def model_fn(z, t):
+    def model_fn(z, t, generator=None):
         assert z.X.shape == target.X.shape
         lX = torch.where(target.X > 0, 0.0, float("-inf"))
         lX = torch.where(target.node_mask.unsqueeze(-1), lX, torch.zeros_like(lX))
@@ -102,8 +119,8 @@ def test_certain_model_returns_its_graph(kind, steps, final):
     Ei = torch.randint(0, de, (3, n, n), generator=g)
     mask = torch.arange(n).unsqueeze(0) < n_nodes.unsqueeze(1)
     target = DenseGraph.from_indices(Xi, Ei, mask, dx, de).validate()
-    x = sample_graphs(_fixed_graph_model(target), n_nodes, make_schedule("cosine", T), _transitions(dx, de)[kind],
-                      dx, de, steps=steps, generator=g, final=final)
+    x = sample_graphs(_fixed_graph_model(target), n_nodes, _proc(T, _transitions(dx, de)[kind]),
+                      steps=steps, generator=g, final=final)
     assert torch.equal(x.X, target.X) and torch.equal(x.E, target.E) and torch.equal(x.node_mask, target.node_mask)
 
 
@@ -111,8 +128,8 @@ def test_keep_chain_and_num_draws():
     dx, de, T = 3, 2, 10
     model_fn, calls = _random_model(dx, de)
     n_nodes = torch.tensor([4, 2])
-    sch, tr = make_schedule("cosine", T), _transitions(dx, de)["marginal"]
-    x, chain = sample_graphs(model_fn, n_nodes, sch, tr, dx, de, steps=5, keep_chain=3, num_draws=2,
+    proc = _proc(T, _transitions(dx, de)["marginal"])
+    x, chain = sample_graphs(model_fn, n_nodes, proc, steps=5, keep_chain=3, num_draws=2,
                              generator=torch.Generator().manual_seed(0))
     assert calls["n"] == 2 * (5 + 1)
     assert len(chain) == 3
@@ -121,27 +138,24 @@ def test_keep_chain_and_num_draws():
         assert torch.equal(z.node_mask, x.node_mask)
     assert torch.equal(chain[-1].X, x.X) and torch.equal(chain[-1].E, x.E)
     # z_T is the first snapshot: with the absorbing transition it is all absorbing states
-    tra = _transitions(dx, de)["absorbing"]
-    x, chain = sample_graphs(model_fn, n_nodes, sch, tra, dx, de, keep_chain=100)
+    x, chain = sample_graphs(model_fn, n_nodes, _proc(T, _transitions(dx, de)["absorbing"]), keep_chain=100)
     assert len(chain) == T + 2  # capped: z_T, ..., z_0, x
     z_T = chain[0]
     Xi, Ei = z_T.collapse()
     assert (Xi[z_T.node_mask] == dx - 1).all() and (Ei[z_T.edge_mask] == 0).all()
-    x, chain = sample_graphs(model_fn, n_nodes, sch, tr, dx, de, keep_chain=1)
+    x, chain = sample_graphs(model_fn, n_nodes, proc, keep_chain=1)
     assert len(chain) == 1 and torch.equal(chain[0].X, x.X)
 
 
 def test_sampler_errors():
     model_fn, _ = _random_model(3, 2)
-    sch, tr = make_schedule("cosine", 5), UniformTransition(3, 2)
-    with pytest.raises(ValueError, match="dx=4"):
-        sample_graphs(model_fn, torch.tensor([2]), sch, tr, 4, 2)
+    proc = _proc(5, UniformTransition(3, 2))
     with pytest.raises(ValueError, match="at least 1 node"):
-        sample_graphs(model_fn, torch.tensor([2, 0]), sch, tr, 3, 2)
+        sample_graphs(model_fn, torch.tensor([2, 0]), proc)
     with pytest.raises(ValueError, match="final"):
-        sample_graphs(model_fn, torch.tensor([2]), sch, tr, 3, 2, final="mode")
+        sample_graphs(model_fn, torch.tensor([2]), proc, final="mode")
     with pytest.raises(ValueError, match="steps"):
-        sample_graphs(model_fn, torch.tensor([2]), sch, tr, 3, 2, steps=6)
+        sample_graphs(model_fn, torch.tensor([2]), proc, steps=6)
 
 
 def test_sample_n_nodes():
@@ -170,12 +184,12 @@ def test_certain_model_chain_follows_forward_marginals(kind):
     target = DenseGraph.from_indices(Xi, Ei, mask, dx, de)
     sch, tr = make_schedule("cosine", T), _transitions(dx, de)[kind]
     steps = 4
-    x, chain = sample_graphs(_fixed_graph_model(target), torch.full((B,), n), sch, tr, dx, de, steps=steps,
+    x, chain = sample_graphs(_fixed_graph_model(target), torch.full((B,), n), DiscreteProcess(sch, tr), steps=steps,
                              generator=g, keep_chain=steps + 2)
     times = timestep_schedule(T, steps)
     assert len(chain) == len(times) + 1
     for z, s in zip(chain[1:-1], times[1:]):
-        Qx, Qe = tr.Q_bar(sch.alpha_bar(torch.tensor([s])))
+        Qx, Qe = tr.cumulative(sch.alpha_bar(torch.tensor([s])))
         for i in range(n):
             torch.testing.assert_close(z.X[:, i].mean(0), target.X[0, i] @ Qx[0], atol=0.04, rtol=0)
         torch.testing.assert_close(z.E[:, 0, 1].mean(0), target.E[0, 0, 1] @ Qe[0], atol=0.04, rtol=0)

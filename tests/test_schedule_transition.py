@@ -98,7 +98,7 @@ def _transitions(dx=4, de=3):
 @pytest.mark.parametrize("tr", _transitions(), ids=["uniform", "marginal", "absorbing", "absorbing2"])
 def test_rows_sum_to_one_and_nonnegative(tr):
     a = torch.tensor([0.0, 1e-9, 0.3, 0.9999, 1.0], dtype=torch.float64)
-    for Qx, Qe in (tr.Q(a), tr.Q_bar(a), tr.Q_ts(a * 0.5, a)):
+    for Qx, Qe in (tr.Q(a), tr.cumulative(a), tr.Q_ts(a * 0.5, a)):
         for Q, d in ((Qx, tr.dx), (Qe, tr.de)):
             assert Q.shape == (5, d, d) and Q.dtype == torch.float64
             assert (Q >= 0).all()
@@ -112,8 +112,8 @@ def test_chapman_kolmogorov_and_products(tr):
     ab = sch.alpha_bars.double()
     be = sch.betas.double()
     for s, t in [(0, 1), (0, 30), (3, 17), (29, 30), (12, 13)]:
-        Qs = tr.Q_bar(ab[s : s + 1])
-        Qt = tr.Q_bar(ab[t : t + 1])
+        Qs = tr.cumulative(ab[s : s + 1])
+        Qt = tr.cumulative(ab[t : t + 1])
         Qts = tr.Q_ts(ab[t : t + 1], ab[s : s + 1])
         for i in range(2):
             torch.testing.assert_close(Qs[i] @ Qts[i], Qt[i], rtol=1e-10, atol=1e-12)
@@ -130,7 +130,7 @@ def test_chapman_kolmogorov_and_products(tr):
         for tau in range(t + 1):
             Q = tr.Q(be[tau : tau + 1])
             prod = [prod[i] @ Q[i][0] for i in range(2)]
-        Qbar = tr.Q_bar(ab[t : t + 1])
+        Qbar = tr.cumulative(ab[t : t + 1])
         for i in range(2):
             torch.testing.assert_close(prod[i], Qbar[i][0], rtol=1e-5, atol=1e-6)  # betas and ᾱ are float32-rounded separately
 
@@ -145,7 +145,7 @@ def test_limit_is_stationary(tr):
         torch.testing.assert_close(m_X @ Qx[b], m_X)
         torch.testing.assert_close(m_E @ Qe[b], m_E)
     # every row of Q̄ at ᾱ = 0 is the limit
-    Qx, Qe = tr.Q_bar(torch.zeros(1))
+    Qx, Qe = tr.cumulative(torch.zeros(1))
     torch.testing.assert_close(Qx[0], m_X.expand(tr.dx, -1))
     torch.testing.assert_close(Qe[0], m_E.expand(tr.de, -1))
 
