@@ -10,6 +10,10 @@ nothing from ``sympe.diffusion`` or ``sympe.datasets``.
 * ``ranking``: tie-aware ranking (dense and sparse) and Plackett–Luce sampling / log-probabilities.
 * ``canonicalize``: ``IGNCanonicalizer``, an IGN score per node and the orders drawn from it.
 * ``breakers``: the ``SymmetryBreaker`` interface and its implementations (none, noise, SymPE).
+* ``wl`` (1-WL colour refinement), ``automorphisms`` (exact orbits, |Aut|), ``partitions`` (tie-group
+  orders, refinement): the node partitions that symmetry breaking must break.
+* ``sparse``: per-graph operations on PyG-style sparse batches; ``symmetrize``: canonicalization,
+  frame / Reynolds averaging.
 * ``testing``: equivariance assertions (exact and in distribution) for tests.
 """
 from .canonicalize import TIE_MODES, CanonicalDraw, IGNCanonicalizer, neural_sort, ranks_to_permutation_matrix
@@ -72,13 +76,15 @@ __all__ = [
     "SymmetryBreaker", "NoBreaking", "NoiseInjection", "SymPE", "make_symmetry_breaker", "BREAKERS",
 ]
 
-# ---- sparse batches, orbits, symmetrisation wrappers. The sparse-batch ``ranks_to_perm`` (local ranks
+# ---- sparse batches, node partitions (1-WL, automorphisms, tie groups), symmetrisation wrappers. The sparse-batch ``ranks_to_perm`` (local ranks
 # with graph offsets) stays ``sympe.symbreak.sparse.ranks_to_perm``; dense ranks -> order is
 # ``ranks_to_order``. The canonicalisation wrapper is ``canonicalized`` so that it does not shadow the
 # ``canonicalize`` module.
-from . import orbits, permutation, sparse, symmetrize, testing  # noqa: E402
-from .orbits import *  # noqa: E402,F401,F403
+from . import automorphisms, partitions, permutation, sparse, symmetrize, testing, wl  # noqa: E402
+from .automorphisms import *  # noqa: E402,F401,F403
+from .wl import *  # noqa: E402,F401,F403
+from .partitions import *  # noqa: E402,F401,F403
 from .sparse import *  # noqa: E402,F401,F403
 from .symmetrize import *  # noqa: E402,F401,F403
 
-__all__ += list(orbits.__all__) + [n for n in sparse.__all__ if n != "ranks_to_perm"] + list(symmetrize.__all__)
+__all__ += list(wl.__all__) + list(automorphisms.__all__) + list(partitions.__all__) + [n for n in sparse.__all__ if n != "ranks_to_perm"] + list(symmetrize.__all__)
