@@ -74,10 +74,7 @@ def _kl(q: Tensor, p: Tensor) -> Tensor:
 def _weights(x: DenseGraph, digress_compat: bool) -> tuple[Tensor, Tensor]:
     """Per-variable weights: nodes (B, n) = real; pairs (B, n, n) = real i<j (or every ordered real pair)."""
     wX = x.node_mask.to(x.X.dtype)
-    em = x.edge_mask
-    if not digress_compat:
-        n = x.max_nodes
-        em = em & torch.triu(torch.ones(n, n, dtype=torch.bool, device=em.device), diagonal=1)
+    em = x.pair_mask(upper=not digress_compat)
     return wX, em.to(x.E.dtype)
 
 
