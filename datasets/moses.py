@@ -85,6 +85,27 @@ def local_paths(data_dir: str) -> dict[str, str]:
     return out
 
 
+def csv_paths(source: str = "molsets", data_dir: str | None = None, root: str | None = None) -> dict[str, str]:
+    """MOSES file name (train / test / test_scaffolds) -> CSV path for a ``source`` (see the module
+    docstring): the molsets package files, ``data_dir`` for "local", ``root/raw`` for "download" (files
+    already fetched by :class:`MOSESDataset`)."""
+    if source == "molsets":
+        return molsets_paths()
+    if source == "local":
+        if data_dir is None:
+            raise ValueError("MOSES source 'local' needs data_dir= (a folder with train/test/test_scaffolds CSVs)")
+        return local_paths(data_dir)
+    if source == "download":
+        if root is None:
+            raise ValueError("MOSES source 'download' needs the dataset root (files in root/raw)")
+        paths = {f: osp.join(root, "raw", f"{f}.csv") for f in SPLIT_FILES.values()}
+        missing = [q for q in paths.values() if not osp.isfile(q)]
+        if missing:
+            raise FileNotFoundError(f"MOSES: {missing} not downloaded yet; build MOSESDataset(source='download') first")
+        return paths
+    raise ValueError(f"MOSES: unknown source {source!r}; choose one of {list(SOURCES)}")
+
+
 def read_smiles_csv(path: str, limit: int | None = None) -> Iterator[str]:
     """SMILES of a MOSES CSV (column ``SMILES``; optional ``.gz``), first ``limit`` rows only if given."""
     opener = gzip.open if str(path).endswith(".gz") else open
@@ -155,11 +176,7 @@ class MOSESDataset(GraphDataset):
 
     # ------------------------------------------------------------------ processing
     def _paths(self) -> dict[str, str]:
-        if self.source == "molsets":
-            return molsets_paths()
-        if self.source == "local":
-            return local_paths(self.data_dir)
-        return {f: osp.join(self.raw_dir, f"{f}.csv") for f in SPLIT_FILES.values()}
+        return csv_paths(self.source, self.data_dir, self.root)
 
     def build_splits(self) -> dict[str, list]:
         paths = self._paths()

@@ -507,8 +507,9 @@ def moses_metrics(samples: Sequence[str | None], references: dict[str, MosesRefe
     ``Novelty``), ``num_samples``, ``num_valid`` and ``warnings`` (a list of strings). Metrics of the valid
     molecules are NaN when none is valid. Raises ``ValueError`` on an empty or string ``samples``.
     """
-    if isinstance(samples, str) or len(samples) == 0:
-        raise ValueError("moses_metrics: samples must be a non-empty list of SMILES strings")
+    if samples is None or isinstance(samples, str) or len(samples) == 0:
+        raise ValueError("moses_metrics: samples must be a non-empty list of SMILES strings (MOSES scores SMILES, "
+                         "not graphs)")
     mols = [moses_mol(s) for s in samples]
     valid_mols = [m for m in mols if m is not None]
     gen = [Chem.MolToSmiles(m) for m in valid_mols]
@@ -568,3 +569,18 @@ def moses_suite(samples: Sequence[str | None], paths: dict[str, str], cache_dir:
     out["fcd_reference"] = {"csv": "ChemNet statistics of the test CSVs (computed here)",
                             "molsets": "ChemNet statistics shipped in molsets (test_stats.npz)"}[fcd_stats]
     return out
+
+
+def evaluate_moses_samples(samples: Sequence[str | None], params: dict | None, root: str | os.PathLike,
+                           device: str = "cpu") -> dict:
+    """:func:`moses_suite` for ``scripts/evaluate.py dataset=moses``: ``params`` are the dataset's config params
+    (``source``, ``data_dir``; MOSESDataset's others are ignored) plus the optional ``fcd_stats`` ("csv" or
+    "molsets"); caches go to ``root/moses_metrics``. Needs only the three CSVs, not the processed graphs."""
+    from .moses import csv_paths
+
+    params = dict(params or {})
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    paths = csv_paths(params.get("source", "molsets"), params.get("data_dir"), str(root))
+    return moses_suite(samples, paths, Path(root) / "moses_metrics", device=device,
+                       fcd_stats=params.get("fcd_stats", "csv"))

@@ -196,3 +196,34 @@ def test_fcd_of_a_set_with_itself_is_zero():
     assert 0.0 <= out["FCD/Test"] < 1e-3
     other = mm.moses_metrics(["CCCCCCCC", "CCCCCCO", "CCCCCC(C)C", "OCCCCO"] * 3, {"Test": ref})
     assert other["FCD/Test"] > 1.0  # alkanes and diols are far from the drugs
+
+
+@needs_molsets
+@needs_fcd
+def test_evaluate_script_scores_a_moses_smiles_file(tmp_path):
+    """scripts/evaluate.py dataset=moses: MOSES's suite from the CSVs alone (no graph processing)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    data = tmp_path / "moses_csv"
+    data.mkdir()
+    for name, rows in {"train": DRUGS[:4], "test": DRUGS[2:6], "test_scaffolds": DRUGS[4:]}.items():
+        (data / f"{name}.csv").write_text("SMILES\n" + "\n".join(rows) + "\n")
+    (tmp_path / "gen.smi").write_text("\n".join([DRUGS[0], DRUGS[5], "C1CC", BIPHENYL]) + "\n")
+    env = {**os.environ, "SYMPE_DATA_ROOT": str(tmp_path / "root"), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate.py"), "samples=gen.smi", "dataset=moses",
+                           f"dataset_params={{source: local, data_dir: {data}}}", "device=cpu"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    m = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert m["num_samples"] == 4 and m["valid"] == pytest.approx(3 / 4)
+    assert m["Novelty"] == pytest.approx(2 / 3)  # DRUGS[0] is a train molecule
+    for key in ("FCD/Test", "FCD/TestSF", "SNN/Test", "SNN/TestSF", "Frag/Test", "Scaf/TestSF", "IntDiv", "IntDiv2"):
+        assert key in m, key
+    assert m["FCD/Test"] >= 0.0 and m["Filters"] == 1.0
+    assert not (tmp_path / "root" / "processed").exists()  # the graphs were never built
+    assert len(list((tmp_path / "root" / "moses_metrics").glob("test-*.npz"))) == 1
