@@ -103,6 +103,209 @@ def time_sampling(model, batch_size: int, device: str, num_steps: int, timed_ste
         return per_step * (num_steps + 1)  # K reverse steps + the final decode
 
 
+# ------------------------------------------------------------------------------- side by side with DiGress
+# ``--vs-digress PATH``: DiGress's own code (PATH/digress_reference.py, a timing reference outside the project)
+# and this project's model, built at matched settings, timed step by step interleaved on the same batches in
+# one process. Peak memory is measured per configuration in a fresh subprocess (``--memory-probe``).
+
+# DiGress's qm9_no_h settings that differ from experiment=qm9's defaults: dropout 0.1 in every transformer
+# layer (hard-coded in its layer) and a graph-stream FFN of width 2048 (hard-coded); no gradient clipping.
+MATCHED_OVERRIDES = ["model.dropout=0.1", "model.hidden_dims.dim_ffy=2048"]
+
+
+def load_digress(path: str):
+    """The ``Digress`` wrapper of ``path/digress_reference.py`` (a clear exit when it is not there)."""
+    path = os.path.abspath(path)
+    if not os.path.isfile(os.path.join(path, "digress_reference.py")):
+        sys.exit(f"--vs-digress {path}: no digress_reference.py there (expected the shared/reference folder)")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    from digress_reference import Digress
+
+    # DiGress's modules are named `diffusion`, `src`, ...; this script only imports sympe.* so there is no clash
+    return Digress()
+
+
+def matched_project_model(args, info, extra=()):
+    from common import build_model
+
+    torch.manual_seed(0)
+    cfg = compose([f"experiment={args.experiment}", *MATCHED_OVERRIDES, *args.override, *extra])
+    model = build_model(cfg, info)
+    model.train()
+    return model, model.configure_optimizers()
+
+
+def project_train_step(model, opt, batch) -> None:
+    """One training step as DiGress's wrapper times it: noise, features, forward, loss, backward, AdamW step
+    (no gradient clipping, as in DiGress's qm9_no_h config)."""
+    opt.zero_grad(set_to_none=True)
+    loss = model.training_step(batch, 0)
+    loss.backward()
+    opt.step()
+
+
+def project_sample_init(model, sizes):
+    """A noisy graph drawn from the limit distribution for graphs of ``sizes`` nodes, and its time T."""
+    from sympe.diffusion.process import sample_categorical
+
+    B, n = sizes.numel(), int(sizes.max())
+    node_mask = torch.arange(n).unsqueeze(0) < sizes.unsqueeze(1)
+    m_X, m_E = model.transition.limit()
+    dx, de = m_X.numel(), m_E.numel()
+    z = sample_categorical(m_X.view(1, 1, dx).expand(B, n, dx), m_E.view(1, 1, 1, de).expand(B, n, n, de),
+                           node_mask, y=torch.zeros(B, 0))
+    return {"z": z, "t": model.T}
+
+
+@torch.no_grad()
+def project_sample_step(model, st) -> None:
+    """One reverse step z_{t-1} ~ p_θ(z_{t-1} | z_t) of the full-T chain (the step DiGress's sampler takes)."""
+    from sympe.diffusion.process import reverse_step
+
+    B = st["z"].batch_size
+    t = torch.full((B,), st["t"], dtype=torch.long)
+    st["z"] = reverse_step(model.model_fn, st["z"], t, t - 1, model.schedule, model.transition)
+    st["t"] -= 1
+
+
+def _timed(fn, *a) -> float:
+    start = time.perf_counter()
+    fn(*a)
+    return time.perf_counter() - start
+
+
+def _median_ratio(ref: list, ours: list) -> float:
+    return float(np.median(ref) / np.median(ours))
+
+
+def memory_probe(args) -> None:
+    """Run in a fresh process: train ``args.train_steps`` steps of ONE configuration and print its memory.
+
+    Prints JSON: ``rss_before_mb`` (resident set after imports, data and model; before any step),
+    ``peak_rss_mb`` (ru_maxrss of the process at the end) and ``train_peak_mb`` (their difference: what the
+    training steps added at their peak: activations saved for backward, gradients, optimizer state).
+    """
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from common import build_splits_from_cfg
+
+    cfg = compose([f"experiment={args.experiment}", *args.override])
+    train = build_splits_from_cfg(cfg)["train"]
+    bs = args.batch_sizes[0]
+    batches = _fixed_batches(train, bs, args.train_steps)
+    if args.memory_probe == "digress":
+        dg = load_digress(args.vs_digress)
+        m, opt = dg.model(batches[0])
+        step = lambda b: dg.train_step(m, opt, b)  # noqa: E731
+    else:
+        m, opt = matched_project_model(args, train.info)
+        step = lambda b: project_train_step(m, opt, b)  # noqa: E731
+    import gc
+
+    gc.collect()
+    before = _rss_now_mb()
+    for b in batches:
+        step(b)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"config": args.memory_probe, "batch_size": bs, "rss_before_mb": before, "peak_rss_mb": peak,
+                      "train_peak_mb": peak - before}))
+
+
+def _rss_now_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _fixed_batches(train, bs: int, count: int) -> list:
+    from torch_geometric.loader import DataLoader
+
+    loader = DataLoader(train, batch_size=bs, shuffle=True, generator=torch.Generator().manual_seed(0))
+    it = iter(loader)
+    return [next(it) for _ in range(min(count, len(loader)))]
+
+
+def _probe_memory(args, which: str, bs: int) -> dict:
+    import subprocess
+
+    cmd = [sys.executable, os.path.abspath(__file__), "--vs-digress", args.vs_digress, "--memory-probe", which,
+           "--batch-sizes", str(bs), "--train-steps", str(max(2, args.memory_steps)), "--experiment", args.experiment]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    if args.override:
+        cmd += ["--override", *args.override]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def vs_digress(args) -> None:
+    """Time DiGress's and this project's training step and reverse step interleaved; print ratios as JSON.
+
+    For each batch size: ``args.warmup`` untimed rounds, then ``args.train_steps`` rounds of one DiGress
+    training step and one project training step on the SAME PyG batch (the order alternates per round), and
+    ``args.sample_steps`` rounds of one reverse step of each, for the node counts of the same batch, from the
+    limit distribution downwards. Ratios are DiGress median time / project median time (> 1: the project is
+    faster). Memory: one subprocess per (configuration, batch size) trains ``--memory-steps`` steps alone.
+    """
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from common import build_splits_from_cfg
+
+    dg = load_digress(args.vs_digress)
+    cfg = compose([f"experiment={args.experiment}", *args.override])
+    train = build_splits_from_cfg(cfg)["train"]
+    result = {"what": "DiGress (reference) vs sympe, matched settings, interleaved in one process",
+              "matched_overrides": MATCHED_OVERRIDES + list(args.override), "torch": torch.__version__,
+              "threads": torch.get_num_threads(), "T": int(cfg.model.diffusion.T), "runs": []}
+    for bs in args.batch_sizes:
+        rounds = args.warmup + args.train_steps
+        batches = _fixed_batches(train, bs, rounds)
+        dm, dopt = dg.model(batches[0])
+        pm, popt = matched_project_model(args, train.info)
+        t_dg, t_pr = [], []
+        for r in range(rounds):
+            b = batches[r % len(batches)]
+            torch.manual_seed(r)
+            if r % 2 == 0:
+                a, c = _timed(dg.train_step, dm, dopt, b), _timed(project_train_step, pm, popt, b)
+            else:
+                c, a = _timed(project_train_step, pm, popt, b), _timed(dg.train_step, dm, dopt, b)
+            if r >= args.warmup:
+                t_dg.append(a)
+                t_pr.append(c)
+        row = {"batch_size": bs, "params": {"digress": sum(p.numel() for p in dm.parameters()),
+                                            "sympe": sum(p.numel() for p in pm.parameters())},
+               "train_step_s": {"digress": float(np.median(t_dg)), "sympe": float(np.median(t_pr))},
+               "train_graphs_per_s": {"digress": bs / float(np.median(t_dg)), "sympe": bs / float(np.median(t_pr))},
+               "train_speedup": _median_ratio(t_dg, t_pr), "train_rounds": len(t_dg)}
+        # one reverse step of the full-T chain, same node counts, eval mode, no grad
+        dm.eval()
+        pm.eval()
+        sizes = torch.bincount(batches[0].batch)
+        st_dg, st_pr = dg.sample_init(dm, sizes), project_sample_init(pm, sizes)
+        s_dg, s_pr = [], []
+        for r in range(1 + args.sample_steps):
+            if r % 2 == 0:
+                a, c = _timed(dg.sample_step, dm, st_dg), _timed(project_sample_step, pm, st_pr)
+            else:
+                c, a = _timed(project_sample_step, pm, st_pr), _timed(dg.sample_step, dm, st_dg)
+            if r >= 1:
+                s_dg.append(a)
+                s_pr.append(c)
+        row["reverse_step_s"] = {"digress": float(np.median(s_dg)), "sympe": float(np.median(s_pr))}
+        row["reverse_step_speedup"] = _median_ratio(s_dg, s_pr)
+        row["reverse_step_batch"] = int(sizes.numel())
+        del dm, dopt, pm, popt, st_dg, st_pr
+        if args.memory_steps > 0:
+            mem = {w: _probe_memory(args, w, bs) for w in ("digress", "sympe")}
+            row["memory"] = mem
+            row["peak_rss_ratio"] = mem["sympe"]["peak_rss_mb"] / mem["digress"]["peak_rss_mb"]
+            row["train_peak_ratio"] = mem["sympe"]["train_peak_mb"] / mem["digress"]["train_peak_mb"]
+        result["runs"].append(row)
+        print(json.dumps(row), file=sys.stderr)
+    print(json.dumps(result))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto", help="auto (CPU, and CUDA when present) | cpu | cuda")
@@ -119,7 +322,16 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--override", nargs="*", default=[], help="extra Hydra overrides, e.g. dataset.params.source=csv")
+    ap.add_argument("--vs-digress", default=None, metavar="PATH",
+                    help="time DiGress's code in PATH (the shared/reference folder) side by side; prints ratios")
+    ap.add_argument("--memory-steps", type=int, default=3,
+                    help="with --vs-digress: training steps of each memory subprocess (0 skips memory)")
+    ap.add_argument("--memory-probe", default=None, choices=["digress", "sympe"], help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.memory_probe:
+        return memory_probe(args)
+    if args.vs_digress:
+        return vs_digress(args)
     if args.threads:
         torch.set_num_threads(args.threads)
 
