@@ -169,52 +169,78 @@ def project_sample_step(model, st) -> None:
     st["t"] -= 1
 
 
-def _timed(fn, *a) -> float:
-    start = time.perf_counter()
+def _timed(fn, *a) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process) of one call."""
+    start, cpu = time.perf_counter(), time.process_time()
     fn(*a)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
-def _median_ratio(ref: list, ours: list) -> float:
-    return float(np.median(ref) / np.median(ours))
+def _median_ratio(ref: list, ours: list, k: int = 0) -> float:
+    return float(np.median([r[k] for r in ref]) / np.median([o[k] for o in ours]))
+
+
+def _medians(ref: list, ours: list, k: int) -> dict:
+    return {"digress": float(np.median([r[k] for r in ref])), "sympe": float(np.median([o[k] for o in ours]))}
 
 
 def memory_probe(args) -> None:
     """Run in a fresh process: train ``args.train_steps`` steps of ONE configuration and print its memory.
 
-    Prints JSON: ``rss_before_mb`` (resident set after imports, data and model; before any step),
-    ``peak_rss_mb`` (ru_maxrss of the process at the end) and ``train_peak_mb`` (their difference: what the
-    training steps added at their peak: activations saved for backward, gradients, optimizer state).
+    The dataset is loaded, the batches are cut and the dataset is dropped; then the peak resident set size
+    is reset (Linux: ``/proc/self/clear_refs``) so that loading data does not count. Prints JSON:
+    ``rss_before_mb`` (resident set with imports, batches and model, before any step), ``peak_rss_mb`` (peak
+    resident set during the training steps; VmHWM, or ru_maxrss where it cannot be reset) and
+    ``train_peak_mb`` (their difference: what the training steps added at their peak: activations kept for
+    backward, gradients, optimizer state, temporaries).
     """
     if args.threads:
         torch.set_num_threads(args.threads)
+    import gc
+
     from common import build_splits_from_cfg
 
     cfg = compose([f"experiment={args.experiment}", *args.override])
     train = build_splits_from_cfg(cfg)["train"]
     bs = args.batch_sizes[0]
     batches = _fixed_batches(train, bs, args.train_steps)
+    info = train.info
+    del train
     if args.memory_probe == "digress":
         dg = load_digress(args.vs_digress)
         m, opt = dg.model(batches[0])
         step = lambda b: dg.train_step(m, opt, b)  # noqa: E731
     else:
-        m, opt = matched_project_model(args, train.info)
+        m, opt = matched_project_model(args, info)
         step = lambda b: project_train_step(m, opt, b)  # noqa: E731
-    import gc
-
     gc.collect()
-    before = _rss_now_mb()
+    reset = _reset_peak_rss()
+    before = _status_mb("VmRSS")
     for b in batches:
         step(b)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _status_mb("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"config": args.memory_probe, "batch_size": bs, "rss_before_mb": before, "peak_rss_mb": peak,
-                      "train_peak_mb": peak - before}))
+                      "train_peak_mb": peak - before, "peak_reset": reset}))
 
 
-def _rss_now_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _status_mb(key: str) -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _fixed_batches(train, bs: int, count: int) -> list:
@@ -273,11 +299,13 @@ def vs_digress(args) -> None:
             if r >= args.warmup:
                 t_dg.append(a)
                 t_pr.append(c)
+        wall = _medians(t_dg, t_pr, 0)
         row = {"batch_size": bs, "params": {"digress": sum(p.numel() for p in dm.parameters()),
                                             "sympe": sum(p.numel() for p in pm.parameters())},
-               "train_step_s": {"digress": float(np.median(t_dg)), "sympe": float(np.median(t_pr))},
-               "train_graphs_per_s": {"digress": bs / float(np.median(t_dg)), "sympe": bs / float(np.median(t_pr))},
-               "train_speedup": _median_ratio(t_dg, t_pr), "train_rounds": len(t_dg)}
+               "train_step_s": wall, "train_step_cpu_s": _medians(t_dg, t_pr, 1),
+               "train_graphs_per_s": {k: bs / v for k, v in wall.items()},
+               "train_speedup": _median_ratio(t_dg, t_pr), "train_speedup_cpu": _median_ratio(t_dg, t_pr, 1),
+               "train_rounds": len(t_dg)}
         # one reverse step of the full-T chain, same node counts, eval mode, no grad
         dm.eval()
         pm.eval()
@@ -292,8 +320,10 @@ def vs_digress(args) -> None:
             if r >= 1:
                 s_dg.append(a)
                 s_pr.append(c)
-        row["reverse_step_s"] = {"digress": float(np.median(s_dg)), "sympe": float(np.median(s_pr))}
+        row["reverse_step_s"] = _medians(s_dg, s_pr, 0)
+        row["reverse_step_cpu_s"] = _medians(s_dg, s_pr, 1)
         row["reverse_step_speedup"] = _median_ratio(s_dg, s_pr)
+        row["reverse_step_speedup_cpu"] = _median_ratio(s_dg, s_pr, 1)
         row["reverse_step_batch"] = int(sizes.numel())
         del dm, dopt, pm, popt, st_dg, st_pr
         if args.memory_steps > 0:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from sympe.diffusion.transformer import (
+    Dropout,
     GraphTransformer,
     GraphTransformerLayer,
     NodeEdgeAttention,
@@ -252,6 +253,39 @@ def test_layer_backward_under_bf16_autocast_is_close_to_float32():
     g32, g16 = grads(False), grads(True)
     assert torch.isfinite(g16).all()
     assert (g16 - g32).norm() < 0.1 * g32.norm()
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_cpu_dropout_rate_scale_and_gradient(p):
+    """The bit-mask dropout drops each element with probability p (to 2^-15), independently of its position
+    in the 64-bit word it came from, keeps E[out] = x, and its gradient is the same mask and scale.
+    Bounds: 6 binomial standard deviations (false alarm < 1e-8 per check)."""
+    torch.manual_seed(0)
+    drop = Dropout(p).train()
+    N = 1 << 20
+    x = torch.ones(N, requires_grad=True)
+    out = drop(x)
+    kept = out != 0
+    p_eff = round(p * 32768) / 32768
+    assert abs(p_eff - p) <= 0.5 / 32768
+    sd = math.sqrt(p_eff * (1 - p_eff) / (N // 4))
+    for lane in range(4):  # elements 4k + lane come from the same 16-bit lane of each random word
+        rate = 1 - kept[lane::4].float().mean().item()
+        assert abs(rate - p_eff) < 6 * sd, (lane, rate, p_eff)
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / (1 - p_eff)))
+    assert abs(out.mean().item() - 1.0) < 6 * math.sqrt(p_eff / (1 - p_eff) / N)
+    out.backward(torch.arange(N, dtype=torch.float32))
+    assert torch.equal(x.grad, out.detach() * torch.arange(N, dtype=torch.float32))
+    # reproducible under the global seed; identity in eval mode
+    torch.manual_seed(3)
+    a = drop(torch.ones(1000))
+    torch.manual_seed(3)
+    assert torch.equal(a, drop(torch.ones(1000)))
+    drop.eval()
+    y = torch.randn(7, 5)
+    assert drop(y) is y
+    with pytest.raises(ValueError, match="Dropout"):
+        Dropout(1.0)
 
 
 def literal_attention(att: NodeEdgeAttention, X, E, y, mask):
