@@ -75,15 +75,17 @@ def masked_statistics(x: Tensor, mask: Tensor) -> Tensor:
     Padded positions never influence the result, whatever they contain (finite or not).
     """
     m = mask.unsqueeze(-1)
-    pad = ~m
     nonempty = mask.any(dim=1, keepdim=True).to(x.dtype)  # (B, 1)
     cnt = mask.sum(dim=1, keepdim=True).clamp_min(1).to(x.dtype)  # (B, 1)
-    xz = x.masked_fill(pad, 0.0)
+    # torch.where: one pass each way (masked_fill out of place is a copy plus a fill)
+    zero = x.new_zeros(())
+    xz = torch.where(m, x, zero)
     mean = xz.sum(dim=1) / cnt
     big = torch.finfo(x.dtype).max  # finite fill: an empty graph gives big * 0 = 0, not inf * 0
-    xmin = x.masked_fill(pad, big).amin(dim=1) * nonempty
-    xmax = x.masked_fill(pad, -big).amax(dim=1) * nonempty
-    var = (xz - mean.unsqueeze(1)).masked_fill(pad, 0.0).square().sum(dim=1) / cnt
+    xmin = torch.where(m, x, x.new_full((), big)).amin(dim=1) * nonempty
+    xmax = torch.where(m, x, x.new_full((), -big)).amax(dim=1) * nonempty
+    dev = torch.where(m, x - mean.unsqueeze(1), zero)
+    var = (dev * dev).sum(dim=1) / cnt
     std = var.clamp_min(1e-10).sqrt() * nonempty
     return torch.cat([mean, xmin, xmax, std], dim=-1)
 

@@ -9,14 +9,22 @@ Measured, for each device and batch size, with the model of ``experiment=qm9`` (
 
 * ``train_graphs_per_s``: graphs per second of full training steps (noise, features, breaker, forward,
   backward, AdamW step), after warm-up steps that are not timed;
-* ``sample_s_per_1000_T{T}`` and ``sample_s_per_1000_strided{K}``: seconds to sample 1000 graphs with all T
-  reverse steps and with K strided steps. With ``--sample-steps S`` (default) only S reverse steps are timed
+* ``sample_s_per_1000_T{T}_at_batch{S}`` and ``sample_s_per_1000_strided{K}_at_batch{S}``: seconds to sample
+  1000 graphs with all T reverse steps and with K strided steps, sampling ``S = --sample-batch`` graphs at a
+  time (whatever the row's training batch size). With ``--sample-steps S`` (default) only S reverse steps are timed
   and the figure is extrapolated linearly (each step costs the same); ``--full-sampling`` times the whole run;
 * ``peak_mem_mb``: peak CUDA memory of the training step (torch.cuda.max_memory_allocated), or the peak
   resident set size of the process on CPU (an upper bound that includes Python and the dataset);
 * ``params``: parameter count; ``breaker_overhead``: step time with each symmetry breaker / step time without
   (medians of steps timed interleaved, one step of each variant per round, on the same batches).
   Peak memory is that of all variants' models together on CPU.
+
+Side by side with DiGress (``--vs-digress ../shared/reference``, see :func:`vs_digress`): DiGress's own
+training step and reverse step against this project's at matched settings (DiGress's qm9_no_h widths, depth,
+dropout 0.1, graph FFN 2048, T, batch), interleaved on the same batches in one process; ratios of medians
+(wall and CPU time) as JSON, and the training peak memory of each configuration in its own process::
+
+    python scripts/benchmark.py --vs-digress ../shared/reference --batch-sizes 64 256 --threads 1
 """
 from __future__ import annotations
 
@@ -408,8 +416,10 @@ def main() -> None:
             timed = None if args.full_sampling else args.sample_steps
             full = time_sampling(model, sb, device, model.T, timed, args.bf16)
             strided = time_sampling(model, sb, device, args.strided, timed, args.bf16)
-            row[f"sample_s_per_1000_T{model.T}"] = full * 1000 / sb
-            row[f"sample_s_per_1000_strided{args.strided}"] = strided * 1000 / sb
+            # sampling runs at --sample-batch whatever the training batch size of this row
+            row["sample_batch"] = sb
+            row[f"sample_s_per_1000_T{model.T}_at_batch{sb}"] = full * 1000 / sb
+            row[f"sample_s_per_1000_strided{args.strided}_at_batch{sb}"] = strided * 1000 / sb
             row["sampling_extrapolated_from_steps"] = timed
             del models, opts
             row["step_s"] = step_times
