@@ -28,13 +28,13 @@ One :class:`GraphTransformerLayer` computes, with ``d_head = dx / n_head``,
 6. Per stream: ``Z = LN(Z + dropout(Z'))``, ``Z = LN(Z + dropout(FFN(Z)))``, with FFN widths
    ``dim_ffX``, ``dim_ffE``, ``dim_ffy``; padding of X and E is re-zeroed.
 
-Memory: the only (B, n, n, dx) tensors kept for the backward pass are the multiplier ``E1 + 1``
-(the +1 rides on the linear's bias), the scores ``S`` and the attention weights α; the product
-``Q_i ⊙ K_j`` is recomputed in backward (:func:`edge_modulated_scores`). The graph FiLM of step 3
-is folded into a per-graph weight matrix ``W_e diag(m_E(y) + 1)`` (B, de, dx) and applied with one
-batched matmul, so no FiLMed copy of ``S`` is ever built. Parameters are stored fused: ``qkv``
-(Q | K | V), ``e_film`` (E1 | E2), ``y_film`` (a_E | m_E | a_X | m_X). Dropout with p = 0 is an
-identity (no kernel).
+Memory and speed: steps 2-4 are one autograd node (:func:`edge_attention`) with a hand-written backward; the
+(B, n, n, dx) tensors it keeps for backward are the multiplier ``E1 + 1`` (the +1 rides on the linear's bias),
+the scores ``S`` and the attention weights α; the graph FiLM of step 3 is applied as ``(m_E + 1) ⊙ S`` inside
+it, followed by one GEMM over all pairs, so no FiLMed copy of ``S`` is kept. Parameters are stored fused:
+``qkv`` (Q | K | V), ``e_film`` (E1 | E2), ``y_film`` (a_E | m_E | a_X | m_X). Dropout is :class:`Dropout`
+(``nn.Dropout`` semantics; on CPU a bit-mask draw, rate rounded to 2⁻¹⁵); with p = 0 it is an identity (no
+kernel).
 
 The model (:class:`GraphTransformer`) maps arbitrary input widths to hidden widths with two-layer
 MLPs, runs ``n_layers`` layers and maps back with two-layer MLPs. Optional input residual
