@@ -65,6 +65,16 @@ DIGRESS_ATOM_DECODERS: dict[str, tuple[str, ...]] = {
 _ARR = re.compile(r"arr_(\d+)$")
 
 
+def digress_atom_decoder(atom_classes) -> tuple[str, ...] | None:
+    """DiGress's atom decoder for a dataset with these element classes (QM9 with / without H, MOSES), or None."""
+    elements = set(atom_classes)
+    for name, decoder in DIGRESS_ATOM_DECODERS.items():
+        # DiGress's MOSES decoder lists H although its MOSES graphs have none
+        if elements == set(decoder) or (name == "moses" and elements == set(decoder) - {"H"}):
+            return decoder
+    return None
+
+
 @dataclass
 class Samples:
     """What a sample file holds.
@@ -167,7 +177,7 @@ def _first_line(path: Path) -> str:
 # ---------------------------------------------------------------------------- graph formats
 def _int_array(path, a: np.ndarray, name: str, graph: int | None = None) -> np.ndarray:
     where = f"{name}" if graph is None else f"graph {graph}: {name}"
-    if a.dtype.kind == "b":
+    if a.dtype.kind == "b" or a.size == 0:  # an empty array (numpy's default dtype float) holds no float id
         return a.astype(np.int64)
     if a.dtype.kind not in "iu":
         _fail(path, f"{where} has dtype {a.dtype}", "integer node ids / class indices (float ids are refused)")
@@ -236,7 +246,7 @@ def check_adjacency(path, g: int, a: np.ndarray) -> np.ndarray:
     if a.dtype.kind not in "biuf":
         _fail(path, f"graph {g} has an adjacency of dtype {a.dtype}", "0/1 entries (bool, int or float)")
     if a.size and not np.isin(a, (0, 1)).all():
-        bad = a[~np.isin(a, (0, 1))].ravel()[0]
+        bad = a[~np.isin(a, (0, 1))].ravel()[0].item()
         _fail(path, f"graph {g} has an adjacency entry {bad!r}", "0/1 entries (an unweighted simple graph)")
     a = a.astype(np.int64)
     if np.diagonal(a).any():
@@ -290,7 +300,7 @@ def read_digress_txt(path: str | os.PathLike) -> list[tuple[np.ndarray, np.ndarr
             _fail(path, f"graph {g} (line {i + 1}): N={m.group(1)!r} is not an integer", "N=<integer>")
         if n < 0:
             _fail(path, f"graph {g} (line {i + 1}): N={n}", "N >= 0")
-        if i + 3 + n > len(lines) or lines[i + 1].strip() != "X:" or lines[i + 3].strip() != "E:":
+        if i + 4 + n > len(lines) or lines[i + 1].strip() != "X:" or lines[i + 3].strip() != "E:":
             _fail(path, f"graph {g} (line {i + 1}, N={n}) is truncated or lacks its X: / E: lines",
                   "N=, X:, one line of N node classes, E:, N lines of N edge classes")
         atoms = ints(lines[i + 2], g, i + 3)

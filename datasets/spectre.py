@@ -347,3 +347,42 @@ class Comm20Dataset(SpectreDataset):
     """SPECTRE community-20: 100 two-community graphs of 12..20 nodes."""
 
     default_name = "comm20"
+
+
+# ---------------------------------------------------------------------------- scoring reference
+REFERENCES: tuple[str, ...] = ("benchmark", "dataset")
+
+
+def scoring_reference(splits: dict, reference: str = "benchmark") -> tuple[list, list, dict]:
+    """(train graphs, test graphs, description) to score generated graphs of a dataset against.
+
+    ``splits``: the dataset's ``{"train", "val", "test"}`` datasets. For a SPECTRE dataset (planar, sbm,
+    comm20) with ``reference="benchmark"`` (default) these are the shipped SPECTRE benchmark graphs in
+    DiGress's split, whatever source the splits were built from: published numbers are computed against
+    them. ``reference="dataset"`` scores against ``splits`` as they are (e.g. regenerated graphs), and the
+    description then carries a warning. Other datasets always use ``splits``.
+    The description holds ``reference`` (a sentence), ``reference_train_graphs``, ``reference_test_graphs``
+    and ``warnings`` (a list of strings).
+    """
+    if reference not in REFERENCES:
+        raise ValueError(f"reference={reference!r} is unknown; choose one of {list(REFERENCES)}")
+    train = splits["train"]
+    name = getattr(train, "name", None)
+    source = getattr(train, "source", None)
+    warnings: list[str] = []
+    if isinstance(train, SpectreDataset) and reference == "benchmark":
+        bench = benchmark_splits(name)
+        tr, te = bench["train"], bench["test"]
+        text = f"SPECTRE {name} benchmark graphs shipped with sympe, DiGress's split"
+        if source != "benchmark":
+            text += f" (the dataset itself was built with source={source})"
+    else:
+        tr, te = list(train), list(splits["test"])
+        text = f"the {name or 'dataset'} train / test splits as configured"
+        if isinstance(train, SpectreDataset):
+            text += f" (source={source})"
+            if source != "benchmark":
+                warnings.append(f"scored against source={source} graphs, not the SPECTRE benchmark graphs that "
+                                "published numbers use; drop reference=dataset to compare with the literature")
+    return tr, te, {"reference": text, "reference_train_graphs": len(tr), "reference_test_graphs": len(te),
+                    "warnings": warnings}
