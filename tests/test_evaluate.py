@@ -139,3 +139,24 @@ def test_bad_graph_file_fails_naming_the_graph(tmp_path):
     proc = evaluate(["samples=loops.npz", "dataset=planar"], tmp_path, tmp_path / "data", check=False)
     assert proc.returncode != 0
     assert "loops.npz': graph 1 has a self-loop at node 0" in proc.stderr + proc.stdout
+
+
+def test_grid_titles_follow_the_written_smiles(tmp_path, monkeypatch):
+    """samples.png titles a molecule 'valid' exactly when its SMILES line is not None (strict validity)."""
+    import matplotlib.axes
+
+    from sympe.datasets.molecules import QM9_SPEC
+    from sympe.datasets.outputs import draw_grid, graphs_to_smiles
+
+    titles = []
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", lambda self, t, **kw: titles.append(t))
+    ammonium_like = (np.array([1, 0, 0, 0, 0]), np.array([[0, 1, 1, 1, 1]] + [[1, 0, 0, 0, 0]] * 4))  # N with 4 bonds
+    ethanol = (np.array([0, 0, 2]), np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]]))
+    graphs = [ammonium_like, ethanol]
+    smiles = graphs_to_smiles(graphs, QM9_SPEC)
+    assert smiles[0] is None and smiles[1] is not None  # strict: N+ needs a charge; relaxed validity would accept it
+    draw_grid(tmp_path / "g.png", graphs, spec=QM9_SPEC, valid=[s is not None for s in smiles])
+    assert titles == ["invalid", "valid"]
+    titles.clear()
+    draw_grid(tmp_path / "h.png", graphs, spec=QM9_SPEC)  # default: strict validity too
+    assert titles == ["invalid", "valid"] and (tmp_path / "h.png").is_file()
