@@ -14,9 +14,11 @@ its description length, then refined by merge-split MCMC): the graph-tool graph 
 directions of every edge, in graph-tool's default directed mode, with vertices 0..(largest endpoint)
 (so isolated nodes numbered after the last edge endpoint are not part of the fit); then
 ``minimize_blockmodel_dl`` and R sweeps of ``multiflip_mcmc_sweep(beta=inf, niter=10)``. graph-tool's
-random generator is seeded with S before each graph (DiGress does not seed it).
+random generator is seeded with S before each graph and graph-tool runs single-threaded, so that the fit is
+reproducible (DiGress seeds nothing).
 """
 import json
+import random
 import sys
 
 
@@ -25,8 +27,10 @@ def fit(num_nodes, edges, refinement_steps, seed):
     import numpy as np
     from graph_tool.inference import contiguous_map, minimize_blockmodel_dl
 
+    graph_tool.openmp_set_num_threads(1)  # threads make the fit depend on scheduling even with a seed
     graph_tool.seed_rng(seed)
     np.random.seed(seed)
+    random.seed(seed)
     e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     g = graph_tool.Graph()  # directed, as DiGress builds it
     g.add_edge_list(np.concatenate([e, e[:, ::-1]]) if len(e) else e)
