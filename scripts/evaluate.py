@@ -50,7 +50,7 @@ def load_splits(name: str, params: dict, root: str) -> dict:
 
 
 def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydrogens: bool = False,
-                   reference: str = "benchmark", sbm_method: str = "auto") -> dict:
+                   reference: str = "benchmark", sbm_method: str = "auto", sbm_workers: int = 1) -> dict:
     """Metrics of generated (atoms, bonds) pairs, or of SMILES lines (molecules only)."""
     train = splits["train"]
     info = train.info
@@ -67,7 +67,7 @@ def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydroge
     from sympe.datasets.spectre import scoring_reference
 
     ref_train, ref_test, described = scoring_reference(splits, reference)
-    out = GraphMetrics(info.name, ref_train, ref_test, sbm=SBMTest(method=sbm_method))(generated)
+    out = GraphMetrics(info.name, ref_train, ref_test, sbm=SBMTest(method=sbm_method, workers=sbm_workers))(generated)
     out["warnings"] = described.pop("warnings") + out["warnings"]
     return {**described, **out}
 
@@ -133,7 +133,7 @@ def main(cfg: DictConfig) -> None:
         result.update({"samples": str(path), "dataset": cfg.dataset, "num_samples": len(graphs or lines), **how})
         result.update(sample_metrics(splits, generated=graphs, smiles_lines=lines,
                                      fill_hydrogens=bool(cfg.fill_hydrogens), reference=cfg.reference,
-                                     sbm_method=cfg.sbm_method))
+                                     sbm_method=cfg.sbm_method, sbm_workers=int(cfg.sbm_workers)))
         out_dir = Path(cfg.out_dir) if cfg.out_dir else path.resolve().parent
     else:
         import torch
@@ -179,7 +179,8 @@ def main(cfg: DictConfig) -> None:
             result["num_samples"] = len(graphs)
             result["sampling_steps"] = cfg.steps or model.T
             result.update(sample_metrics(splits, generated=graphs, fill_hydrogens=bool(cfg.fill_hydrogens),
-                                         reference=cfg.reference, sbm_method=cfg.sbm_method))
+                                         reference=cfg.reference, sbm_method=cfg.sbm_method,
+                                         sbm_workers=int(cfg.sbm_workers)))
     out_dir.mkdir(parents=True, exist_ok=True)
     clean = json.loads(json.dumps(result, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))
     tmp = out_dir / "metrics.json.tmp"
