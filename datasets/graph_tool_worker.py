@@ -14,8 +14,9 @@ its description length, then refined by merge-split MCMC): the graph-tool graph 
 directions of every edge, in graph-tool's default directed mode, with vertices 0..(largest endpoint)
 (so isolated nodes numbered after the last edge endpoint are not part of the fit); then
 ``minimize_blockmodel_dl`` and R sweeps of ``multiflip_mcmc_sweep(beta=inf, niter=10)``. graph-tool's
-random generator is seeded with S before each graph and graph-tool runs single-threaded, so that the fit is
-reproducible (DiGress seeds nothing).
+random generator is seeded with S before each graph, graph-tool runs single-threaded and every graph is
+fitted in a fresh process, so that a graph's fit does not depend on the other graphs of the batch (DiGress
+seeds nothing).
 """
 import json
 import random
@@ -51,14 +52,15 @@ def _fit_job(args):
 def main():
     job = json.load(sys.stdin)
     tasks = [(n, e, int(job["refinement_steps"]), int(job["seed"])) for n, e in job["graphs"]]
-    workers = max(1, int(job.get("workers", 1)))
-    if workers > 1 and len(tasks) > 1:
-        from multiprocessing import Pool
+    workers = max(1, min(int(job.get("workers", 1)), len(tasks)))
+    # every graph is fitted in a fresh process forked from this one (which never fits): graph-tool keeps
+    # random state between fits that seed_rng does not reset, so a graph's fit would otherwise depend on the
+    # graphs fitted before it in the same process
+    import graph_tool.inference  # noqa: F401  (imported once, before forking)
+    from multiprocessing import get_context
 
-        with Pool(min(workers, len(tasks))) as pool:
-            out = pool.map(_fit_job, tasks, chunksize=1)
-    else:
-        out = [fit(*t) for t in tasks]
+    with get_context("fork").Pool(workers, maxtasksperchild=1) as pool:
+        out = pool.map(_fit_job, tasks, chunksize=1) if tasks else []
     json.dump(out, sys.stdout)
 
 

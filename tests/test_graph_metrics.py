@@ -410,6 +410,9 @@ def test_sbm_graph_tool_fit(spectre_graphs):
     for d, lab in zip(planted, labels[:2]):
         pairs = set(zip(d.block.tolist()[: len(lab)], lab.tolist()))
         assert len({b for _, b in pairs}) == len(pairs)
+    # seeded and fitted in a fresh process per graph: a graph's fit does not depend on the rest of the batch
+    alone = graph_validity.graph_tool_blocks([real[1]], refinement_steps=5, seed=0)[0]
+    assert np.array_equal(alone, labels[3])
     test = gm.SBMTest(method="graph_tool", refinement_steps=5)
     flags = gm.sbm_validity(graphs, test)
     assert flags[5:] == [False, False]                      # Erdős–Rényi graphs of the same size
