@@ -14,9 +14,10 @@ its description length, then refined by merge-split MCMC): the graph-tool graph 
 directions of every edge, in graph-tool's default directed mode, with vertices 0..(largest endpoint)
 (so isolated nodes numbered after the last edge endpoint are not part of the fit); then
 ``minimize_blockmodel_dl`` and R sweeps of ``multiflip_mcmc_sweep(beta=inf, niter=10)``. graph-tool's
-random generator is seeded with S before each graph, graph-tool runs single-threaded and every graph is
-fitted in a fresh process, so that a graph's fit does not depend on the other graphs of the batch (DiGress
-seeds nothing).
+random generator (and numpy's and Python's) is seeded with S before each graph, graph-tool runs
+single-threaded, every graph is fitted in a fresh process, and the caller starts this script with
+``OMP_NUM_THREADS=1 PYTHONHASHSEED=0`` (graph-tool's Python code iterates over hashed containers): only then is
+a fit reproducible and independent of the other graphs of the batch. DiGress seeds nothing.
 """
 import json
 import random

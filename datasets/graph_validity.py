@@ -130,7 +130,8 @@ def graph_tool_blocks(graphs: Sequence, refinement_steps: int = 1000, seed: int 
         a = to_adjacency(g)
         u, v = np.nonzero(np.triu(a, k=1))
         job["graphs"].append([int(a.shape[0]), np.stack([u, v], 1).tolist()])
-    proc = subprocess.run([exe, str(_WORKER)], input=json.dumps(job), capture_output=True, text=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}  # reproducible fits (see the worker)
+    proc = subprocess.run([exe, str(_WORKER)], input=json.dumps(job), capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"graph-tool worker ({exe} {_WORKER}) failed with exit code {proc.returncode}:\n"
                            f"{proc.stderr[-2000:]}")
