@@ -16,8 +16,9 @@ directions of every edge, in graph-tool's default directed mode, with vertices 0
 ``minimize_blockmodel_dl`` and R sweeps of ``multiflip_mcmc_sweep(beta=inf, niter=10)``. graph-tool's
 random generator (and numpy's and Python's) is seeded with S before each graph, graph-tool runs
 single-threaded, every graph is fitted in a fresh process, and the caller starts this script with
-``OMP_NUM_THREADS=1 PYTHONHASHSEED=0`` (graph-tool's Python code iterates over hashed containers): only then is
-a fit reproducible and independent of the other graphs of the batch. DiGress seeds nothing.
+``OMP_NUM_THREADS=1 PYTHONHASHSEED=0``. Each of these removed a visible source of run-to-run differences, but
+the fit is still not exactly reproducible: with all of them, the verdict on a few SPECTRE SBM graphs changes
+between runs. DiGress seeds nothing.
 """
 import json
 import random

@@ -26,8 +26,9 @@ How the partition is found (``SBMTest.method``):
   ``multiflip_mcmc_sweep(beta=inf, niter=10)``, run by :mod:`sympe.datasets.graph_tool_worker` in a
   separate Python that can import graph-tool (see :func:`graph_tool_python`). As in DiGress the fitted graph
   holds both directions of every edge (graph-tool's directed mode) and only the vertices up to the largest
-  edge endpoint (isolated nodes numbered after it are not counted in any block). Unlike DiGress, graph-tool's
-  generator is seeded (``SBMTest.seed``), so the result is reproducible. A fit that raises ``ValueError``
+  edge endpoint (isolated nodes numbered after it are not counted in any block). Unlike DiGress, every
+  random generator in reach is seeded (``SBMTest.seed``), yet the fit is not exactly reproducible: the
+  verdict on a few real SBM graphs changes between runs (see the worker). A fit that raises ``ValueError``
   is invalid (P = 0).
 * ``"louvain"`` (the approximation used when graph-tool is not available): Louvain modularity maximisation
   (``nx.community.louvain_communities``, ``resolution=0.5``, ``seed``); nodes of degree 0 form singleton
