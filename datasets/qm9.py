@@ -53,6 +53,8 @@ QM9_SPLIT_SIZES = {"train": 100_000, "val": 20_497, "test": 13_388}
 QM9_SPLIT_SEED = 42
 QM9_RAW_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/molnet_publish/qm9.zip"
 QM9_UNCHARACTERIZED_URL = "https://ndownloader.figshare.com/files/3195404"
+# DiGress's molecular-weight feature scale (u): ``remove_h`` -> max_weight (qm9_dataset.py's QM9infos)
+QM9_MAX_WEIGHT = {True: 150.0, False: 390.0}
 QM9PACK_FILES = tuple(f"qm9pack/data/qm9_part{i}.csv" for i in (1, 2, 3))
 SOURCES = ("qm9pack", "csv", "raw")
 
@@ -247,7 +249,7 @@ class QM9Dataset(GraphDataset):
 
     # ------------------------------------------------------------------ cache key
     def cache_params(self) -> dict:
-        params = {"source": self.source, "remove_h": self.remove_h, "format": 1}
+        params = {"source": self.source, "remove_h": self.remove_h, "format": 2}  # 2: info.max_weight
         if self.source == "csv":
             st = os.stat(self.csv_path)
             params.update(csv_path=self.csv_path, csv_size=st.st_size, csv_mtime_ns=st.st_mtime_ns)
@@ -293,7 +295,8 @@ class QM9Dataset(GraphDataset):
             train_graphs, name=self.name,
             node_classes=list(self.spec.atom_classes), edge_classes=list(self.spec.bond_classes),
             is_molecular=True, atom_valencies=list(self.spec.valencies), atom_weights=list(self.spec.weights),
-            bond_orders=list(self.spec.bond_orders), extra={"remove_h": self.remove_h, "source": self.source},
+            bond_orders=list(self.spec.bond_orders), max_weight=QM9_MAX_WEIGHT[self.remove_h],
+            extra={"remove_h": self.remove_h, "source": self.source},
         )
 
     def train_smiles(self) -> list[str]:

@@ -16,35 +16,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sympe.datasets.config import dataset_config, dataset_params, resolve_path
+from sympe.datasets.registry import build_splits
+
 REPO = Path(__file__).resolve().parents[1]
-
-# configs/dataset/<name>.yaml gives (registry name, params) for each user-facing dataset name
-def dataset_config(name: str, overrides: dict) -> tuple[str, dict]:
-    path = REPO / "configs" / "dataset" / f"{name}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in (REPO / "configs" / "dataset").glob("*.yaml"))
-        raise ValueError(f"dataset={name!r} is unknown; choose one of {known}")
-    cfg = OmegaConf.load(path)
-    params = {**(OmegaConf.to_container(cfg.params) or {}), **overrides}
-    return cfg.name, params
-
-
-def load_splits(name: str, params: dict, root: str) -> dict:
-    from common import resolve_path
-
-    from sympe.datasets.registry import build_splits
-
-    for key in ("csv_path", "path"):
-        if params.get(key):
-            params[key] = resolve_path(params[key])
-    return build_splits(name, str(Path(resolve_path(root))), **params)
 
 
 def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydrogens: bool = False) -> dict:
@@ -152,8 +132,9 @@ def main(cfg: DictConfig) -> None:
     if cfg.samples is not None:
         if cfg.dataset is None:
             raise ValueError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
-        name, params = dataset_config(cfg.dataset, OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
-        splits = load_splits(name, params, cfg.data_root)
+        name, params = dataset_config(REPO / "configs", cfg.dataset,
+                                      OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
+        splits = build_splits(name, resolve_path(cfg.data_root), **params)
         path = Path(cfg.samples)
         graphs, lines = read_samples(path, splits["train"].info.is_molecular)
         result.update({"samples": str(path), "dataset": cfg.dataset, "num_samples": len(graphs or lines)})
@@ -165,16 +146,17 @@ def main(cfg: DictConfig) -> None:
 
         from sympe.datasets.outputs import dense_to_class_lists, draw_grid, graphs_to_smiles, save_graphs_npz, write_lines
         from sympe.diffusion.model import load_model
+        from sympe.diffusion.training import resolve_device
 
         ckpt = Path(cfg.checkpoint)
         if not ckpt.exists():
             raise FileNotFoundError(f"checkpoint={ckpt} does not exist")
-        device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+        device = resolve_device(cfg.device)
         model = load_model(str(ckpt), map_location=device).to(device)
         data = model.hparams.get("dataset")
         if not data:
             raise ValueError(f"{ckpt} does not record its dataset config; use samples= mode with dataset=NAME")
-        splits = load_splits(data["name"], dict(data["params"]), cfg.data_root)
+        splits = build_splits(data["name"], resolve_path(cfg.data_root), **dataset_params(data["params"]))
         from sympe.diffusion.model import check_checkpoint_matches
 
         check_checkpoint_matches(str(ckpt), splits["train"].info)

@@ -23,11 +23,12 @@ def main(cfg: DictConfig) -> None:
 
     from sympe.datasets.outputs import dense_to_class_lists, draw_grid, graphs_to_smiles, save_graphs_npz, write_lines
     from sympe.diffusion.model import load_model
+    from sympe.diffusion.training import resolve_device
 
     ckpt = Path(cfg.checkpoint)
     if not ckpt.exists():
         raise FileNotFoundError(f"checkpoint={ckpt} does not exist")
-    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else ("cpu" if cfg.device == "auto" else cfg.device)
+    device = resolve_device(cfg.device)
     model = load_model(str(ckpt), map_location=device).to(device)
     info = model.info
     out = Path(cfg.out_dir) if cfg.out_dir else ckpt.resolve().parent.parent / "samples"
