@@ -18,10 +18,34 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["original_cwd", "resolve_path", "data_root", "dataset_params", "build_splits_from_cfg", "build_datamodule",
+__all__ = ["DatasetConfigError", "check_dataset_config", "original_cwd", "resolve_path", "data_root", "dataset_params", "build_splits_from_cfg", "build_datamodule",
            "dataset_config", "summary_text"]
 
 PATH_PARAMS = ("csv_path", "path")  # dataset parameters that name files
+
+
+class DatasetConfigError(ValueError):
+    """A dataset option that is not accepted; the message names the option (commands print it as one line)."""
+
+    user_error = True
+
+
+def check_dataset_config(cfg: DictConfig) -> None:
+    """Check ``cfg.dataset`` before anything loads: a known dataset name, a mapping of parameters, and files
+    named by ``csv_path`` / ``path`` that exist. Raises :class:`DatasetConfigError`."""
+    from sympe.datasets.registry import DATASETS
+
+    name = cfg.dataset.name
+    if name not in DATASETS:
+        raise DatasetConfigError(f"dataset.name={name} is not accepted: expected one of {', '.join(sorted(DATASETS))}")
+    params = cfg.dataset.params
+    if params is not None and not isinstance(params, DictConfig):
+        raise DatasetConfigError(f"dataset.params={params} is not accepted: expected a mapping of dataset parameters")
+    for key in PATH_PARAMS:
+        value = params.get(key) if params is not None else None
+        if value and not Path(resolve_path(value)).exists():
+            raise DatasetConfigError(f"dataset.params.{key}={value} does not exist (relative paths are taken from "
+                                     f"{original_cwd()})")
 
 
 def original_cwd() -> str:

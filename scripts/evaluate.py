@@ -5,7 +5,8 @@
     python scripts/evaluate.py samples=generated.npz dataset=planar
 
 The metrics are printed as one JSON object on the last line of stdout and written to ``metrics.json``.
-Molecules: validity (strict and relaxed), uniqueness, novelty, connected fraction, atom / molecule stability
+Option values and the checkpoint file are checked before anything loads; progress bars follow the NLL
+and sampling loops. Molecules: validity (strict and relaxed), uniqueness, novelty, connected fraction, atom / molecule stability
 (explicit H only), V.U.N. Graphs: MMD² of degree / clustering / orbit / spectrum with their ratios to the
 train-vs-test MMD, validity (planar / SBM) with the same validity of the real test graphs, uniqueness,
 novelty, V.U.N. The NLL is in nats per graph (each undirected edge once unless the checkpoint was trained with
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -23,6 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from sympe.datasets.config import dataset_config, dataset_params, resolve_path
 from sympe.datasets.registry import build_splits
+from sympe.diffusion.checkpoint import check_checkpoint_file
+from sympe.diffusion.options import EVALUATE_OPTIONS, ConfigError, check_options, user_errors
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,6 +98,8 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
     import torch
     from torch_geometric.loader import DataLoader
 
+    from tqdm.auto import tqdm
+
     from sympe.diffusion.graph import DenseGraph
     from sympe.diffusion.likelihood import nll_summary
 
@@ -109,7 +115,8 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
         ds = test if est == "mc" else test[: int(cfg.exact_nll_graphs)]
         per_graph, parts = [], {}
         with torch.no_grad():
-            for batch in DataLoader(ds, batch_size=int(cfg.batch_size)):
+            for batch in tqdm(DataLoader(ds, batch_size=int(cfg.batch_size)), desc=f"test NLL ({est})", unit="batch",
+                              disable=None, file=sys.stderr):
                 terms = model.nll(DenseGraph.from_pyg(batch.to(device)), estimator=est, generator=gen)
                 per_graph.append(terms["nll"].cpu())
                 for k, v in terms.items():
@@ -124,7 +131,11 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path="../configs/evaluate", config_name="evaluate")
+@user_errors
 def main(cfg: DictConfig) -> None:
+    check_options(cfg, EVALUATE_OPTIONS)
+    if cfg.checkpoint is not None:
+        check_checkpoint_file(cfg.checkpoint, "checkpoint")
     if (cfg.checkpoint is None) == (cfg.samples is None):
         raise ValueError("give exactly one of checkpoint=PATH (evaluate a model) or samples=FILE dataset=NAME "
                          "(score a sample file)")
@@ -145,14 +156,14 @@ def main(cfg: DictConfig) -> None:
         import torch
 
         from sympe.datasets.outputs import dense_to_class_lists, draw_grid, graphs_to_smiles, save_graphs_npz, write_lines
-        from sympe.diffusion.model import load_model
-        from sympe.diffusion.training import resolve_device
+        from sympe.diffusion.progress import network_call_progress
+        from sympe.diffusion.training import load_for_inference, resolve_device, sampling_calls
 
         ckpt = Path(cfg.checkpoint)
-        if not ckpt.exists():
-            raise FileNotFoundError(f"checkpoint={ckpt} does not exist")
         device = resolve_device(cfg.device)
-        model = load_model(str(ckpt), map_location=device).to(device)
+        model = load_for_inference(str(ckpt), device)
+        if cfg.steps is not None and cfg.steps > model.T:
+            raise ConfigError(f"steps={cfg.steps} is not accepted: expected 1..{model.T} (the model's T) or null")
         data = model.hparams.get("dataset")
         if not data:
             raise ValueError(f"{ckpt} does not record its dataset config; use samples= mode with dataset=NAME")
@@ -161,17 +172,19 @@ def main(cfg: DictConfig) -> None:
 
         check_checkpoint_matches(str(ckpt), splits["train"].info)
         out_dir = Path(cfg.out_dir) if cfg.out_dir else ckpt.resolve().parent.parent / "eval"
-        out_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(int(cfg.seed))
         result.update({"checkpoint": str(ckpt), "dataset": data["name"], "dataset_params": data["params"]})
         result.update(nll_report(model, splits, cfg, device))
         if int(cfg.num_samples) > 0:
             gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
-            batches = model.sample(int(cfg.num_samples), batch_size=int(cfg.sample_batch_size), steps=cfg.steps,
-                                   generator=gen)
+            total = sampling_calls(model, int(cfg.num_samples), int(cfg.sample_batch_size), cfg.steps)
+            with network_call_progress(model.network, total, desc=f"sampling {cfg.num_samples} graphs", unit="net call"):
+                batches = model.sample(int(cfg.num_samples), batch_size=int(cfg.sample_batch_size), steps=cfg.steps,
+                                       generator=gen)
             graphs = [g for b in batches for g in dense_to_class_lists(b)]
             info = model.info
             spec = None
+            out_dir.mkdir(parents=True, exist_ok=True)
             if info.is_molecular:
                 from sympe.datasets.molecules import MoleculeSpec
 

@@ -3,11 +3,13 @@
     python scripts/train_diffusion.py                                  # QM9 (no H), default model
     python scripts/train_diffusion.py experiment=qm9_h model.symbreak=sympe
     python scripts/train_diffusion.py dataset=planar train.max_steps=300 train.batch_size=16
-    python scripts/train_diffusion.py train.ckpt_path=outputs/qm9/<run>/checkpoints/last.ckpt   # resume
+    python scripts/train_diffusion.py train.resume=outputs/qm9/<run>    # continue a run in its own folder
     python scripts/train_diffusion.py train.summary_only=true          # dataset summary only
 
-Outputs go to the Hydra run folder (``outputs/<dataset>/<time>/``): ``checkpoints/`` (best on
-validation NLL, and ``last.ckpt``), ``csv/`` metrics, the resolved ``config.yaml``.
+Each run gets its own folder ``outputs/<dataset>/<time>-<id>/`` (printed at start): ``checkpoints/``
+(``last.ckpt``, refreshed every ``train.ckpt_every_n_steps`` steps / ``train.ckpt_every_minutes`` minutes and
+on Ctrl-C or SIGTERM; the best on validation NLL), ``csv/metrics.csv``, ``config.yaml`` and
+``resume_command.txt``. Option values are checked before anything is loaded.
 """
 from __future__ import annotations
 
@@ -16,27 +18,32 @@ import os
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sympe.datasets.config import build_datamodule, build_splits_from_cfg, summary_text
-from sympe.diffusion.training import fit_and_test
+from sympe.datasets.config import build_datamodule, build_splits_from_cfg, check_dataset_config, resolve_path, summary_text
+from sympe.diffusion.options import check_model_config, check_train_config, user_errors
+from sympe.diffusion.run_folder import resolve_run
+from sympe.diffusion.training import train
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")
+@user_errors
 def main(cfg: DictConfig) -> None:
+    check_train_config(cfg)
+    check_model_config(cfg)
+    check_dataset_config(cfg)
+    run = None if cfg.train.summary_only else resolve_run(cfg, resolve_path)
+
     import pytorch_lightning as pl
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     splits = build_splits_from_cfg(cfg)
     print(summary_text(cfg.dataset.name, OmegaConf.to_container(cfg.dataset.params, resolve=True), splits))
-    if cfg.train.summary_only:
+    if run is None:
         return
-    from pathlib import Path
-
-    out = Path(cfg.paths.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    result = fit_and_test(cfg, splits["train"].info, build_datamodule(cfg, splits), out)
+    result = train(cfg, splits["train"].info, build_datamodule(cfg, splits), run)
+    if not result["rank_zero"]:
+        return
     print(f"checkpoints: {result['checkpoints']} (best: {result['best'] or 'none'}, last: {result['last'] or 'none'})")
-    if result["multi_process"] and result["rank_zero"]:
+    if result["multi_process"]:
         print(f"multi-process run: test with `python scripts/evaluate.py checkpoint={result['best'] or result['last']}`")
     elif result["test"]:
         r = result["test"]
