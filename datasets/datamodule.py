@@ -6,7 +6,8 @@ seeded with ``seed``, so the order of batches is the same in every run with the 
 loader is a :class:`~sympe.datasets.sampler.ResumableDataLoader`: its state (the permutation of the
 current epoch and how many of its graphs were trained on) goes into every checkpoint through
 Lightning's stateful-dataloader protocol, and a run resumed mid-epoch sees exactly the batches that the
-uninterrupted run would have seen.
+uninterrupted run would have seen. (On one process; under DDP, Lightning's distributed sampler shards
+the split instead.)
 """
 from __future__ import annotations
 
@@ -51,7 +52,12 @@ class GraphDataModule(pl.LightningDataModule):
                           generator=self._generator if shuffle else None, pin_memory=self.pin_memory,
                           persistent_workers=self.num_workers > 0)
 
-    def train_dataloader(self) -> ResumableDataLoader:
+    def train_dataloader(self) -> DataLoader:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.world_size > 1:
+            # several processes: Lightning shards the split with its DistributedSampler (reshuffled per epoch);
+            # a resumed multi-process run restarts the interrupted epoch's order from its beginning
+            return self._loader(self.train_set, self.batch_size, shuffle=True)
         return ResumableDataLoader(self.train_set, self.batch_size, self._generator,
                                    consumed_batches=self._batches_trained_this_epoch, num_workers=self.num_workers,
                                    pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)

@@ -9,68 +9,24 @@ A run folder's ``checkpoints/`` holds
 * ``best-epoch=E-step=S.ckpt``: the weights with the lowest validation NLL so far, written after every
   validation that improves it (also a validation at ``max_steps``).
 
-Every write goes to ``<file>.tmp``, is flushed to disk (``fsync``), checked to be a complete torch
-archive (its zip central directory, which torch writes last, is readable), and only then renamed onto the
-final name (``os.replace``, atomic on POSIX). A run killed while writing, a full disk or a truncated
-write therefore never replaces a good ``last.ckpt`` or best checkpoint.
-
-:func:`check_checkpoint_file` gives the one-line error of a checkpoint that cannot be read.
+Every write goes through :func:`~sympe.diffusion.checkpoint_files.atomic_save`: a temporary file, checked
+and flushed, renamed onto the final name. A run killed while writing, a full disk or a truncated write
+therefore never replaces a good ``last.ckpt`` or best checkpoint.
 """
 from __future__ import annotations
 
 import os
-import zipfile
 from datetime import timedelta
 from pathlib import Path
 from weakref import proxy
 
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-__all__ = ["AtomicModelCheckpoint", "CheckpointError", "atomic_save", "check_checkpoint_file",
-           "checkpoint_callbacks", "LAST_NAME", "MissingCheckpointError"]
+from sympe.diffusion.checkpoint_files import (LAST_NAME, CheckpointError, MissingCheckpointError, atomic_save,
+                                              check_checkpoint_file)
 
-LAST_NAME = "last"  # -> checkpoints/last.ckpt
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read or written; the message names the file and the likely cause."""
-
-    user_error = True
-
-
-class MissingCheckpointError(CheckpointError, FileNotFoundError):
-    """A checkpoint path that does not exist."""
-
-
-def _is_complete_archive(path: str) -> bool:
-    try:
-        with zipfile.ZipFile(path) as z:
-            return any(name.endswith("data.pkl") for name in z.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
-def atomic_save(trainer, filepath: str, weights_only: bool = False) -> None:
-    """``trainer.save_checkpoint`` to ``filepath`` through a checked temporary file (module docstring).
-
-    Raises :class:`CheckpointError` (the previous file is left untouched) when the written file is not a
-    complete archive. Collective under multi-process strategies: every rank must call it.
-    """
-    tmp = filepath + ".tmp"
-    trainer.save_checkpoint(tmp, weights_only)
-    if trainer.is_global_zero:
-        try:
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            if not _is_complete_archive(tmp):
-                raise CheckpointError(f"the checkpoint written to {tmp} is incomplete (disk full?); "
-                                      f"{filepath} was left as it was")
-            os.replace(tmp, filepath)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
-    trainer.strategy.barrier("atomic_checkpoint")
+__all__ = ["AtomicModelCheckpoint", "CheckpointError", "MissingCheckpointError", "atomic_save", "check_checkpoint_file",
+           "checkpoint_callbacks", "LAST_NAME"]
 
 
 class AtomicModelCheckpoint(ModelCheckpoint):
@@ -115,32 +71,3 @@ def checkpoint_callbacks(dirpath: str | Path, monitor: str, mode: str, every_n_s
         callbacks.append(AtomicModelCheckpoint(dirpath=dirpath, save_top_k=0, save_last=True,
                                                train_time_interval=timedelta(minutes=float(every_minutes))))
     return callbacks
-
-
-def check_checkpoint_file(path: str | os.PathLike, option: str = "checkpoint") -> str:
-    """Return ``path`` if it is a readable, complete checkpoint archive; raise :class:`CheckpointError`
-    (:class:`MissingCheckpointError`, also a ``FileNotFoundError``, when it does not exist) with one line naming ``option``, the file and the likely cause otherwise.
-
-    Reads only the archive's directory (fast for any size); whether the content is a sympe checkpoint is
-    checked when it is loaded.
-    """
-    p = Path(path)
-    if not p.exists():
-        hint = ""
-        if p.name == LAST_NAME + ".ckpt" and p.parent.exists():
-            others = sorted(x.name for x in p.parent.glob("*.ckpt"))
-            hint = f"; that folder holds {others}" if others else "; that folder holds no checkpoint yet"
-        raise MissingCheckpointError(f"{option}={path} does not exist{hint}")
-    if p.is_dir():
-        raise CheckpointError(f"{option}={path} is a folder; give a .ckpt file (e.g. {p / 'checkpoints' / 'last.ckpt'})")
-    if not os.access(p, os.R_OK):
-        raise CheckpointError(f"{option}={path} is not readable (file permissions)")
-    size = p.stat().st_size
-    if size == 0:
-        raise CheckpointError(f"{option}={path} is empty (0 bytes): an interrupted copy or write")
-    if not zipfile.is_zipfile(p):
-        raise CheckpointError(f"{option}={path} cannot be read as a checkpoint ({size} bytes, no complete torch archive):"
-                              " the file is truncated (an interrupted copy or write) or is not a .ckpt file")
-    if not _is_complete_archive(str(p)):
-        raise CheckpointError(f"{option}={path} is a zip archive but not a torch checkpoint (no data.pkl inside)")
-    return str(p)

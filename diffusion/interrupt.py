@@ -33,7 +33,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from sympe.diffusion.checkpoint import LAST_NAME, atomic_save
+from sympe.diffusion.checkpoint_files import LAST_NAME, atomic_save
 
 __all__ = ["SaveOnInterrupt", "TrainingInterrupted"]
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from sympe.diffusion.checkpoint import LAST_NAME, check_checkpoint_file
+from sympe.diffusion.checkpoint_files import LAST_NAME, check_checkpoint_file
 from sympe.diffusion.options import ConfigError
 
 __all__ = ["RunFolder", "resolve_run", "resume_command", "compare_with_saved_config", "RUN_DIR_ENV",

@@ -125,7 +125,7 @@ def build_trainer(cfg: DictConfig, out_dir: str | Path, resume_step: int | None 
 def load_for_inference(path: str, device: str):
     """The model of checkpoint ``path`` on ``device`` in eval mode; a file that is not a readable sympe
     checkpoint raises :class:`~sympe.diffusion.checkpoint.CheckpointError` naming it and the likely cause."""
-    from sympe.diffusion.checkpoint import CheckpointError, check_checkpoint_file
+    from sympe.diffusion.checkpoint_files import CheckpointError, check_checkpoint_file
     from sympe.diffusion.model import load_model
 
     check_checkpoint_file(path, "checkpoint")

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sympe.datasets.config import dataset_config, dataset_params, resolve_path
 from sympe.datasets.registry import build_splits
-from sympe.diffusion.checkpoint import check_checkpoint_file
+from sympe.diffusion.checkpoint_files import check_checkpoint_file
 from sympe.diffusion.options import EVALUATE_OPTIONS, ConfigError, check_options, user_errors
 
 REPO = Path(__file__).resolve().parents[1]
@@ -137,12 +137,12 @@ def main(cfg: DictConfig) -> None:
     if cfg.checkpoint is not None:
         check_checkpoint_file(cfg.checkpoint, "checkpoint")
     if (cfg.checkpoint is None) == (cfg.samples is None):
-        raise ValueError("give exactly one of checkpoint=PATH (evaluate a model) or samples=FILE dataset=NAME "
+        raise ConfigError("give exactly one of checkpoint=PATH (evaluate a model) or samples=FILE dataset=NAME "
                          "(score a sample file)")
     result: dict = {}
     if cfg.samples is not None:
         if cfg.dataset is None:
-            raise ValueError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
+            raise ConfigError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
         name, params = dataset_config(REPO / "configs", cfg.dataset,
                                       OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
         splits = build_splits(name, resolve_path(cfg.data_root), **params)

@@ -16,7 +16,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from sympe.diffusion.checkpoint import check_checkpoint_file
+from sympe.diffusion.checkpoint_files import check_checkpoint_file
 from sympe.diffusion.options import SAMPLE_OPTIONS, ConfigError, check_options, user_errors
 
 

@@ -20,7 +20,7 @@ from torch_geometric.data import Data
 
 from sympe.datasets.config import build_datamodule, build_splits_from_cfg
 from sympe.datasets.sampler import ResumableDataLoader
-from sympe.diffusion.checkpoint import CheckpointError, atomic_save, check_checkpoint_file
+from sympe.diffusion.checkpoint_files import CheckpointError, atomic_save, check_checkpoint_file
 from sympe.diffusion.interrupt import TrainingInterrupted
 from sympe.diffusion.options import (EVALUATE_OPTIONS, SAMPLE_OPTIONS, ConfigError, check_model_config, check_options,
                                      check_train_config)
