@@ -50,6 +50,7 @@ from sympe.diffusion.info import DatasetInfo
 
 from .base import GraphDataset
 from .molecules import MOSES_SPEC, mol_to_graph, sanitized_mol_to_smiles
+from .progress import progress
 
 SPLIT_FILES = {"train": "train", "val": "test", "test": "test_scaffolds"}
 MOSES_URLS = {f: f"https://media.githubusercontent.com/media/molecularsets/moses/master/data/{f}.csv"
@@ -170,7 +171,8 @@ class MOSESDataset(GraphDataset):
         _quiet = BlockLogs()  # noqa: F841 - parse errors are counted, not printed
         for split, fname in SPLIT_FILES.items():
             graphs, unparsable, too_big = [], [], []
-            for row, smiles in enumerate(read_smiles_csv(paths[fname], self.limit)):
+            rows = enumerate(read_smiles_csv(paths[fname], self.limit))
+            for row, smiles in progress(rows, desc=f"MOSES {fname}: molecules -> graphs", unit="mol"):
                 mol = Chem.MolFromSmiles(smiles)
                 if mol is None:
                     unparsable.append(row)

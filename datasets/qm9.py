@@ -46,6 +46,7 @@ from sympe.diffusion.info import DatasetInfo
 
 from .base import GraphDataset
 from .molecules import QM9_SPEC, QM9_SPEC_WITH_H, MoleculeSpec, mol_to_graph, sanitized_mol_to_smiles
+from .progress import progress
 
 QM9_NUM_MOLECULES = 133_885
 QM9_NUM_UNCHARACTERIZED = 3_054
@@ -188,7 +189,8 @@ def build_qm9_splits(records: Iterable[tuple[int, object]], spec: MoleculeSpec, 
     _quiet = BlockLogs()  # noqa: F841 - silence RDKit parse errors; they are counted instead
     gdb_tensor = torch.arange(QM9_NUM_MOLECULES + 1)  # per-graph views gdb_tensor[g:g+1] (cheaper than new tensors)
     no_features = torch.zeros(1, 0)
-    for gdb, item in records:
+    for gdb, item in progress(records, total=QM9_NUM_MOLECULES, desc=f"{source_name}: molecules -> graphs",
+                              unit="mol"):
         if not 1 <= gdb <= QM9_NUM_MOLECULES:
             raise ValueError(f"{source_name}: gdb_index {gdb} is outside 1..{QM9_NUM_MOLECULES}")
         if seen[gdb]:
