@@ -56,18 +56,20 @@ class AtomicModelCheckpoint(ModelCheckpoint):
 
 def checkpoint_callbacks(dirpath: str | Path, monitor: str, mode: str, every_n_steps: int,
                          every_minutes: float) -> list[AtomicModelCheckpoint]:
-    """``[best, last every N steps, last every M minutes]`` writing into ``dirpath`` (module docstring).
+    """``[last every N steps, last every M minutes, best]`` writing into ``dirpath`` (module docstring).
 
-    ``every_n_steps = 0`` / ``every_minutes = 0`` turn that trigger off. The first callback is the best
-    checkpoint (``trainer.checkpoint_callback``): its ``best_model_path`` is the best file.
+    ``every_n_steps = 0`` / ``every_minutes = 0`` leave that trigger out. The best-checkpoint callback is last
+    (its ``best_model_path`` is the best file); a ``last.ckpt`` writer comes first, so that Lightning's
+    ``trainer.checkpoint_callback`` (the first one) reports ``last.ckpt`` as its ``last_model_path``.
     """
     dirpath = str(dirpath)
-    callbacks = [AtomicModelCheckpoint(dirpath=dirpath, filename="best-{epoch}-{step}", monitor=monitor, mode=mode,
-                                       save_top_k=1, save_last=False, auto_insert_metric_name=True)]
+    callbacks = []
     if every_n_steps > 0:
         callbacks.append(AtomicModelCheckpoint(dirpath=dirpath, save_top_k=0, save_last=True,
                                                every_n_train_steps=int(every_n_steps)))
     if every_minutes > 0:
         callbacks.append(AtomicModelCheckpoint(dirpath=dirpath, save_top_k=0, save_last=True,
                                                train_time_interval=timedelta(minutes=float(every_minutes))))
+    callbacks.append(AtomicModelCheckpoint(dirpath=dirpath, filename="best-{epoch}-{step}", monitor=monitor, mode=mode,
+                                           save_top_k=1, save_last=False, auto_insert_metric_name=True))
     return callbacks

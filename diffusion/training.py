@@ -84,7 +84,7 @@ def build_trainer(cfg: DictConfig, out_dir: str | Path, resume_step: int | None 
     if not for_test:
         ckpts = checkpoint_callbacks(out / "checkpoints", MONITOR, MONITOR_MODE, int(t.ckpt_every_n_steps),
                                      float(t.ckpt_every_minutes))
-        ckpt_cb = ckpts[0]
+        ckpt_cb = ckpts[-1]
         saver = SaveOnInterrupt(out / "checkpoints", resume_command)
         callbacks.append(saver.train_end_callback())
         if t.ema_decay and float(t.ema_decay) > 0:
