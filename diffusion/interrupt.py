@@ -10,7 +10,8 @@
   that resumes the run, and exits with status 128 + signal number (130 for SIGINT, 143 for SIGTERM).
   A second Ctrl-C while it is stopping raises ``KeyboardInterrupt`` at once;
 * writes ``last.ckpt`` when any other error stops training (Lightning's ``on_exception``), if the
-  training advanced since the last write and the weights are finite, and prints the resume command;
+  training advanced since the last write, the weights are finite and training runs in one process, and
+  prints the resume command;
 * writes ``last.ckpt`` before each validation (validation can take minutes; an interrupt during it then
   exits at once, and the interrupted validation is not repeated when the run resumes: Lightning continues
   with the next training step), and when training ends.
@@ -172,7 +173,9 @@ class SaveOnInterrupt(pl.Callback):
             return
         saved = False
         reason = type(exception).__name__
-        if not self._in_validation and trainer.global_step > 0:
+        # not during validation (the weights are the EMA's then; last.ckpt was written at its start), and not
+        # under several processes (an error on one rank would leave the others waiting in the collective write)
+        if not self._in_validation and trainer.global_step > 0 and trainer.world_size == 1:
             finite = all(torch.isfinite(p).all() for p in pl_module.parameters())
             if finite:
                 try:
@@ -185,7 +188,6 @@ class SaveOnInterrupt(pl.Callback):
             what = "saved" if saved else "the latest checkpoint is"
             print(f"\n[sympe] training stopped by {reason} at step {trainer.global_step}; {what} {self.last_path}\n"
                   f"[sympe] resume with:\n  {self.resume_command}", file=sys.stderr, flush=True)
-
 
 
 class _SaveAtTrainEnd(pl.Callback):
