@@ -69,6 +69,7 @@ MOSES_URLS = {f: f"https://media.githubusercontent.com/media/molecularsets/moses
               for f in SPLIT_FILES.values()}
 MOLSETS_FILES = {f: f"moses/dataset/data/{f}.csv.gz" for f in SPLIT_FILES.values()}
 MOSES_MAX_ATOMS = 27
+MOSES_MAX_WEIGHT = 350.0  # DiGress's molecular-weight feature scale (u) for MOSES (moses_dataset.py)
 SOURCES = ("molsets", "local", "download")
 CHUNK = 4096
 IN_PROCESS_CHUNKS = 8  # the first 8 chunks of a file are converted here; worker processes take the rest
@@ -253,7 +254,7 @@ class MOSESDataset(GraphDataset):
         super().__init__(root, split=split, transform=transform, force_reload=force_reload)
 
     def cache_params(self) -> dict:
-        params = {"source": self.source, "max_atoms": self.max_atoms, "limit": self.limit, "format": 1}
+        params = {"source": self.source, "max_atoms": self.max_atoms, "limit": self.limit, "format": 2}  # 2: info.max_weight
         if self.source == "local":
             params["files"] = {f: [p, os.stat(p).st_size, os.stat(p).st_mtime_ns]
                                for f, p in local_paths(self.data_dir).items()}
@@ -373,7 +374,7 @@ class MOSESDataset(GraphDataset):
             summaries(), name=self.name, node_classes=list(self.spec.atom_classes),
             edge_classes=list(self.spec.bond_classes), is_molecular=True, atom_valencies=list(self.spec.valencies),
             atom_weights=list(self.spec.weights), bond_orders=list(self.spec.bond_orders),
-            extra={"source": self.source, "max_atoms": self.max_atoms, "limit": self.limit},
+            max_weight=MOSES_MAX_WEIGHT, extra={"source": self.source, "max_atoms": self.max_atoms, "limit": self.limit},
         )
 
     def train_smiles(self) -> list[str]:

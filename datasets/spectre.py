@@ -58,6 +58,7 @@ from scipy.spatial import Delaunay
 from torch_geometric.data import Data, download_url
 
 from sympe.datasets.base import GraphDataset
+from sympe.datasets.progress import progress
 from sympe.datasets.graph_utils import (EDGE_CLASSES, NODE_CLASSES, adjacency_to_data, edges_to_data,
                                         to_networkx_list)
 from sympe.diffusion.info import DatasetInfo
@@ -158,7 +159,7 @@ def generate_graphs(name: str, num_graphs: int, seed: int = 0) -> list[Data]:
     if name not in GENERATORS:
         raise ValueError(f"unknown SPECTRE dataset {name!r}; choose one of {list(SPECTRE_NAMES)}")
     rng = np.random.default_rng(seed)
-    return [GENERATORS[name](rng) for _ in range(num_graphs)]
+    return [GENERATORS[name](rng) for _ in progress(range(num_graphs), desc=f"{name}: generating graphs")]
 
 
 # ---------------------------------------------------------------------------- readers

@@ -38,7 +38,6 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -369,7 +368,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from common import build_model, build_splits_from_cfg
+    from sympe.datasets.config import build_splits_from_cfg
+    from sympe.diffusion.training import build_model
     from torch_geometric.loader import DataLoader
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.device == "auto" else [args.device]

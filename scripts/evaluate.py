@@ -5,7 +5,8 @@
     python scripts/evaluate.py samples=generated.npz dataset=planar
 
 The metrics are printed as one JSON object on the last line of stdout and written to ``metrics.json``.
-Molecules: validity (strict and relaxed), uniqueness, novelty, connected fraction, atom / molecule stability
+Option values and the checkpoint file are checked before anything loads; progress bars follow the NLL
+and sampling loops. Molecules: validity (strict and relaxed), uniqueness, novelty, connected fraction, atom / molecule stability
 (explicit H only), V.U.N. Graphs: MMD² of degree / clustering / orbit / spectrum with their ratios to the
 train-vs-test MMD, validity (planar / SBM) with the same validity of the real test graphs, uniqueness,
 novelty, V.U.N.; planar / SBM / comm20 are scored against the shipped SPECTRE benchmark graphs (DiGress's
@@ -18,35 +19,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sympe.datasets.config import dataset_config, dataset_params, resolve_path
+from sympe.datasets.registry import build_splits
+from sympe.diffusion.checkpoint_files import check_checkpoint_file
+from sympe.diffusion.options import EVALUATE_OPTIONS, ConfigError, check_options, user_errors
+
 REPO = Path(__file__).resolve().parents[1]
-
-# configs/dataset/<name>.yaml gives (registry name, params) for each user-facing dataset name
-def dataset_config(name: str, overrides: dict) -> tuple[str, dict]:
-    path = REPO / "configs" / "dataset" / f"{name}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in (REPO / "configs" / "dataset").glob("*.yaml"))
-        raise ValueError(f"dataset={name!r} is unknown; choose one of {known}")
-    cfg = OmegaConf.load(path)
-    params = {**(OmegaConf.to_container(cfg.params) or {}), **overrides}
-    return cfg.name, params
-
-
-def load_splits(name: str, params: dict, root: str) -> dict:
-    from common import resolve_path
-
-    from sympe.datasets.registry import build_splits
-
-    for key in ("csv_path", "path"):
-        if params.get(key):
-            params[key] = resolve_path(params[key])
-    return build_splits(name, str(Path(resolve_path(root))), **params)
 
 
 def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydrogens: bool = False,
@@ -102,7 +85,7 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
     for est in estimators:
         ds = test if est == "mc" else test[: int(cfg.exact_nll_graphs)]
         terms = evaluate_nll(model, DataLoader(ds, batch_size=int(cfg.batch_size)), estimator=est, generator=gen,
-                             device=device)
+                             device=device, progress=True)
         mean, sem = nll_summary(terms["nll"])
         out[f"nll_{est}"] = float(mean)
         out[f"nll_{est}_sem"] = float(sem)
@@ -112,23 +95,27 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path="../configs/evaluate", config_name="evaluate")
+@user_errors
 def main(cfg: DictConfig) -> None:
+    check_options(cfg, EVALUATE_OPTIONS)
+    if cfg.checkpoint is not None:
+        check_checkpoint_file(cfg.checkpoint, "checkpoint")
     if (cfg.checkpoint is None) == (cfg.samples is None):
-        raise ValueError("give exactly one of checkpoint=PATH (evaluate a model) or samples=FILE dataset=NAME "
+        raise ConfigError("give exactly one of checkpoint=PATH (evaluate a model) or samples=FILE dataset=NAME "
                          "(score a sample file)")
     result: dict = {}
     if cfg.samples is not None:
         if cfg.dataset is None:
-            raise ValueError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
-        name, params = dataset_config(cfg.dataset, OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
-        splits = None if name == "moses" else load_splits(name, params, cfg.data_root)  # MOSES: CSVs only
+            raise ConfigError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
+        name, params = dataset_config(REPO / "configs", cfg.dataset,
+                                      OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
+        # MOSES is scored from its CSVs only (sympe.datasets.moses_metrics), never from processed graphs
+        splits = None if name == "moses" else build_splits(name, resolve_path(cfg.data_root), **params)
         path = Path(cfg.samples)
         info = None if splits is None else splits["train"].info
         graphs, lines, how = read_samples(path, info, cfg)
         result.update({"samples": str(path), "dataset": cfg.dataset, "num_samples": len(graphs or lines), **how})
         if splits is None:  # MOSES's own metric suite (sympe.datasets.moses_metrics), on SMILES
-            from common import resolve_path
-
             from sympe.datasets.moses_metrics import evaluate_moses_samples
 
             if lines is None:
@@ -144,32 +131,35 @@ def main(cfg: DictConfig) -> None:
         import torch
 
         from sympe.datasets.outputs import dense_to_class_lists, draw_grid, graphs_to_smiles, save_graphs_npz, write_lines
-        from sympe.diffusion.model import load_model
+        from sympe.diffusion.progress import network_call_progress
+        from sympe.diffusion.training import load_for_inference, resolve_device, sampling_calls
 
         ckpt = Path(cfg.checkpoint)
-        if not ckpt.exists():
-            raise FileNotFoundError(f"checkpoint={ckpt} does not exist")
-        device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-        model = load_model(str(ckpt), map_location=device).to(device)
+        device = resolve_device(cfg.device)
+        model = load_for_inference(str(ckpt), device)
+        if cfg.steps is not None and cfg.steps > model.T:
+            raise ConfigError(f"steps={cfg.steps} is not accepted: expected 1..{model.T} (the model's T) or null")
         data = model.hparams.get("dataset")
         if not data:
             raise ValueError(f"{ckpt} does not record its dataset config; use samples= mode with dataset=NAME")
-        splits = load_splits(data["name"], dict(data["params"]), cfg.data_root)
+        splits = build_splits(data["name"], resolve_path(cfg.data_root), **dataset_params(data["params"]))
         from sympe.diffusion.model import check_checkpoint_matches
 
         check_checkpoint_matches(str(ckpt), splits["train"].info)
         out_dir = Path(cfg.out_dir) if cfg.out_dir else ckpt.resolve().parent.parent / "eval"
-        out_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(int(cfg.seed))
         result.update({"checkpoint": str(ckpt), "dataset": data["name"], "dataset_params": data["params"]})
         result.update(nll_report(model, splits, cfg, device))
         if int(cfg.num_samples) > 0:
             gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
-            batches = model.sample(int(cfg.num_samples), batch_size=int(cfg.sample_batch_size), steps=cfg.steps,
-                                   generator=gen)
+            total = sampling_calls(model, int(cfg.num_samples), int(cfg.sample_batch_size), cfg.steps)
+            with network_call_progress(model.network, total, desc=f"sampling {cfg.num_samples} graphs", unit="net call"):
+                batches = model.sample(int(cfg.num_samples), batch_size=int(cfg.sample_batch_size), steps=cfg.steps,
+                                       generator=gen)
             graphs = [g for b in batches for g in dense_to_class_lists(b)]
             info = model.info
             spec = None
+            out_dir.mkdir(parents=True, exist_ok=True)
             if info.is_molecular:
                 from sympe.datasets.molecules import MoleculeSpec
 

@@ -88,9 +88,11 @@ def main() -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
         if not (run_dir / "checkpoints" / "last.ckpt").exists() or not (run_dir / "train_done").exists():
+            # an interrupted run continues in its folder from its last.ckpt
+            where = (f"train.resume={run_dir}" if (run_dir / "checkpoints" / "last.ckpt").exists()
+                     else f"paths.out_dir={run_dir}")
             run([sys.executable, "scripts/train_diffusion.py", *d["train"], f"model.symbreak={v}", f"seed={s}",
-                 "train.test_after_fit=false", "train.progress_bar=false", f"hydra.run.dir={run_dir}"],
-                run_dir / "train.log")
+                 "train.test_after_fit=false", "train.progress_bar=false", where], run_dir / "train.log")
             (run_dir / "train_done").write_text(f"{time.time() - t0:.1f}\n")
         run([sys.executable, "scripts/evaluate.py", f"checkpoint={run_dir / 'checkpoints' / 'last.ckpt'}", *d["eval"],
              f"seed={s}", f"out_dir={run_dir / 'eval'}"], run_dir / "eval.log")
