@@ -6,7 +6,8 @@ nothing from ``sympe.diffusion`` or ``sympe.datasets``.
 * ``ign``: linear equivariant IGN layers (2→2, 2→1, 1→2, 1→1, 2→0) with node masks.
 * ``ranking``: tie-aware ranking (dense and sparse) and Plackett–Luce sampling / log-probabilities.
 * ``canonicalize``: ``IGNCanonicalizer``, an IGN score per node and the orders drawn from it.
-* ``sympe``: the ``SymmetryBreaker`` interface and its implementations (none, noise, SymPE).
+* ``breakers``: the ``SymmetryBreaker`` interface and its implementations (none, noise, SymPE; the
+  non-equivariant index encoding, a leak-test control).
 * ``testing``: equivariance assertions (exact and in distribution) for tests.
 """
 from .canonicalize import TIE_MODES, CanonicalDraw, IGNCanonicalizer, neural_sort, ranks_to_permutation_matrix
@@ -36,7 +37,8 @@ from .ranking import (
     sparse_tie_groups,
     tie_groups,
 )
-from .breakers import BREAKERS, NoBreaking, NoiseInjection, SymmetryBreaker, SymPE, make_symmetry_breaker
+from .breakers import (BREAKERS, NON_EQUIVARIANT_BREAKERS, IndexEncoding, NoBreaking, NoiseInjection, SymmetryBreaker,
+                       SymPE, make_symmetry_breaker)
 
 __all__ = [
     # ign
@@ -50,7 +52,8 @@ __all__ = [
     # canonicalize
     "IGNCanonicalizer", "CanonicalDraw", "TIE_MODES", "neural_sort", "ranks_to_permutation_matrix",
     # sympe
-    "SymmetryBreaker", "NoBreaking", "NoiseInjection", "SymPE", "make_symmetry_breaker", "BREAKERS",
+    "SymmetryBreaker", "NoBreaking", "NoiseInjection", "SymPE", "IndexEncoding", "make_symmetry_breaker", "BREAKERS",
+    "NON_EQUIVARIANT_BREAKERS",
 ]
 
 # ---- sparse batches, orbits, symmetrisation wrappers. ``ranks_to_perm`` exists in both ``sparse``
