@@ -6,6 +6,7 @@ The dataset modules are imported lazily, so using one dataset never imports RDKi
 from __future__ import annotations
 
 import importlib
+import inspect
 
 # config name -> (module, class, fixed keyword arguments)
 DATASETS: dict[str, tuple[str, str, dict]] = {
@@ -22,14 +23,32 @@ DATASETS: dict[str, tuple[str, str, dict]] = {
 
 
 def dataset_class(name: str):
+    """``(dataset class, fixed keyword arguments)`` of config name ``name``; ``ValueError`` listing the
+    known names otherwise."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {sorted(DATASETS)}")
     module, cls, fixed = DATASETS[name]
     return getattr(importlib.import_module(module), cls), fixed
 
 
-def build_splits(name: str, root: str, **params) -> dict:
-    """Instantiate every split of dataset ``name`` under ``root`` (processed once, then cached)."""
+def dataset_parameters(name: str) -> list[str]:
+    """The parameters a config may set for dataset ``name`` (constructor arguments, less the fixed ones)."""
     cls, fixed = dataset_class(name)
+    skip = {"self", "root", "split", "transform", "force_reload", *fixed}
+    return [p for p in inspect.signature(cls.__init__).parameters if p not in skip]
+
+
+def build_splits(name: str, root: str, **params) -> dict:
+    """Instantiate every split of dataset ``name`` under ``root`` (processed once, then cached).
+
+    Raises ``ValueError`` naming the dataset for an unknown name or an unknown parameter (before any
+    loading), with the valid choices.
+    """
+    cls, fixed = dataset_class(name)
+    allowed = dataset_parameters(name)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"dataset {name!r} has no parameter(s) {unknown}; its parameters are {allowed} "
+                         f"(set them under dataset.params)")
     kwargs = {**fixed, **params}
     return {split: cls(root=root, split=split, **kwargs) for split in cls.splits}

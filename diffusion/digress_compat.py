@@ -42,6 +42,7 @@ import torch
 from torch import Tensor
 
 from sympe.diffusion.graph import DenseGraph
+from sympe.symbreak.masks import pair_mask
 
 #: The constant DiGress adds to every entry of a distribution before renormalising it.
 DIGRESS_EPS = 1e-7
@@ -49,9 +50,7 @@ DIGRESS_EPS = 1e-7
 
 def _ordered_pair_mask(node_mask: Tensor) -> Tensor:
     """(B, n, n) bool: ordered pairs (i, j), i ≠ j, of real nodes."""
-    n = node_mask.shape[1]
-    eye = torch.eye(n, dtype=torch.bool, device=node_mask.device)
-    return node_mask.unsqueeze(2) & node_mask.unsqueeze(1) & ~eye
+    return pair_mask(node_mask, diagonal=False, upper=False)
 
 
 def _mask_rows(p: Tensor, real: Tensor) -> Tensor:

@@ -26,6 +26,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from sympe.symbreak.masks import pair_mask
+from sympe.symbreak.permutation import permute_graph
+
 
 @dataclass
 class DenseGraph:
@@ -50,12 +53,18 @@ class DenseGraph:
         """(B,) long: number of real nodes of each graph."""
         return self.node_mask.sum(dim=1)
 
+    def pair_mask(self, upper: bool = False) -> Tensor:
+        """(B, n, n) bool: real off-diagonal pairs (i != j), or only those with i < j if ``upper``.
+
+        ``upper=True`` lists every undirected pair once (loss, likelihood, symmetric edge draws).
+        Built by :func:`sympe.symbreak.masks.pair_mask`.
+        """
+        return pair_mask(self.node_mask, diagonal=False, upper=upper)
+
     @property
     def edge_mask(self) -> Tensor:
-        """(B, n, n) bool: True on real off-diagonal pairs."""
-        m = self.node_mask.unsqueeze(2) & self.node_mask.unsqueeze(1)
-        eye = torch.eye(self.max_nodes, dtype=torch.bool, device=m.device)
-        return m & ~eye
+        """(B, n, n) bool: True on real off-diagonal pairs; ``pair_mask()``."""
+        return self.pair_mask()
 
     def to(self, device) -> "DenseGraph":
         """Move every tensor to ``device``."""
@@ -91,8 +100,8 @@ class DenseGraph:
         """
         B, n = X.shape
         Xh = torch.nn.functional.one_hot(X.clamp(0, dx - 1), dx).float()
-        triu = torch.triu(torch.ones(n, n, dtype=torch.bool, device=E.device), diagonal=1)
-        Eu = torch.where(triu, E, torch.zeros_like(E))
+        upper = pair_mask(node_mask.bool(), diagonal=False, upper=True)
+        Eu = torch.where(upper, E, torch.zeros_like(E))
         Es = Eu + Eu.transpose(1, 2)
         Eh = torch.nn.functional.one_hot(Es.clamp(0, de - 1), de).float()
         if y is None:
@@ -101,13 +110,12 @@ class DenseGraph:
 
     # ------------------------------------------------------------------ permutations
     def permute(self, perm: Tensor) -> "DenseGraph":
-        """Relabel nodes: new node i is old node ``perm[b, i]``. ``perm``: (B, n) or (n,) long."""
-        if perm.dim() == 1:
-            perm = perm.unsqueeze(0).expand(self.batch_size, -1)
-        b = torch.arange(self.batch_size, device=perm.device).unsqueeze(1)
-        X = self.X[b, perm]
-        E = self.E[b.unsqueeze(2), perm.unsqueeze(2), perm.unsqueeze(1)]
-        return DenseGraph(X, E, self.y, self.node_mask[b, perm])
+        """Relabel nodes: new node i is old node ``perm[b, i]``. ``perm``: (B, n) or (n,) long.
+
+        The convention of :mod:`sympe.symbreak.permutation`; ``y`` is unchanged.
+        """
+        X, E, node_mask = permute_graph(self.X, self.E, self.node_mask, perm)
+        return DenseGraph(X, E, self.y, node_mask)
 
     # ------------------------------------------------------------------ validation
     def validate(self, atol: float = 0.0) -> "DenseGraph":

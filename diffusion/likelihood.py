@@ -141,9 +141,7 @@ def _kl(q: Tensor, p: Tensor) -> Tensor:
 
 def _weights(x: DenseGraph) -> tuple[Tensor, Tensor]:
     """Per-variable weights: nodes (B, n) = real; pairs (B, n, n) = real ``i < j``."""
-    n = x.max_nodes
-    em = x.edge_mask & torch.triu(torch.ones(n, n, dtype=torch.bool, device=x.E.device), diagonal=1)
-    return x.node_mask.to(x.X.dtype), em.to(x.E.dtype)
+    return x.node_mask.to(x.X.dtype), x.pair_mask(upper=True).to(x.E.dtype)
 
 
 def _graph_kl(qX, qE, pX, pE, wX, wE) -> Tensor:

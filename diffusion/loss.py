@@ -18,18 +18,11 @@ from torch import Tensor
 from sympe.diffusion.graph import DenseGraph
 
 
-def upper_pair_mask(node_mask: Tensor) -> Tensor:
-    """(B, n, n) bool: real pairs with i < j."""
-    n = node_mask.shape[1]
-    triu = torch.triu(torch.ones(n, n, dtype=torch.bool, device=node_mask.device), diagonal=1)
-    return node_mask.unsqueeze(2) & node_mask.unsqueeze(1) & triu
-
-
 def diffusion_ce_loss(logits_X: Tensor, logits_E: Tensor, target: DenseGraph, lambda_E: float = 5.0) -> dict[str, Tensor]:
     """Return ``{"loss", "loss_X", "loss_E"}`` (scalars)."""
     Xi, Ei = target.collapse(fill=0)
     nm = target.node_mask
-    pm = upper_pair_mask(nm)
+    pm = target.pair_mask(upper=True)
     loss_X = F.cross_entropy(logits_X[nm].float(), Xi[nm]) if nm.any() else logits_X.sum() * 0
     loss_E = F.cross_entropy(logits_E[pm].float(), Ei[pm]) if pm.any() else logits_E.sum() * 0
     return {"loss": loss_X + lambda_E * loss_E, "loss_X": loss_X, "loss_E": loss_E}

@@ -50,9 +50,7 @@ def joint_log_prob(pX: Tensor, pE: Tensor, z: DenseGraph) -> Tensor:
     ``pX`` (B, n, dx) and ``pE`` (B, n, n, de) hold per-variable probabilities (only ``i < j`` is read).
     A zero probability of an observed class gives ``-inf``.
     """
-    n = z.max_nodes
-    triu = torch.triu(torch.ones(n, n, dtype=torch.bool, device=z.E.device), diagonal=1)
-    pairs = z.edge_mask & triu
+    pairs = z.pair_mask(upper=True)
     lX = torch.log((z.X.double() * pX.double()).sum(-1))
     lE = torch.log((z.E.double() * pE.double()).sum(-1))
     zero = torch.zeros((), dtype=torch.float64, device=z.X.device)

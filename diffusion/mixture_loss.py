@@ -54,7 +54,7 @@ import torch
 from torch import Tensor
 
 from sympe.diffusion.graph import DenseGraph
-from sympe.diffusion.loss import upper_pair_mask
+from sympe.symbreak.masks import pair_mask
 
 ModelFn = Callable[..., tuple[Tensor, Tensor]]
 WEIGHTINGS = ("likelihood", "digress")
@@ -86,7 +86,7 @@ def graph_log_likelihood(logits_X: Tensor, logits_E: Tensor, x0: DenseGraph, edg
     lpX = torch.gather(lpX, -1, Xi.expand(*lead, B, n).unsqueeze(-1)).squeeze(-1)  # (..., B, n)
     lpE = torch.gather(lpE, -1, Ei.expand(*lead, B, n, n).unsqueeze(-1)).squeeze(-1)  # (..., B, n, n)
     node = torch.where(x0.node_mask, lpX, torch.zeros((), dtype=lpX.dtype, device=lpX.device)).sum(-1)
-    pairs = upper_pair_mask(x0.node_mask)
+    pairs = x0.pair_mask(upper=True)
     edge = torch.where(pairs, lpE, torch.zeros((), dtype=lpE.dtype, device=lpE.device)).sum((-2, -1))
     return node + edge_weight * edge
 
@@ -94,7 +94,7 @@ def graph_log_likelihood(logits_X: Tensor, logits_E: Tensor, x0: DenseGraph, edg
 def digress_edge_weight(node_mask: Tensor, lambda_E: float) -> float:
     """w_E = λ N_X / N_E: the edge weight under which K = 1 equals ``diffusion_ce_loss(λ)`` (N_E >= 1)."""
     n_x = int(node_mask.sum())
-    n_e = int(upper_pair_mask(node_mask).sum())
+    n_e = int(pair_mask(node_mask, diagonal=False, upper=True).sum())
     return lambda_E * n_x / n_e if n_e > 0 else 0.0
 
 

@@ -27,6 +27,7 @@ from torch import Tensor
 from sympe.diffusion.categorical import sample_categorical
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.process import DiscreteProcess, ModelFn, predict_x0
+from sympe.symbreak.masks import pair_mask
 
 
 def sample_n_nodes(n_nodes_dist: Tensor, B: int, generator: torch.Generator | None = None) -> Tensor:
@@ -53,11 +54,9 @@ def sample_n_nodes(n_nodes_dist: Tensor, B: int, generator: torch.Generator | No
 
 def _argmax_graph(pX: Tensor, pE: Tensor, node_mask: Tensor, y: Tensor) -> DenseGraph:
     dx, de = pX.shape[-1], pE.shape[-1]
-    n = pX.shape[1]
     X = F.one_hot(pX.argmax(-1), dx).to(pX.dtype) * node_mask.unsqueeze(-1).to(pX.dtype)
-    triu = torch.triu(torch.ones(n, n, dtype=torch.bool, device=pE.device), diagonal=1)
-    em = (node_mask.unsqueeze(2) & node_mask.unsqueeze(1) & triu).unsqueeze(-1).to(pE.dtype)
-    Eu = F.one_hot(pE.argmax(-1), de).to(pE.dtype) * em
+    upper = pair_mask(node_mask, diagonal=False, upper=True)  # DenseGraph.pair_mask(upper=True)
+    Eu = F.one_hot(pE.argmax(-1), de).to(pE.dtype) * upper.unsqueeze(-1).to(pE.dtype)
     return DenseGraph(X, Eu + Eu.transpose(1, 2), y, node_mask)
 
 

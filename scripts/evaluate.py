@@ -146,12 +146,19 @@ def main(cfg: DictConfig) -> None:
         if cfg.dataset is None:
             raise ValueError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
         name, params = dataset_config(cfg.dataset, OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
-        splits = load_splits(name, params, cfg.data_root)
+        splits = None if name == "moses" else load_splits(name, params, cfg.data_root)  # MOSES: CSVs only
         path = Path(cfg.samples)
-        graphs, lines = read_samples(path, splits["train"].info.is_molecular)
+        graphs, lines = read_samples(path, splits is None or splits["train"].info.is_molecular)
         result.update({"samples": str(path), "dataset": cfg.dataset, "num_samples": len(graphs or lines)})
-        result.update(sample_metrics(splits, generated=graphs, smiles_lines=lines,
-                                     fill_hydrogens=bool(cfg.fill_hydrogens)))
+        if splits is None:  # MOSES's own metric suite (sympe.datasets.moses_metrics)
+            from common import resolve_path
+
+            from sympe.datasets.moses_metrics import evaluate_moses_samples
+
+            result.update(evaluate_moses_samples(lines, params, resolve_path(cfg.data_root), device=cfg.device))
+        else:
+            result.update(sample_metrics(splits, generated=graphs, smiles_lines=lines,
+                                         fill_hydrogens=bool(cfg.fill_hydrogens)))
         out_dir = Path(cfg.out_dir) if cfg.out_dir else path.resolve().parent
     else:
         import torch

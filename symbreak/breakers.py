@@ -47,6 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from .canonicalize import TIE_MODES, IGNCanonicalizer
+from .masks import pair_mask
 
 __all__ = ["SymmetryBreaker", "NoBreaking", "NoiseInjection", "SymPE", "IndexEncoding", "make_symmetry_breaker",
            "BREAKERS", "NON_EQUIVARIANT_BREAKERS"]
@@ -70,12 +71,6 @@ def _check_graph(X: Tensor, E: Tensor, node_mask: Tensor) -> tuple[int, int]:
     if node_mask.dtype != torch.bool:
         raise ValueError(f"node_mask must be bool, got {node_mask.dtype}")
     return B, n
-
-
-def _edge_mask(node_mask: Tensor) -> Tensor:
-    n = node_mask.shape[1]
-    eye = torch.eye(n, dtype=torch.bool, device=node_mask.device)
-    return node_mask.unsqueeze(2) & node_mask.unsqueeze(1) & ~eye
 
 
 class SymmetryBreaker(nn.Module):
@@ -121,7 +116,7 @@ class NoiseInjection(SymmetryBreaker):
         if self.edge_dim > 0:
             Z = torch.randn(B, n, n, self.edge_dim, generator=generator, device=X.device, dtype=dtype)
             edge = (Z + Z.transpose(1, 2)) / math.sqrt(2.0)
-            edge = edge * _edge_mask(node_mask).unsqueeze(-1).to(dtype)
+            edge = edge * pair_mask(node_mask, diagonal=False).unsqueeze(-1).to(dtype)
         return node, edge
 
     def extra_repr(self) -> str:
@@ -206,7 +201,7 @@ class SymPE(SymmetryBreaker):
         edge = None
         if pair_base is not None:
             edge = pair_base.unsqueeze(2) * pair_base.unsqueeze(1)
-            edge = edge * _edge_mask(node_mask).unsqueeze(-1).to(edge.dtype)
+            edge = edge * pair_mask(node_mask, diagonal=False).unsqueeze(-1).to(edge.dtype)
         return node, edge
 
     def extra_repr(self) -> str:

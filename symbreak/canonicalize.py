@@ -63,9 +63,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .ign import IGN2to1, IGN2to2, pair_mask, pair_standardize
+from .ign import IGN2to1, IGN2to2, pair_standardize
+from .masks import pair_mask
+from .permutation import order_to_ranks
 from .ranking import (
-    _order_to_ranks,
     plackett_luce_log_prob,
     rank_with_ties,
     sample_plackett_luce,
@@ -288,7 +289,7 @@ class IGNCanonicalizer(nn.Module):
             gid = tie_groups(s.detach(), node_mask, self.tol)
             idx = torch.arange(gid.shape[1], device=gid.device).expand_as(gid)
             primary = torch.where(node_mask, gid, gid.shape[1] + idx)
-            ranks = _order_to_ranks(torch.argsort(primary, dim=1, stable=True))
+            ranks = order_to_ranks(torch.argsort(primary, dim=1, stable=True))
         perm = None
         if self.straight_through:
             hard = ranks_to_permutation_matrix(ranks, node_mask, s.dtype)

@@ -49,6 +49,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .masks import pair_mask
+
 __all__ = [
     "IGN2to2",
     "IGN2to1",
@@ -60,7 +62,6 @@ __all__ = [
     "basis_1to2",
     "basis_1to1",
     "basis_2to0",
-    "pair_mask",
     "pair_standardize",
 ]
 
@@ -82,11 +83,6 @@ def _check_order2(A: Tensor, node_mask: Tensor, name: str = "input") -> None:
         raise ValueError(
             f"node_mask must be (B, n) = {tuple(A.shape[:2])} matching {name}, got {tuple(node_mask.shape)}"
         )
-
-
-def pair_mask(node_mask: Tensor) -> Tensor:
-    """(B, n, n) bool: ``node_mask[b, i] & node_mask[b, j]`` (diagonal included)."""
-    return node_mask.unsqueeze(2) & node_mask.unsqueeze(1)
 
 
 def pair_standardize(H: Tensor, node_mask: Tensor, eps: float = 1e-5) -> Tensor:

@@ -3,7 +3,8 @@ r"""Ranking nodes by a score, with explicit and uniformly random tie-breaking; P
 Conventions (dense and sparse alike):
 
 * ``rank 0`` is the SMALLEST score. ``ranks[b, i]`` is the position of node ``i`` when the real nodes
-  of graph ``b`` are sorted by increasing score; real ranks are exactly ``0 .. n_b-1``.
+  of graph ``b`` are sorted by increasing score; real ranks are exactly ``0 .. n_b-1``. Ranks are the
+  inverse of an order (:mod:`sympe.symbreak.permutation` states the convention and converts).
 * Dense padded batches: ``scores`` (B, n), ``node_mask`` (B, n) bool. Padded nodes get ranks
   ``n_b .. n-1``, after all real nodes, in increasing node index (a fixed, documented choice; any
   consumer must ignore them).
@@ -41,10 +42,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .permutation import order_to_ranks, ranks_to_order
+
 __all__ = [
     "tie_groups",
     "rank_with_ties",
-    "ranks_to_order",
     "check_ranks",
     "sparse_tie_groups",
     "sparse_rank_with_ties",
@@ -124,17 +126,6 @@ def _lexsort_order(primary: Tensor, secondary: Tensor) -> Tensor:
     return torch.gather(p1, -1, p2)
 
 
-def _order_to_ranks(order: Tensor) -> Tensor:
-    """Inverse permutation along the last axis: ``ranks[order[k]] = k``."""
-    pos = torch.arange(order.shape[-1], device=order.device).expand_as(order)
-    return torch.empty_like(order).scatter_(-1, order, pos)
-
-
-def ranks_to_order(ranks: Tensor) -> Tensor:
-    """(B, n) ranks -> (B, n) order with ``order[b, k]`` = node of rank ``k`` (inverse permutation)."""
-    return _order_to_ranks(ranks)
-
-
 def tie_groups(scores: Tensor, node_mask: Tensor, tol: float = 1e-5) -> Tensor:
     """(B, n) long tie-group ids of real nodes, 0.. in increasing score order; -1 on padding.
 
@@ -167,7 +158,7 @@ def rank_with_ties(
     idx = torch.arange(n, device=scores.device).expand_as(gid)
     primary = torch.where(node_mask, gid, n + idx)  # padded after every real group, by index
     u = _uniform(scores.shape, scores, generator)
-    return _order_to_ranks(_lexsort_order(primary, u))
+    return order_to_ranks(_lexsort_order(primary, u))
 
 
 # ---------------------------------------------------------------------------------- sparse
@@ -257,7 +248,7 @@ def sample_plackett_luce(
     key = scores.double() / temperature - _gumbel(scores.shape, scores, generator)
     key = key.masked_fill(~node_mask, float("inf"))
     order = torch.argsort(key, dim=1, stable=True)
-    return _order_to_ranks(order)
+    return order_to_ranks(order)
 
 
 def _very_negative(dtype: torch.dtype) -> float:

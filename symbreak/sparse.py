@@ -8,8 +8,8 @@ A sparse batch of ``B`` graphs with ``N`` nodes in total is described by
   ``ptr = [0, cumsum(counts)]``.
 * the *local index* of node ``i`` is ``i - ptr[batch[i]]`` (0 .. n_g - 1).
 
-Permutation and rank conventions (the same as :meth:`sympe.diffusion.graph.DenseGraph.permute`,
-written for sparse batches):
+Permutation and rank conventions (those of :mod:`sympe.symbreak.permutation`, written for sparse
+batches):
 
 * ``perm`` (N,) long, **global** indices: after relabelling, new node ``i`` is old node ``perm[i]``.
   ``perm`` never leaves a graph: ``batch[perm[i]] == batch[i]``.
@@ -29,6 +29,8 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import softmax
 
+from .permutation import invert_permutation
+
 __all__ = [
     "ptr_from_batch",
     "check_batch_vector",
@@ -37,7 +39,6 @@ __all__ = [
     "graph_argsort",
     "ranks_to_perm",
     "perm_to_ranks",
-    "invert_perm",
     "random_perm_of_batch_vector",
     "permute_batch",
     "random_permutation_of_batch",
@@ -155,7 +156,9 @@ def _check_perm_like(t: Tensor, batch: Tensor, name: str) -> None:
 
 
 def ranks_to_perm(ranks: Tensor, batch: Tensor | None = None, ptr: Tensor | None = None) -> Tensor:
-    """Local ranks -> global relabelling: ``perm[ptr[batch[j]] + ranks[j]] = j``.
+    """Local ranks -> global order: ``perm[ptr[batch[j]] + ranks[j]] = j``.
+
+    The global ranks ``ptr[batch] + ranks`` inverted (:func:`sympe.symbreak.permutation.invert_permutation`).
 
     Args:
         ranks: (N,) long, within each graph a permutation of ``0 .. n_g - 1``.
@@ -171,15 +174,13 @@ def ranks_to_perm(ranks: Tensor, batch: Tensor | None = None, ptr: Tensor | None
     if bool(((ranks < 0) | (ranks >= n_g)).any()):
         raise ValueError("ranks: every rank must lie in 0 .. n_g - 1 of its graph")
     target = ptr[batch] + ranks
-    perm = torch.full_like(ranks, -1)
-    perm[target] = torch.arange(ranks.numel(), device=ranks.device)
-    if bool((perm < 0).any()):
+    if bool((torch.bincount(target, minlength=ranks.numel()) != 1).any()):
         raise ValueError("ranks: two nodes of the same graph share a rank; ranks must be a permutation per graph")
-    return perm
+    return invert_permutation(target)
 
 
 def perm_to_ranks(perm: Tensor, batch: Tensor | None = None, ptr: Tensor | None = None) -> Tensor:
-    """Global relabelling -> local ranks: ``ranks[perm[i]] = i - ptr[batch[i]]`` (inverse of :func:`ranks_to_perm`).
+    """Global order -> local ranks: ``ranks[perm[i]] = i - ptr[batch[i]]`` (inverse of :func:`ranks_to_perm`).
 
     Raises ``ValueError`` if ``perm`` is not a permutation or moves a node to another graph.
     """
@@ -193,18 +194,9 @@ def perm_to_ranks(perm: Tensor, batch: Tensor | None = None, ptr: Tensor | None 
         raise ValueError(f"perm: entries must be global node indices in 0 .. {N - 1}")
     if bool((batch[perm] != batch).any()):
         raise ValueError("perm: a node is moved to another graph; perm must permute nodes within each graph")
-    ranks = torch.full_like(perm, -1)
-    ranks[perm] = local_index(batch, ptr)
-    if bool((ranks < 0).any()):
+    if bool((torch.bincount(perm, minlength=N) != 1).any()):
         raise ValueError("perm: repeated entries; perm must be a permutation of the nodes")
-    return ranks
-
-
-def invert_perm(perm: Tensor) -> Tensor:
-    """Inverse of a global permutation (N,): ``inv[perm[i]] = i``."""
-    inv = torch.empty_like(perm)
-    inv[perm] = torch.arange(perm.numel(), device=perm.device)
-    return inv
+    return invert_permutation(perm) - ptr[batch]
 
 
 def random_perm_of_batch_vector(batch: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
@@ -238,7 +230,7 @@ def permute_batch(batch, perm: Tensor):
     _check_perm_like(perm, b, "perm")
     perm_to_ranks(perm, b)  # validates: a permutation, within graphs
     out = batch.clone()
-    inv = invert_perm(perm)
+    inv = invert_permutation(perm)
     for key in batch.node_attrs():
         val = batch[key]
         if torch.is_tensor(val) and val.dim() >= 1 and val.shape[0] == N:

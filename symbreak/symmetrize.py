@@ -8,12 +8,9 @@ The wrapped function is ``f(X, E, node_mask, *args, **kwargs)`` with
   axes follow the batch axis: 0 = graph-level (B, ...), 1 = node-level (B, n, ...), 2 = pair-level
   (B, n, n, ...). A single int applies to every output.
 
-Permutation convention (that of :meth:`sympe.diffusion.graph.DenseGraph.permute`): a permutation is
-a (B, n) long tensor ``perm``, "new node i is old node ``perm[b, i]``":
-``(g·X)[b, i] = X[b, perm[b, i]]``, ``(g·E)[b, i, j] = E[b, perm[b, i], perm[b, j]]``. Its inverse,
-``inv[b, perm[b, i]] = i``, maps outputs back: ``(g⁻¹·Y)[b, j] = Y[b, inv[b, j]]``. Ranks (``rank 0``
-= first position) are exactly ``inv``: node ``j`` goes to position ``ranks[b, j]``, so
-``perm = ranks⁻¹`` ("order").
+Permutations follow :mod:`sympe.symbreak.permutation` (an order ``perm``: new node i is old node
+``perm[b, i]``; ``g·X = X[b, perm]``, ``g⁻¹·Y = Y[b, perm⁻¹]``; ranks are ``perm⁻¹``), which also
+provides ``permute_graph``, ``invert_permutation`` and ``all_permutations`` used here.
 
 The wrappers (each returns a new callable with the signature of ``f``):
 
@@ -35,21 +32,16 @@ convention of :mod:`sympe.symbreak.ranking`. ``f`` always sees the permuted ``no
 from __future__ import annotations
 
 import functools
-import itertools
-import math
 from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 
+from .permutation import all_permutations, check_permutation, invert_permutation, permute_graph, permute_nodes
 from .ranking import rank_with_ties
 
 __all__ = [
-    "invert_permutation",
-    "ranks_to_perm",
-    "permute_graph",
     "unpermute_outputs",
-    "all_permutations",
     "random_node_permutations",
     "canonicalized",
     "frame_average",
@@ -66,37 +58,6 @@ def _check_perm(perm: Tensor, B: int, n: int, name: str = "perm") -> None:
         raise ValueError(f"{name} must be a long tensor, got {perm.dtype}")
 
 
-def _validate_perm(perm: Tensor, name: str = "perm") -> None:
-    """Raise ValueError unless every row of ``perm`` (B, n) is a permutation of 0..n-1 (syncs)."""
-    B, n = perm.shape
-    if bool(((perm < 0) | (perm >= n)).any()):
-        raise ValueError(f"{name}: entries must lie in 0 .. {n - 1}")
-    hits = torch.zeros(B, n, dtype=torch.long, device=perm.device).scatter_add_(1, perm, torch.ones_like(perm))
-    if not bool((hits == 1).all()):
-        raise ValueError(f"{name}: every row must be a permutation of 0 .. {n - 1} (no repeated entries)")
-
-
-def invert_permutation(perm: Tensor) -> Tensor:
-    """Row-wise inverse of (B, n) permutations: ``inv[b, perm[b, i]] = i``. Also ranks <-> perm."""
-    pos = torch.arange(perm.shape[-1], device=perm.device).expand_as(perm)
-    return torch.empty_like(perm).scatter_(-1, perm, pos)
-
-
-def ranks_to_perm(ranks: Tensor) -> Tensor:
-    """(B, n) ranks (node j at position ranks[b, j]) -> perm (new node i = old node perm[b, i])."""
-    return invert_permutation(ranks)
-
-
-def permute_graph(X: Tensor, E: Tensor | None, node_mask: Tensor, perm: Tensor):
-    """``g·x``: ``X[b, perm[b, i]]``, ``E[b, perm[b, i], perm[b, j]]``, ``node_mask[b, perm[b, i]]``."""
-    B, n = node_mask.shape
-    _check_perm(perm, B, n)
-    b = torch.arange(B, device=perm.device).unsqueeze(1)
-    Xp = X[b, perm]
-    Ep = None if E is None else E[b.unsqueeze(2), perm.unsqueeze(2), perm.unsqueeze(1)]
-    return Xp, Ep, node_mask[b, perm]
-
-
 def _as_orders(output_orders, k: int) -> list[int]:
     if isinstance(output_orders, int):
         orders = [output_orders] * k
@@ -111,16 +72,11 @@ def _as_orders(output_orders, k: int) -> list[int]:
 
 
 def _unpermute_one(y: Tensor, inv: Tensor, order: int) -> Tensor:
-    B, n = inv.shape
-    if order == 0:
-        return y
-    if y.dim() < 1 + order or y.shape[0] != B or any(s != n for s in y.shape[1 : 1 + order]):
-        raise ValueError(f"an output declared of order {order} must have shape (B{', n' * order}, ...) with "
-                         f"B={B}, n={n}; got {tuple(y.shape)}. Fix output_orders")
-    b = torch.arange(B, device=inv.device).unsqueeze(1)
-    if order == 1:
-        return y[b, inv]
-    return y[b.unsqueeze(2), inv.unsqueeze(2), inv.unsqueeze(1)]
+    """``g⁻¹·y`` for one output of declared ``order``; a shape mismatch names ``output_orders``."""
+    try:
+        return permute_nodes(y, inv, order)
+    except ValueError as err:
+        raise ValueError(f"output of declared order {order}: {err}. Fix output_orders") from None
 
 
 def unpermute_outputs(out, perm: Tensor, output_orders=1):
@@ -136,15 +92,6 @@ def unpermute_outputs(out, perm: Tensor, output_orders=1):
         orders = _as_orders(output_orders, len(out))
         return type(out)(_unpermute_one(y, inv, o) for y, o in zip(out, orders))
     raise ValueError(f"f must return a tensor or a tuple/list of tensors, got {type(out).__name__}")
-
-
-def all_permutations(n: int, device=None) -> Tensor:
-    """(n!, n) long: every permutation of 0..n-1 in lexicographic order. Refuses n > 8 (40320 rows)."""
-    if n < 0 or n > 8:
-        raise ValueError(f"all_permutations: n must be in 0 .. 8 (n! rows), got {n}")
-    return torch.tensor(list(itertools.permutations(range(n))), dtype=torch.long, device=device).reshape(
-        math.factorial(n), n
-    )
 
 
 def random_node_permutations(node_mask: Tensor, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
@@ -208,7 +155,7 @@ def _average_over(f, X, E, node_mask, frame: Tensor, output_orders, args, kwargs
     if frames_per_call < 1:
         raise ValueError(f"frames_per_call must be >= 1, got {frames_per_call}")
     if validate:
-        _validate_perm(frame.reshape(B * K, n), "frame")
+        check_permutation(frame.reshape(B * K, n), name="frame")
     acc = None
     for start in range(0, K, frames_per_call):
         g = frame[:, start : start + frames_per_call]  # (B, c, n)
@@ -318,7 +265,7 @@ def canonicalized(
         ranks = canon_fn(X, E, node_mask)
         _check_perm(ranks, B, n, "canon_fn output (ranks)")
         if validate:
-            _validate_perm(ranks, "canon_fn output (ranks)")
+            check_permutation(ranks, name="canon_fn output (ranks)")
         return _apply_in_order(f, X, E, node_mask, ranks, output_orders, args, kwargs)
 
     return canonical

@@ -1,10 +1,8 @@
 r"""Test helpers: exact equivariance and equivariance in distribution under node relabelling.
 
-Permutation convention. A permutation is an index tensor ``perm`` of shape (n,) or (B, n) (one per
-graph). Relabelling a padded batch by ``perm`` makes new node ``i`` the old node ``perm[i]``:
-``X'[b, i] = X[b, perm[b, i]]``, ``E'[b, i, j] = E[b, perm[b, i], perm[b, j]]``,
-``node_mask'[b, i] = node_mask[b, perm[b, i]]``. Padded nodes move too (their position in the padded
-tensor is arbitrary), so the tests also check that nothing depends on padding being at the end.
+Permutations follow :mod:`sympe.symbreak.permutation`: relabelling a padded batch by ``perm`` makes new
+node ``i`` the old node ``perm[b, i]``. Padded nodes move too (their position in the padded tensor is
+arbitrary), so the tests also check that nothing depends on padding being at the end.
 
 Kinds of outputs. A function of ``(X, E, node_mask)`` returns a tensor or a tuple of tensors (``None``
 entries are skipped). Each output is of kind
@@ -23,10 +21,10 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
+from .masks import pair_mask
+from .permutation import check_permutation, permute_graph, random_permutation, unpermute_nodes
+
 __all__ = [
-    "random_permutation",
-    "permute_nodes",
-    "permute_graph",
     "infer_kinds",
     "assert_equivariant",
     "equivariance_in_distribution_pvalue",
@@ -74,45 +72,13 @@ def graph_from_edges(
     return X, E, node_mask
 
 
-def random_permutation(B: int, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
-    """(B, n) long: an independent uniformly random permutation of 0..n-1 per graph."""
-    u = torch.rand(B, n, generator=generator, device=device)
-    return torch.argsort(u, dim=1)
-
-
 def _as_batch_perm(perm: Tensor, B: int, n: int, device) -> Tensor:
     perm = torch.as_tensor(perm, device=device).long()
     if perm.dim() == 1:
         perm = perm.unsqueeze(0).expand(B, n)
     if perm.shape != (B, n):
         raise ValueError(f"perm must be (n,) = ({n},) or (B, n) = ({B}, {n}), got {tuple(perm.shape)}")
-    if not torch.equal(torch.sort(perm, dim=1).values, torch.arange(n, device=device).expand(B, n)):
-        raise ValueError("perm must hold a permutation of 0..n-1 in every row")
-    return perm
-
-
-def permute_nodes(T: Tensor, perm: Tensor, order: int) -> Tensor:
-    """Relabel the node axes of ``T``: order 1 → axis 1, order 2 → axes 1 and 2. ``perm`` is (B, n)."""
-    B, n = perm.shape
-    if order == 1:
-        idx = perm.view(B, n, *([1] * (T.dim() - 2))).expand(B, n, *T.shape[2:])
-        return torch.gather(T, 1, idx)
-    if order == 2:
-        T1 = permute_nodes(T, perm, 1)
-        idx = perm.view(B, 1, n, *([1] * (T.dim() - 3))).expand(B, n, n, *T.shape[3:])
-        return torch.gather(T1, 2, idx)
-    raise ValueError(f"order must be 1 or 2, got {order}")
-
-
-def permute_graph(X: Tensor, E: Tensor, node_mask: Tensor, perm: Tensor):
-    """Relabel a padded batch (module convention). ``perm`` (n,) or (B, n). Returns (X', E', node_mask')."""
-    B, n = node_mask.shape
-    perm = _as_batch_perm(perm, B, n, node_mask.device)
-    return permute_nodes(X, perm, 1), permute_nodes(E, perm, 2), permute_nodes(node_mask, perm, 1)
-
-
-def _inverse(perm: Tensor) -> Tensor:
-    return torch.argsort(perm, dim=1)
+    return check_permutation(perm)
 
 
 def _as_tuple(out) -> tuple:
@@ -141,8 +107,7 @@ def _unpermute(o: Tensor | None, kind: str | None, perm: Tensor) -> Tensor | Non
     """Map an output computed on the relabelled input back to the original labels."""
     if o is None or kind == "graph":
         return o
-    inv = _inverse(perm)
-    return permute_nodes(o, inv, 1 if kind == "node" else 2)
+    return unpermute_nodes(o, perm, 1 if kind == "node" else 2)
 
 
 def _real_mask(o: Tensor, kind: str, node_mask: Tensor) -> Tensor:
@@ -152,7 +117,7 @@ def _real_mask(o: Tensor, kind: str, node_mask: Tensor) -> Tensor:
     if kind == "node":
         m = node_mask
     else:
-        m = node_mask.unsqueeze(2) & node_mask.unsqueeze(1)
+        m = pair_mask(node_mask)
     return m.view(*m.shape, *([1] * (o.dim() - m.dim()))).expand_as(o)
 
 

@@ -158,13 +158,45 @@ def test_noise_injection():
     assert b(X, E, m)[1] is not None and NoiseInjection(3)(X, E, m)[1] is None
 
 
-def test_no_breaking_and_breakers_are_equivariant_where_deterministic():
-    X, E, m = cycle(5, pad_to=6)
-    node_ch, edge_ch = NoBreaking()(X, E, m)
-    assert node_ch.shape == (1, 6, 0) and edge_ch is None
+def random_graph(n, dx, seed, pad_to=None, p=0.5):
+    """A random graph whose nodes all carry distinct classes (dx >= n): no automorphism, no ties."""
+    gen = torch.Generator().manual_seed(seed)
+    edges = [(i, j) for i in range(n) for j in range(i + 1, n) if torch.rand(1, generator=gen) < p]
+    return graph_from_edges(n, edges, pad_to=pad_to, node_classes=torch.randperm(dx, generator=gen)[:n], dx=dx)
+
+
+def test_no_breaking_adds_nothing_and_keeps_the_network_exactly_equivariant():
+    X, E, m = graph_from_edges(6, [(0, 1), (1, 2), (2, 3), (1, 4), (4, 5)], pad_to=8,
+                               node_classes=[0, 1, 0, 1, 1, 0], dx=2)
     b = NoBreaking()
-    assert (b.node_dim, b.edge_dim) == (0, 0)
-    assert_equivariant(lambda X, E, m: b(X, E, m)[0], X, E, m)
+    node_ch, edge_ch = b(X, E, m)
+    assert node_ch.shape == (1, 8, 0) and edge_ch is None and (b.node_dim, b.edge_dim) == (0, 0)
+    torch.manual_seed(6)
+    f = with_breaker(TinyIGN(2, 2), b)
+    out = f(X, E, m)[0, :, 0][m[0]]
+    assert len(set(out.round(decimals=8).tolist())) > 2  # a non-trivial node function
+    assert_equivariant(f, X, E, m, trials=5, atol=1e-9, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("edges", [False, True])
+def test_sympe_is_exactly_equivariant_without_ties_and_not_with_them(edges):
+    torch.manual_seed(7)
+    b = SymPE(max_nodes=8, node_in=7, edge_in=2, k=4, edges=edges, hidden=8)
+    X, E, m = random_graph(7, 7, seed=1, pad_to=8)
+    # no automorphism and distinct node classes: the IGN scores have no ties, so the encoding is a
+    # deterministic, equivariant function of the graph (γ(σ·x) = γ(x)∘σ⁻¹)
+    ranks = b.canonicalizer.sample(X, E, m)
+    for _ in range(3):
+        assert torch.equal(b.canonicalizer.sample(X, E, m), ranks)
+    f = (lambda X, E, m: b(X, E, m)) if edges else (lambda X, E, m: b(X, E, m)[0])
+    with torch.no_grad():
+        assert_equivariant(f, X, E, m, trials=5, generator=torch.Generator().manual_seed(1))
+    node_ch = b(X, E, m)[0][0, :7]
+    assert torch.cdist(node_ch, node_ch).add(torch.eye(7)).min() > 1e-4  # distinct rows: it breaks ties
+    # on a vertex-transitive graph the draw is random, so exact equivariance must fail
+    Xc, Ec, mc = graph_from_edges(6, [(i, (i + 1) % 6) for i in range(6)], pad_to=8, dx=7)
+    with torch.no_grad(), pytest.raises(AssertionError, match="not permutation-equivariant"):
+        assert_equivariant(f, Xc, Ec, mc, trials=3, generator=torch.Generator().manual_seed(2))
 
 
 def test_make_symmetry_breaker():

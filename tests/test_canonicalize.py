@@ -9,8 +9,8 @@ from sympe.symbreak.testing import (
     assert_equivariant,
     assert_equivariant_in_distribution,
     graph_from_edges,
-    permute_graph,
 )
+from sympe.symbreak.permutation import permute_graph
 
 ALPHA = 1e-4
 

@@ -72,6 +72,26 @@ def test_permute_commutes_with_collapse(batch):
         assert torch.equal(Ep[k], Ei[k][p][:, p])
 
 
+def test_pair_mask_against_brute_force(batch):
+    b, graphs = batch
+    g = DenseGraph.from_pyg(b)
+    upper, both = g.pair_mask(upper=True), g.pair_mask()
+    assert torch.equal(both, g.edge_mask)
+    for k, d in enumerate(graphs):
+        for i in range(g.max_nodes):
+            for j in range(g.max_nodes):
+                real = i < d.num_nodes and j < d.num_nodes and i != j
+                assert bool(both[k, i, j]) == real
+                assert bool(upper[k, i, j]) == (real and i < j)
+    # every undirected pair exactly once
+    assert torch.equal(upper | upper.transpose(1, 2), both) and not bool((upper & upper.transpose(1, 2)).any())
+    # from_indices reads only the upper triangle: junk below the diagonal is ignored
+    Xi, Ei = g.collapse(fill=0)
+    junk = torch.where(upper.transpose(1, 2), torch.full_like(Ei, 3), Ei)
+    g2 = DenseGraph.from_indices(Xi, junk, g.node_mask, 4, 5)
+    assert torch.equal(g2.E, g.E)
+
+
 def test_mask_zeroes_padding_and_diagonal(batch):
     b, _ = batch
     g = DenseGraph.from_pyg(b)

@@ -1,4 +1,5 @@
-"""Tests for sympe.symbreak.orbits: 1-WL colour refinement, exact orbits and group orders, tie groups."""
+"""Node partitions: 1-WL colour refinement (wl), exact orbits and group orders
+(automorphisms), tie-group sizes and refinement (partitions)."""
 import math
 
 import networkx as nx
@@ -6,15 +7,9 @@ import pytest
 import torch
 from networkx.algorithms.isomorphism import GraphMatcher
 
-from sympe.symbreak.orbits import (
-    automorphism_group_size,
-    automorphism_orbits,
-    color_refinement,
-    log_tie_group_size,
-    partition_refines,
-    same_partition,
-    tie_group_size,
-)
+from sympe.symbreak.automorphisms import automorphism_group_size, automorphism_orbits
+from sympe.symbreak.wl import color_refinement
+from sympe.symbreak.partitions import log_tie_group_size, partition_refines, same_partition, tie_group_size
 
 
 def edge_index_of(G):

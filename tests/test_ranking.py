@@ -6,11 +6,11 @@ import pytest
 import torch
 from scipy.stats import chi2, chisquare
 
+from sympe.symbreak.permutation import ranks_to_order
 from sympe.symbreak.ranking import (
     check_ranks,
     plackett_luce_log_prob,
     rank_with_ties,
-    ranks_to_order,
     sample_plackett_luce,
     sparse_plackett_luce_log_prob,
     sparse_rank_with_ties,

@@ -5,13 +5,11 @@ import itertools
 import pytest
 import torch
 
+from sympe.symbreak.permutation import all_permutations, invert_permutation, permute_graph
 from sympe.symbreak.ranking import rank_with_ties
 from sympe.symbreak.symmetrize import (
-    all_permutations,
     canonicalized,
     frame_average,
-    invert_permutation,
-    permute_graph,
     random_node_permutations,
     randomized_canonicalization,
     reynolds_average,
