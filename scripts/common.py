@@ -57,6 +57,12 @@ def print_summary(cfg: DictConfig, splits: dict) -> None:
     print(f"[sympe] dataset {cfg.dataset.name} {dict(cfg.dataset.params)}")
     print(f"[sympe] splits: {sizes}")
     print(info.summary())
+    if cfg.train.summary_only:
+        from sympe.datasets.floor import exchangeable_floor
+
+        for split in ("val", "test"):
+            if split in splits:
+                print(f"[sympe] {split}: {exchangeable_floor(splits[split], info.n_nodes_tensor())}")
 
 
 def network_kwargs(cfg: DictConfig) -> dict:
@@ -73,7 +79,8 @@ def build_model(cfg: DictConfig, info):
     optim = {"lr": t.lr, "weight_decay": t.weight_decay, "amsgrad": t.amsgrad, "lambda_E": t.lambda_E}
     dataset = {"name": cfg.dataset.name, "params": OmegaConf.to_container(cfg.dataset.params, resolve=True)}
     model = DiscreteDiffusion(info.to_dict(), network=network_kwargs(cfg), diffusion=m["diffusion"], optim=optim,
-                              eval=m["eval"], dataset=dataset)
+                              eval=m["eval"], dataset=dataset, x0_kernel=m.get("x0_kernel", "plain"),
+                              objective=m.get("train"))
     if t.compile:
         import torch
 

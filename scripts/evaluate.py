@@ -8,8 +8,15 @@ The metrics are printed as one JSON object on the last line of stdout and writte
 Molecules: validity (strict and relaxed), uniqueness, novelty, connected fraction, atom / molecule stability
 (explicit H only), V.U.N. Graphs: MMD² of degree / clustering / orbit / spectrum with their ratios to the
 train-vs-test MMD, validity (planar / SBM) with the same validity of the real test graphs, uniqueness,
-novelty, V.U.N. The NLL is in nats per graph (each undirected edge once unless the checkpoint was trained with
-``digress_compat``), mean ± standard error over the test graphs.
+novelty, V.U.N. The NLL is in nats per graph, mean ± standard error over the test graphs, under each convention
+of ``nll_conventions`` (default: the checkpoint's options, changed with ``model.eval.*`` / ``model.x0_kernel``),
+with the exchangeable floor of the same graphs beside it and, with ``leak_test_permutations=K``, the node-order
+leak test; keys name the convention (``nll_<convention>_<estimator>``, see sympe.diffusion.nll_evaluation).
+
+    python scripts/evaluate.py checkpoint=... model.eval.digress_compat=true    # DiGress's formula
+    python scripts/evaluate.py checkpoint=... model.x0_kernel=reweighted        # sample + score that model
+    python scripts/evaluate.py checkpoint=... nll_conventions=[ours_plain,ours_plain_mix16,digress] \
+        nll_estimator=stratified leak_test_permutations=4 num_samples=0
 """
 from __future__ import annotations
 
@@ -111,29 +118,39 @@ def read_samples(path: Path, molecular: bool):
 
 
 def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
+    """The NLL section (sympe.diffusion.nll_evaluation) with the exchangeable floor of the same test graphs."""
     import torch
-    from torch_geometric.loader import DataLoader
 
-    from sympe.diffusion.likelihood import evaluate_nll, nll_summary
+    from sympe.datasets.floor import dataset_log_aut, floor_per_graph
+    from sympe.diffusion.nll_evaluation import nll_section
 
-    test = splits["test"]
-    if cfg.limit_test_graphs:
-        test = test[: int(cfg.limit_test_graphs)]
-    out = {"nll_units": "nats per graph", "nll_edge_convention": "digress (both directions)" if model.digress_compat
-           else "each undirected edge once", "num_test_graphs": len(test)}
-    estimators = {"both": ["mc", "exact"], "none": []}.get(cfg.nll_estimator, [cfg.nll_estimator])
-    gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
-    model.eval()
-    for est in estimators:
-        ds = test if est == "mc" else test[: int(cfg.exact_nll_graphs)]
-        terms = evaluate_nll(model, DataLoader(ds, batch_size=int(cfg.batch_size)), estimator=est, generator=gen,
-                             device=device)
-        mean, sem = nll_summary(terms["nll"])
-        out[f"nll_{est}"] = float(mean)
-        out[f"nll_{est}_sem"] = float(sem)
-        out[f"nll_{est}_graphs"] = len(terms["nll"])
-        out[f"nll_{est}_terms"] = {k: float(v.mean()) for k, v in terms.items() if k != "nll"}
+    full = splits["test"]
+    test = full[: int(cfg.limit_test_graphs)] if cfg.limit_test_graphs else full
+    estimators = {"both": ["mc", "exact"], "all": ["mc", "stratified", "exact"], "none": []}.get(
+        cfg.nll_estimator, [cfg.nll_estimator])
+    floor = None
+    if estimators or int(cfg.leak_test_permutations):
+        log_aut = dataset_log_aut(full)  # cached beside the processed split
+        sizes = torch.tensor([int(full[i].num_nodes) for i in range(len(test))], dtype=torch.long)
+        floor = floor_per_graph(sizes, log_aut[: len(test)], splits["train"].info.n_nodes_tensor())
+    conventions = list(cfg.nll_conventions) if cfg.nll_conventions else None
+    out = nll_section(model, test, conventions=conventions, estimators=estimators, batch_size=int(cfg.batch_size),
+                      exact_graphs=cfg.exact_nll_graphs, seed=int(cfg.seed), device=device, floor_per_graph=floor,
+                      leak_permutations=int(cfg.leak_test_permutations), leak_estimator=cfg.leak_test_estimator,
+                      leak_graphs=cfg.leak_test_graphs)
+    if floor is not None:
+        from sympe.datasets.floor import summarize
+
+        fl = summarize(floor, log_aut[: len(test)])
+        out.update(fl.as_dict())
+        print(f"[sympe] test set: {fl}", file=sys.stderr)
     return out
+
+
+def apply_model_overrides(model, cfg: DictConfig) -> None:
+    """``model.eval.*`` and ``model.x0_kernel`` overrides (null = as in the checkpoint) applied to a loaded model."""
+    ev = {k: v for k, v in OmegaConf.to_container(cfg.model.eval).items() if v is not None}
+    model.set_eval_options(**ev, x0_kernel=cfg.model.x0_kernel)
 
 
 @hydra.main(version_base="1.3", config_path="../configs/evaluate", config_name="evaluate")
@@ -171,6 +188,7 @@ def main(cfg: DictConfig) -> None:
             raise FileNotFoundError(f"checkpoint={ckpt} does not exist")
         device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
         model = load_model(str(ckpt), map_location=device).to(device)
+        apply_model_overrides(model, cfg)
         data = model.hparams.get("dataset")
         if not data:
             raise ValueError(f"{ckpt} does not record its dataset config; use samples= mode with dataset=NAME")
@@ -181,7 +199,8 @@ def main(cfg: DictConfig) -> None:
         out_dir = Path(cfg.out_dir) if cfg.out_dir else ckpt.resolve().parent.parent / "eval"
         out_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(int(cfg.seed))
-        result.update({"checkpoint": str(ckpt), "dataset": data["name"], "dataset_params": data["params"]})
+        result.update({"checkpoint": str(ckpt), "dataset": data["name"], "dataset_params": data["params"],
+                       "x0_kernel": model.x0_kernel, "num_draws": model.num_draws})
         result.update(nll_report(model, splits, cfg, device))
         if int(cfg.num_samples) > 0:
             gen = torch.Generator(device=device).manual_seed(int(cfg.seed))

@@ -103,3 +103,19 @@ def test_leak_test_of_an_exactly_invariant_function_is_zero_and_errors():
         leak_test(nll_fn, [])
     with pytest.raises(ValueError, match="values for a batch"):
         leak_test(lambda x, gen: torch.zeros(1), [ring_batch(5, g)])
+
+
+def test_index_encoding_reads_positions_and_is_labelled():
+    from sympe.symbreak import NON_EQUIVARIANT_BREAKERS, make_symmetry_breaker
+
+    br = make_symmetry_breaker("index", max_nodes=5, node_in=2, edge_in=2, k=4)
+    assert "index" in NON_EQUIVARIANT_BREAKERS and "NOT equivariant" in repr(br)
+    x = ring_batch(2, torch.Generator().manual_seed(0))
+    mask = torch.tensor([[True] * 4 + [False], [True] * 5])
+    X, E = x.X[:, :5], x.E[:, :5, :5]
+    node, edge = br(X, E, mask)
+    assert edge is None and torch.equal(node[1], br.V.detach()) and torch.equal(node[0, :4], br.V.detach()[:4])
+    assert (node[0, 4] == 0).all()
+    perm = torch.tensor([4, 3, 2, 1, 0])
+    node_p, _ = br(X[:, perm], E[:, perm][:, :, perm], mask[:, perm].clone().fill_(True))
+    assert not torch.allclose(node_p[1], node[1][perm])  # position, not the node, decides the encoding

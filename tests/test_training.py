@@ -68,11 +68,30 @@ def test_train_resume_test_and_sample(tmp_path):
     out = run_script("evaluate.py", [f"checkpoint={last}", "num_samples=4", "steps=2", "nll_estimator=both",
                                      "exact_nll_graphs=2", "out_dir=eval"], tmp_path)
     m = json.loads(out.stdout.strip().splitlines()[-1])
-    assert m["num_test_graphs"] == 8 and m["nll_exact_graphs"] == 2 and m["num_samples"] == 4
-    for key in ("nll_mc", "nll_exact"):
+    assert m["num_test_graphs"] == 8 and m["nll_ours_plain_exact_graphs"] == 2 and m["num_samples"] == 4
+    for key in ("nll_ours_plain_mc", "nll_ours_plain_exact"):
         assert np.isfinite(m[key]) and m[key] > 0  # the values themselves: test_nll_against_brute_force_enumeration
+        assert m[key + "_floor"] > 0 and m[key] > m[key + "_floor"]  # an untrained model is far above the floor
+    assert m["exchangeable_nll_floor_num_graphs"] == 8
+    assert "nll" not in m and "nll_mc" not in m  # every NLL key names its convention
     assert m["validity"] is None  # the symmetric families have no validity test
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == m
+
+    # inference options of an existing checkpoint switched at evaluation; several conventions; leak test
+    out = run_script("evaluate.py", [f"checkpoint={last}", "num_samples=2", "steps=2", "nll_estimator=stratified",
+                                     "exact_nll_graphs=3", "model.eval.digress_compat=true", "model.x0_kernel=reweighted",
+                                     "nll_conventions=[digress,ours_reweighted,ours_reweighted_mix2]",
+                                     "leak_test_permutations=2", "leak_test_graphs=3", "out_dir=eval2"], tmp_path)
+    m = json.loads(out.stdout.strip().splitlines()[-1])
+    assert m["x0_kernel"] == "reweighted" and set(m["nll_conventions"]) == {"digress", "ours_reweighted",
+                                                                           "ours_reweighted_mix2"}
+    for c in m["nll_conventions"]:
+        assert np.isfinite(m[f"nll_{c}_stratified"]) and m[f"nll_{c}_stratified_graphs"] == 3
+        bins = m[f"nll_{c}_stratified_bins"]
+        assert [b["t_min"] for b in bins][0] == 1 and bins[-1]["t_max"] == 20 and len(bins) == 10
+    leak = m["leak_test_digress_exact"]
+    assert leak["num_graphs"] == 3 and leak["num_permutations"] == 2 and "flagged" in leak
+    assert "exchangeable NLL floor" in out.stderr
 
 
 def test_ddp_two_cpu_processes(tmp_path):
@@ -385,3 +404,11 @@ def test_objective_and_eval_options_are_checked():
     assert model.process.kernel_name == "reweighted" and model.nll_convention == "ours_reweighted_mix4"
     with pytest.raises(ValueError, match="mixture_draws"):
         model.set_eval_options(digress_compat=True)
+
+
+def test_summary_prints_the_exchangeable_floor(tmp_path):
+    out = run_script("train_diffusion.py", ["dataset=marked_cycle", "train.summary_only=true",
+                                            "+dataset.params.num_graphs={train: 20, val: 8, test: 8}",
+                                            "hydra.run.dir=run"], tmp_path, timeout=300)
+    # a cycle of 8 nodes with one marked node has |Aut| = 2: floor log(8!/2) = log 20160 (p(N = 8) = 1)
+    assert f"test: exchangeable NLL floor {math.log(20160):.3f}" in out.stdout
