@@ -144,6 +144,8 @@ def time_nll(model, batch, device: str, mixture_draws=(4, 16), estimators=("mc",
     finally:
         model.set_eval_options(mixture_draws=saved)
     return out
+
+
 # ------------------------------------------------------------------------------- side by side with DiGress
 # ``--vs-digress PATH``: DiGress's own code (PATH/digress_reference.py, a timing reference outside the project)
 # and this project's model, built at matched settings, timed step by step interleaved on the same batches in
