@@ -8,10 +8,13 @@ The metrics are printed as one JSON object on the last line of stdout and writte
 Molecules: validity (strict and relaxed), uniqueness, novelty, connected fraction, atom / molecule stability
 (explicit H only), V.U.N. Graphs: MMD² of degree / clustering / orbit / spectrum with their ratios to the
 train-vs-test MMD, validity (planar / SBM) with the same validity of the real test graphs, uniqueness,
-novelty, V.U.N. The NLL is in nats per graph, mean ± standard error over the test graphs, under each convention
-of ``nll_conventions`` (default: the checkpoint's options, changed with ``model.eval.*`` / ``model.x0_kernel``),
-with the exchangeable floor of the same graphs beside it and, with ``leak_test_permutations=K``, the node-order
-leak test; keys name the convention (``nll_<convention>_<estimator>``, see sympe.diffusion.nll_evaluation).
+novelty, V.U.N.; planar / SBM / comm20 are scored against the shipped SPECTRE benchmark graphs (DiGress's
+split) unless reference=dataset. Sample files are read by sympe.datasets.sample_readers (format detected
+from the content or given with format=); anything that needs saying is in the ``warnings`` list. The NLL is in
+nats per graph, mean ± standard error over the test graphs, under each convention of ``nll_conventions``
+(default: the checkpoint's options, changed with ``model.eval.*`` / ``model.x0_kernel``), with the exchangeable
+floor of the same graphs beside it and, with ``leak_test_permutations=K``, the node-order leak test; keys name
+the convention (``nll_<convention>_<estimator>``, see sympe.diffusion.nll_evaluation).
 
     python scripts/evaluate.py checkpoint=... model.eval.digress_compat=true    # DiGress's formula
     python scripts/evaluate.py checkpoint=... model.x0_kernel=reweighted        # sample + score that model
@@ -54,9 +57,10 @@ def load_splits(name: str, params: dict, root: str) -> dict:
     return build_splits(name, str(Path(resolve_path(root))), **params)
 
 
-def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydrogens: bool = False) -> dict:
+def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydrogens: bool = False,
+                   reference: str = "benchmark", sbm_method: str = "auto", sbm_workers: int = 1) -> dict:
     """Metrics of generated (atoms, bonds) pairs, or of SMILES lines (molecules only)."""
-    train, test = splits["train"], splits["test"]
+    train = splits["train"]
     info = train.info
     if info.is_molecular:
         from sympe.datasets.mol_metrics import MoleculeMetrics
@@ -67,54 +71,26 @@ def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydroge
         return metrics.from_smiles(smiles_lines) if smiles_lines is not None else metrics.from_graphs(generated)
     if smiles_lines is not None:
         raise ValueError(f"a SMILES file was given but dataset {info.name!r} is not molecular; give an .npz of graphs")
-    from sympe.datasets.graph_metrics import GraphMetrics
-    from sympe.datasets.graph_utils import to_networkx_list
+    from sympe.datasets.graph_metrics import GraphMetrics, SBMTest
+    from sympe.datasets.spectre import scoring_reference
 
-    gm = GraphMetrics(info.name, to_networkx_list(train), to_networkx_list(test))
-    return gm(generated)
+    ref_train, ref_test, described = scoring_reference(splits, reference)
+    out = GraphMetrics(info.name, ref_train, ref_test, sbm=SBMTest(method=sbm_method, workers=sbm_workers))(generated)
+    out["warnings"] = described.pop("warnings") + out["warnings"]
+    return {**described, **out}
 
 
-def read_samples(path: Path, molecular: bool):
-    """(graphs, smiles_lines): exactly one of them is not None."""
-    if not path.exists():
-        raise FileNotFoundError(f"samples={path} does not exist")
-    if path.stat().st_size == 0:
-        raise ValueError(f"samples={path} is empty: expected one SMILES per line or an .npz of graphs")
-    if path.suffix == ".npz":
-        import numpy as np
+def read_samples(path: Path, info, cfg: DictConfig):
+    """(graphs, smiles_lines, how it was read); exactly one of graphs / smiles_lines is not None."""
+    from sympe.datasets.sample_readers import digress_atom_decoder
+    from sympe.datasets.sample_readers import read_samples as read
 
-        with np.load(path) as z:
-            missing = [k for k in ("num_nodes", "edges", "edge_ptr") if k not in z]
-            if missing:
-                raise ValueError(f"{path}: an .npz of graphs needs arrays num_nodes, edges, edge_ptr; missing {missing}")
-            n, e, ptr = z["num_nodes"], z["edges"], z["edge_ptr"]
-            ecls = z["edge_classes"] if "edge_classes" in z else np.ones(len(e), dtype=np.int64)
-            ncls = z["node_classes"] if "node_classes" in z else np.zeros(int(n.sum()), dtype=np.int64)
-        if len(ptr) != len(n) + 1 or ptr[-1] != len(e):
-            raise ValueError(f"{path}: edge_ptr must have len(num_nodes) + 1 entries ending at len(edges)")
-        graphs, offset = [], 0
-        for g in range(len(n)):
-            bonds = np.zeros((n[g], n[g]), dtype=np.int64)
-            eg = e[ptr[g]:ptr[g + 1]]
-            if len(eg) and (eg.min() < 0 or eg.max() >= n[g]):
-                raise ValueError(f"{path}: graph {g} has an edge endpoint outside 0..{n[g] - 1}")
-            bonds[eg[:, 0], eg[:, 1]] = ecls[ptr[g]:ptr[g + 1]]
-            bonds[eg[:, 1], eg[:, 0]] = ecls[ptr[g]:ptr[g + 1]]
-            graphs.append((ncls[offset:offset + n[g]], bonds))
-            offset += n[g]
-        return graphs, None
-    raw = path.read_bytes()
-    if raw[:2] == b"PK" or b"\x00" in raw[:1024]:
-        raise ValueError(f"samples={path} looks binary (an .npz with another extension?); use a .npz suffix for graphs "
-                         "or a text file with one SMILES per line")
-    if not molecular:
-        raise ValueError(f"samples={path} is a text file but the dataset is not molecular; give an .npz of graphs")
-    lines = raw.decode("utf-8", errors="replace").splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise ValueError(f"samples={path} holds no samples (only blank lines)")
-    return None, lines
+    molecular = True if info is None else info.is_molecular  # info None: MOSES, scored from SMILES only
+    decoder = tuple(cfg.atom_decoder) if cfg.atom_decoder else (
+        digress_atom_decoder(info.node_classes) if info is not None and info.is_molecular else None)
+    header = "auto" if cfg.header == "auto" else bool(cfg.header)
+    samples = read(path, molecular, format=cfg.format, column=cfg.column, header=header, atom_decoder=decoder)
+    return samples.graphs, samples.smiles, {"samples_format": samples.format, "samples_notes": samples.notes}
 
 
 def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
@@ -165,17 +141,22 @@ def main(cfg: DictConfig) -> None:
         name, params = dataset_config(cfg.dataset, OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
         splits = None if name == "moses" else load_splits(name, params, cfg.data_root)  # MOSES: CSVs only
         path = Path(cfg.samples)
-        graphs, lines = read_samples(path, splits is None or splits["train"].info.is_molecular)
-        result.update({"samples": str(path), "dataset": cfg.dataset, "num_samples": len(graphs or lines)})
-        if splits is None:  # MOSES's own metric suite (sympe.datasets.moses_metrics)
+        info = None if splits is None else splits["train"].info
+        graphs, lines, how = read_samples(path, info, cfg)
+        result.update({"samples": str(path), "dataset": cfg.dataset, "num_samples": len(graphs or lines), **how})
+        if splits is None:  # MOSES's own metric suite (sympe.datasets.moses_metrics), on SMILES
             from common import resolve_path
 
             from sympe.datasets.moses_metrics import evaluate_moses_samples
 
+            if lines is None:
+                raise ValueError(f"samples={path}: dataset=moses is scored on SMILES (MOSES's metrics are defined on "
+                                 f"molecules as strings); this file was read as {how['samples_format']!r} graphs")
             result.update(evaluate_moses_samples(lines, params, resolve_path(cfg.data_root), device=cfg.device))
         else:
             result.update(sample_metrics(splits, generated=graphs, smiles_lines=lines,
-                                         fill_hydrogens=bool(cfg.fill_hydrogens)))
+                                         fill_hydrogens=bool(cfg.fill_hydrogens), reference=cfg.reference,
+                                         sbm_method=cfg.sbm_method, sbm_workers=int(cfg.sbm_workers)))
         out_dir = Path(cfg.out_dir) if cfg.out_dir else path.resolve().parent
     else:
         import torch
@@ -213,13 +194,18 @@ def main(cfg: DictConfig) -> None:
                 from sympe.datasets.molecules import MoleculeSpec
 
                 spec = MoleculeSpec(tuple(info.node_classes))
-                write_lines(out_dir / "samples.smi", graphs_to_smiles(graphs, spec, relaxed=bool(cfg.relaxed)))
+                smiles = graphs_to_smiles(graphs, spec, relaxed=bool(cfg.relaxed), fill_hydrogens=bool(cfg.fill_hydrogens))
+                write_lines(out_dir / "samples.smi", smiles)
             else:
+                smiles = None
                 save_graphs_npz(out_dir / "samples.npz", graphs)
-            draw_grid(out_dir / "samples.png", graphs, spec=spec)
+            draw_grid(out_dir / "samples.png", graphs, spec=spec,
+                      valid=None if smiles is None else [s is not None for s in smiles])
             result["num_samples"] = len(graphs)
             result["sampling_steps"] = cfg.steps or model.T
-            result.update(sample_metrics(splits, generated=graphs, fill_hydrogens=bool(cfg.fill_hydrogens)))
+            result.update(sample_metrics(splits, generated=graphs, fill_hydrogens=bool(cfg.fill_hydrogens),
+                                         reference=cfg.reference, sbm_method=cfg.sbm_method,
+                                         sbm_workers=int(cfg.sbm_workers)))
     out_dir.mkdir(parents=True, exist_ok=True)
     clean = json.loads(json.dumps(result, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))
     tmp = out_dir / "metrics.json.tmp"

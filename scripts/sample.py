@@ -52,7 +52,8 @@ def main(cfg: DictConfig) -> None:
     else:
         save_graphs_npz(out / "samples.npz", graphs)
         summary["file"] = str(out / "samples.npz")
-    draw_grid(out / "samples.png", graphs, spec=spec, max_items=int(cfg.grid))
+    draw_grid(out / "samples.png", graphs, spec=spec, max_items=int(cfg.grid),
+              valid=None if spec is None else [s is not None for s in smiles])
     if chains:
         for k, snap in enumerate(chains[0]):
             draw_grid(out / f"chain_{k:02d}.png", dense_to_class_lists(snap), spec=spec, max_items=8)
