@@ -45,7 +45,8 @@ def build_model(cfg: DictConfig, info):
     optim = {"lr": t.lr, "weight_decay": t.weight_decay, "amsgrad": t.amsgrad, "lambda_E": t.lambda_E}
     dataset = {"name": cfg.dataset.name, "params": OmegaConf.to_container(cfg.dataset.params, resolve=True)}
     model = DiscreteDiffusion(info.to_dict(), network=network_kwargs(cfg), diffusion=m["diffusion"], optim=optim,
-                              eval=m["eval"], dataset=dataset)
+                              eval=m["eval"], dataset=dataset, x0_kernel=m.get("x0_kernel", "plain"),
+                              objective=m.get("train"))
     if t.compile:
         import torch
 

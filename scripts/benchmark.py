@@ -18,6 +18,9 @@ Measured, for each device and batch size, with the model of ``experiment=qm9`` (
 * ``params``: parameter count; ``breaker_overhead``: step time with each symmetry breaker / step time without
   (medians of steps timed interleaved, one step of each variant per round, on the same batches).
   Peak memory is that of all variants' models together on CPU.
+* ``nll_s_per_graph`` (with ``--nll``): seconds of one NLL evaluation per graph (the first breaker's model,
+  ``--nll-batch`` graphs) for the ``mc``, ``stratified`` and ``exact`` estimators and the mixture bound with
+  K = 4 and 16 draws (``mixture4_mc``, ``mixture16_mc``); see :func:`time_nll`.
 
 Side by side with DiGress (``--vs-digress ../shared/reference``, see :func:`vs_digress`): DiGress's own
 training step and reverse step against this project's at matched settings (DiGress's qm9_no_h widths, depth,
@@ -104,6 +107,42 @@ def time_sampling(model, batch_size: int, device: str, num_steps: int, timed_ste
         sync(device)
         per_step = (time.perf_counter() - start) / timed_steps
         return per_step * (num_steps + 1)  # K reverse steps + the final decode
+
+
+def time_nll(model, batch, device: str, mixture_draws=(4, 16), estimators=("mc", "stratified", "exact")) -> dict:
+    """Seconds of one NLL evaluation per graph, for each estimator and for the mixture bound (mc, K draws).
+
+    One untimed warm-up call, then one timed call per entry on ``batch`` (no gradients). Network calls per
+    graph: mc 2, stratified num_bins + 1 (min(T, 10) + 1), exact T + 1; mixture K multiplies them by K.
+    """
+    from sympe.diffusion.graph import DenseGraph
+
+    x = DenseGraph.from_pyg(batch.to(device))
+    B = x.batch_size
+    saved = model.mixture_draws
+    model.eval()
+    gen = torch.Generator(device=device).manual_seed(0)
+    out = {}
+
+    def timed(est):
+        sync(device)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            model.nll(x, estimator=est, generator=gen)
+        sync(device)
+        return (time.perf_counter() - t0) / B
+
+    try:
+        model.set_eval_options(mixture_draws=0)
+        timed("mc")  # warm-up
+        for est in estimators:
+            out[est] = timed(est)
+        for K in mixture_draws:
+            model.set_eval_options(mixture_draws=int(K))
+            out[f"mixture{int(K)}_mc"] = timed("mc")
+    finally:
+        model.set_eval_options(mixture_draws=saved)
+    return out
 
 
 # ------------------------------------------------------------------------------- side by side with DiGress
@@ -355,6 +394,9 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--override", nargs="*", default=[], help="extra Hydra overrides, e.g. dataset.params.source=csv")
+    ap.add_argument("--nll", action="store_true", help="also time one NLL evaluation per graph for each estimator")
+    ap.add_argument("--nll-batch", type=int, default=32, help="graphs in the batch the NLL is timed on")
+    ap.add_argument("--nll-mixture", type=int, nargs="*", default=[4, 16], help="K of the mixture bound timings")
     ap.add_argument("--vs-digress", default=None, metavar="PATH",
                     help="time DiGress's code in PATH (the shared/reference folder) side by side; prints ratios")
     ap.add_argument("--memory-steps", type=int, default=3,
@@ -417,6 +459,9 @@ def main() -> None:
             row[f"sample_s_per_1000_T{model.T}_at_batch{sb}"] = full * 1000 / sb
             row[f"sample_s_per_1000_strided{args.strided}_at_batch{sb}"] = strided * 1000 / sb
             row["sampling_extrapolated_from_steps"] = timed
+            if args.nll:
+                nll_batch = next(iter(DataLoader(train, batch_size=args.nll_batch)))
+                row["nll_s_per_graph"] = time_nll(model, nll_batch, device, mixture_draws=args.nll_mixture)
             del models, opts
             row["step_s"] = step_times
             base = step_times[args.breakers[0]]

@@ -11,14 +11,23 @@ and sampling loops. Molecules: validity (strict and relaxed), uniqueness, novelt
 train-vs-test MMD, validity (planar / SBM) with the same validity of the real test graphs, uniqueness,
 novelty, V.U.N.; planar / SBM / comm20 are scored against the shipped SPECTRE benchmark graphs (DiGress's
 split) unless reference=dataset. Sample files are read by sympe.datasets.sample_readers (format detected
-from the content or given with format=); anything that needs saying is in the ``warnings`` list. The NLL is in nats per graph (each undirected edge once unless the checkpoint was trained with
-``digress_compat``), mean ± standard error over the test graphs.
+from the content or given with format=); anything that needs saying is in the ``warnings`` list. The NLL is in
+nats per graph, mean ± standard error over the test graphs, under each convention of ``nll_conventions``
+(default: the checkpoint's options, changed with ``model.eval.*`` / ``model.x0_kernel``), with the exchangeable
+floor of the same graphs beside it and, with ``leak_test_permutations=K``, the node-order leak test; keys name
+the convention (``nll_<convention>_<estimator>``, see sympe.diffusion.nll_evaluation).
+
+    python scripts/evaluate.py checkpoint=... model.eval.digress_compat=true    # DiGress's formula
+    python scripts/evaluate.py checkpoint=... model.x0_kernel=reweighted        # sample + score that model
+    python scripts/evaluate.py checkpoint=... nll_conventions=[ours_plain,ours_plain_mix16,digress] \
+        nll_estimator=stratified leak_test_permutations=4 num_samples=0
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -69,29 +78,39 @@ def read_samples(path: Path, info, cfg: DictConfig):
 
 
 def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
+    """The NLL section (sympe.diffusion.nll_evaluation) with the exchangeable floor of the same test graphs."""
     import torch
-    from torch_geometric.loader import DataLoader
 
-    from sympe.diffusion.likelihood import evaluate_nll, nll_summary
+    from sympe.datasets.floor import dataset_log_aut, floor_per_graph
+    from sympe.diffusion.nll_evaluation import nll_section
 
-    test = splits["test"]
-    if cfg.limit_test_graphs:
-        test = test[: int(cfg.limit_test_graphs)]
-    out = {"nll_units": "nats per graph", "nll_edge_convention": "digress (both directions)" if model.digress_compat
-           else "each undirected edge once", "num_test_graphs": len(test)}
-    estimators = {"both": ["mc", "exact"], "none": []}.get(cfg.nll_estimator, [cfg.nll_estimator])
-    gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
-    model.eval()
-    for est in estimators:
-        ds = test if est == "mc" else test[: int(cfg.exact_nll_graphs)]
-        terms = evaluate_nll(model, DataLoader(ds, batch_size=int(cfg.batch_size)), estimator=est, generator=gen,
-                             device=device, progress=True)
-        mean, sem = nll_summary(terms["nll"])
-        out[f"nll_{est}"] = float(mean)
-        out[f"nll_{est}_sem"] = float(sem)
-        out[f"nll_{est}_graphs"] = len(terms["nll"])
-        out[f"nll_{est}_terms"] = {k: float(v.mean()) for k, v in terms.items() if k != "nll"}
+    full = splits["test"]
+    test = full[: int(cfg.limit_test_graphs)] if cfg.limit_test_graphs else full
+    estimators = {"both": ["mc", "exact"], "all": ["mc", "stratified", "exact"], "none": []}.get(
+        cfg.nll_estimator, [cfg.nll_estimator])
+    floor = None
+    if estimators or int(cfg.leak_test_permutations):
+        log_aut = dataset_log_aut(full)  # cached beside the processed split
+        sizes = torch.tensor([int(full[i].num_nodes) for i in range(len(test))], dtype=torch.long)
+        floor = floor_per_graph(sizes, log_aut[: len(test)], splits["train"].info.n_nodes_tensor())
+    conventions = list(cfg.nll_conventions) if cfg.nll_conventions else None
+    out = nll_section(model, test, conventions=conventions, estimators=estimators, batch_size=int(cfg.batch_size),
+                      exact_graphs=cfg.exact_nll_graphs, seed=int(cfg.seed), device=device, floor_per_graph=floor,
+                      leak_permutations=int(cfg.leak_test_permutations), leak_estimator=cfg.leak_test_estimator,
+                      leak_graphs=cfg.leak_test_graphs)
+    if floor is not None:
+        from sympe.datasets.floor import summarize
+
+        fl = summarize(floor, log_aut[: len(test)])
+        out.update(fl.as_dict())
+        print(f"[sympe] test set: {fl}", file=sys.stderr)
     return out
+
+
+def apply_model_overrides(model, cfg: DictConfig) -> None:
+    """``model.eval.*`` and ``model.x0_kernel`` overrides (null = as in the checkpoint) applied to a loaded model."""
+    ev = {k: v for k, v in OmegaConf.to_container(cfg.model.eval).items() if v is not None}
+    model.set_eval_options(**ev, x0_kernel=cfg.model.x0_kernel)
 
 
 @hydra.main(version_base="1.3", config_path="../configs/evaluate", config_name="evaluate")
@@ -137,6 +156,7 @@ def main(cfg: DictConfig) -> None:
         ckpt = Path(cfg.checkpoint)
         device = resolve_device(cfg.device)
         model = load_for_inference(str(ckpt), device)
+        apply_model_overrides(model, cfg)
         if cfg.steps is not None and cfg.steps > model.T:
             raise ConfigError(f"steps={cfg.steps} is not accepted: expected 1..{model.T} (the model's T) or null")
         data = model.hparams.get("dataset")
@@ -148,7 +168,8 @@ def main(cfg: DictConfig) -> None:
         check_checkpoint_matches(str(ckpt), splits["train"].info)
         out_dir = Path(cfg.out_dir) if cfg.out_dir else ckpt.resolve().parent.parent / "eval"
         torch.manual_seed(int(cfg.seed))
-        result.update({"checkpoint": str(ckpt), "dataset": data["name"], "dataset_params": data["params"]})
+        result.update({"checkpoint": str(ckpt), "dataset": data["name"], "dataset_params": data["params"],
+                       "x0_kernel": model.x0_kernel, "num_draws": model.num_draws})
         result.update(nll_report(model, splits, cfg, device))
         if int(cfg.num_samples) > 0:
             gen = torch.Generator(device=device).manual_seed(int(cfg.seed))

@@ -25,6 +25,8 @@ import numpy as np
 from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
+# report columns -> evaluate.py's keys (which name the NLL convention; the default model is ours_plain)
+METRIC_KEYS = {"nll_mc": "nll_ours_plain_mc", "nll_exact": "nll_ours_plain_exact"}
 VARIANT_NAMES = {"none": "DiGress (no breaking)", "noise": "DiGress + noise", "sympe_nodes": "DiGress + SymPE (nodes)",
                  "sympe": "DiGress + SymPE (nodes + edges)"}
 
@@ -114,7 +116,7 @@ def main() -> None:
             row = {"variant": v, "runs": runs}
             for key in ("nll_mc", "nll_exact", "validity", "relaxed_validity", "uniqueness", "novelty",
                         "atom_stability", "molecule_stability", "vun", "connected_fraction"):
-                row[key] = agg([r["metrics"].get(key) for r in runs])
+                row[key] = agg([r["metrics"].get(METRIC_KEYS.get(key, key)) for r in runs])
             entry["rows"].append(row)
         report["datasets"].append(entry)
     report["total_wall_s"] = sum(r["wall_s"] or 0 for d in report["datasets"] for row in d["rows"] for r in row["runs"])
@@ -138,7 +140,7 @@ def plots(report: dict, out: Path) -> None:
         stds = [r["nll_mc"][1] or 0.0 for r in rows]
         ax.bar(range(len(rows)), means, yerr=stds, capsize=5, color=["#777", "#a9a", "#48c", "#26a"][: len(rows)])
         for r_i, r in enumerate(rows):
-            ax.scatter([r_i] * len(r["runs"]), [x["metrics"].get("nll_mc") for x in r["runs"]], color="k", s=10, zorder=3)
+            ax.scatter([r_i] * len(r["runs"]), [x["metrics"].get(METRIC_KEYS["nll_mc"]) for x in r["runs"]], color="k", s=10, zorder=3)
         ax.set_xticks(range(len(rows)), names, rotation=15, fontsize=8)
         ax.set_ylabel("test NLL (nats / graph)")
         ax.set_title(d["title"], fontsize=9)

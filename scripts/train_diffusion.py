@@ -36,7 +36,8 @@ def main(cfg: DictConfig) -> None:
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     splits = build_splits_from_cfg(cfg)
-    print(summary_text(cfg.dataset.name, OmegaConf.to_container(cfg.dataset.params, resolve=True), splits))
+    print(summary_text(cfg.dataset.name, OmegaConf.to_container(cfg.dataset.params, resolve=True), splits,
+                       floor=bool(cfg.train.summary_only)))
     if run is None:
         return
     result = train(cfg, splits["train"].info, build_datamodule(cfg, splits), run)
