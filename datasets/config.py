@@ -116,13 +116,16 @@ def dataset_config(configs_dir: str | os.PathLike, name: str, overrides: dict | 
 
 def summary_text(name: str, params: dict, splits: dict, floor: bool = True) -> str:
     """Multi-line summary of a dataset: its config, split sizes, the train split's statistics and (``floor``)
-    the exchangeable NLL floor of the test split (:mod:`sympe.datasets.floor`; exact |Aut| per graph,
+    the exchangeable NLL floor of the val and test splits (:mod:`sympe.datasets.floor`; exact |Aut| per graph,
     computed once and cached beside the processed data)."""
     sizes = ", ".join(f"{k}={len(v)}" for k, v in splits.items())
     lines = [f"[sympe] dataset {name} {dict(params)}", f"[sympe] splits: {sizes}", splits["train"].info.summary()]
-    if floor and "test" in splits and len(splits["test"]):
+    if floor:
         from sympe.datasets.floor import exchangeable_floor
 
-        f = exchangeable_floor(splits["test"], splits["train"].info.n_nodes_dist)
-        lines.append(f"  test split: {f} (no permutation-invariant model can score below it; p(N) of the train split)")
+        for split in ("val", "test"):
+            if split in splits and len(splits[split]):
+                f = exchangeable_floor(splits[split], splits["train"].info.n_nodes_dist)
+                lines.append(f"[sympe] {split}: {f}")
+        lines.append("[sympe] (no permutation-invariant model can score below the floor; p(N) of the train split)")
     return "\n".join(lines)

@@ -257,7 +257,7 @@ def test_bad_model_values_name_the_option(tmp_path, override, message):
     (SAMPLE_OPTIONS, {"n_nodes": "abc"}, "n_nodes=abc is not accepted: expected an integer >= 1 or null"),
     (SAMPLE_OPTIONS, {"device": "gpu0"}, "device=gpu0 is not accepted"),
     (EVALUATE_OPTIONS, {"num_samples": -1}, "num_samples=-1 is not accepted: expected an integer >= 0"),
-    (EVALUATE_OPTIONS, {"nll_estimator": "guess"}, "nll_estimator=guess is not accepted: expected one of mc, exact"),
+    (EVALUATE_OPTIONS, {"nll_estimator": "guess"}, "nll_estimator=guess is not accepted: expected one of mc, stratified, exact"),
 ])
 def test_bad_sample_and_evaluate_values_name_the_option(rules, values, message):
     from omegaconf import OmegaConf
