@@ -36,7 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 from sympe.datasets.config import dataset_config, dataset_params, resolve_path
 from sympe.datasets.registry import build_splits
 from sympe.diffusion.checkpoint_files import check_checkpoint_file
-from sympe.diffusion.options import EVALUATE_OPTIONS, ConfigError, check_options, user_errors
+from sympe.diffusion.options import EVALUATE_OPTIONS, ConfigError, check_inference_options, check_options, user_errors
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,13 +110,24 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
 def apply_model_overrides(model, cfg: DictConfig) -> None:
     """``model.eval.*`` and ``model.x0_kernel`` overrides (null = as in the checkpoint) applied to a loaded model."""
     ev = {k: v for k, v in OmegaConf.to_container(cfg.model.eval).items() if v is not None}
-    model.set_eval_options(**ev, x0_kernel=cfg.model.x0_kernel)
+    try:
+        model.set_eval_options(**ev, x0_kernel=cfg.model.x0_kernel)
+    except ValueError as exc:  # e.g. num_bins above this checkpoint's T, or mixture_draws with its digress_compat
+        raise ConfigError(str(exc)) from None
 
 
 @hydra.main(version_base="1.3", config_path="../configs/evaluate", config_name="evaluate")
 @user_errors
 def main(cfg: DictConfig) -> None:
     check_options(cfg, EVALUATE_OPTIONS)
+    check_inference_options(cfg.model, none=True)
+    for label in cfg.nll_conventions or []:
+        from sympe.diffusion.nll_evaluation import parse_convention
+
+        try:
+            parse_convention(str(label))
+        except ValueError as exc:
+            raise ConfigError(f"nll_conventions: {exc}") from None
     if cfg.checkpoint is not None:
         check_checkpoint_file(cfg.checkpoint, "checkpoint")
     if (cfg.checkpoint is None) == (cfg.samples is None):
