@@ -137,6 +137,14 @@ def main(cfg: DictConfig) -> None:
     if cfg.samples is not None:
         if cfg.dataset is None:
             raise ConfigError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
+        from sympe.datasets.sample_readers import FORMATS
+
+        if not Path(cfg.samples).is_file():
+            raise ConfigError(f"samples={cfg.samples} is not a file")
+        if cfg.format not in ("auto", *FORMATS):
+            raise ConfigError(f"format={cfg.format} is not accepted: expected one of auto, {', '.join(FORMATS)}")
+        if cfg.header not in ("auto", True, False):
+            raise ConfigError(f"header={cfg.header} is not accepted: expected one of auto, true, false")
         name, params = dataset_config(REPO / "configs", cfg.dataset,
                                       OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
         # MOSES is scored from its CSVs only (sympe.datasets.moses_metrics), never from processed graphs
@@ -149,7 +157,7 @@ def main(cfg: DictConfig) -> None:
             from sympe.datasets.moses_metrics import evaluate_moses_samples
 
             if lines is None:
-                raise ValueError(f"samples={path}: dataset=moses is scored on SMILES (MOSES's metrics are defined on "
+                raise ConfigError(f"samples={path}: dataset=moses is scored on SMILES (MOSES's metrics are defined on "
                                  f"molecules as strings); this file was read as {how['samples_format']!r} graphs")
             result.update(evaluate_moses_samples(lines, params, resolve_path(cfg.data_root), device=cfg.device))
         else:
