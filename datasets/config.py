@@ -102,13 +102,13 @@ def build_datamodule(cfg: DictConfig, splits: dict):
 def dataset_config(configs_dir: str | os.PathLike, name: str, overrides: dict | None = None) -> tuple[str, dict]:
     """``(registry name, params)`` of ``<configs_dir>/dataset/<name>.yaml`` with ``overrides`` applied.
 
-    Raises ``ValueError`` naming the known dataset configs when ``name`` has none.
+    Raises :class:`DatasetConfigError` (a ``ValueError``) naming the known dataset configs when ``name`` has none.
     """
     folder = Path(configs_dir) / "dataset"
     path = folder / f"{name}.yaml"
     if not path.exists():
         known = sorted(p.stem for p in folder.glob("*.yaml"))
-        raise ValueError(f"dataset={name!r} is unknown; choose one of {known}")
+        raise DatasetConfigError(f"dataset={name!r} is unknown; choose one of {known}")
     cfg = OmegaConf.load(path)
     params = {**(OmegaConf.to_container(cfg.params) or {}), **(overrides or {})}
     return cfg.name, dataset_params(params)

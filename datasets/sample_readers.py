@@ -94,11 +94,24 @@ class Samples:
         return len(self.graphs if self.graphs is not None else self.smiles)
 
 
+class SampleFileError(ValueError):
+    """A sample file that cannot be read as asked; the message names the file, the graph and the problem.
+    ``user_error``: the commands print it as one line (``sympe.diffusion.options.user_errors``)."""
+
+    user_error = True
+
+
+class SampleFileMissing(FileNotFoundError):
+    """``samples=`` names no file (``user_error`` as :class:`SampleFileError`)."""
+
+    user_error = True
+
+
 def _fail(path, problem: str, expected: str | None = None):
     msg = f"samples file {str(path)!r}: {problem}"
     if expected:
         msg += f"; expected {expected}"
-    raise ValueError(msg)
+    raise SampleFileError(msg)
 
 
 # ---------------------------------------------------------------------------- detection
@@ -137,15 +150,16 @@ def read_samples(path: str | os.PathLike, molecular: bool, format: str = "auto",
     """Read a file of generated samples (see the module docstring for formats and detection).
 
     ``molecular``: the dataset is molecular (SMILES formats allowed; ``digress_txt`` node classes are
-    decoded with ``atom_decoder``). Raises ``FileNotFoundError`` or ``ValueError`` naming the file.
+    decoded with ``atom_decoder``). Raises :class:`SampleFileMissing` (a ``FileNotFoundError``) or
+    :class:`SampleFileError` (a ``ValueError``) naming the file.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"samples file {str(path)!r} does not exist")
+        raise SampleFileMissing(f"samples file {str(path)!r} does not exist")
     if format not in ("auto", *FORMATS):
-        raise ValueError(f"format={format!r} is unknown; choose auto or one of {list(FORMATS)}")
+        raise SampleFileError(f"format={format!r} is unknown; choose auto or one of {list(FORMATS)}")
     if header not in ("auto", True, False):
-        raise ValueError(f"header={header!r}: use auto, true or false")
+        raise SampleFileError(f"header={header!r}: use auto, true or false")
     fmt = detect_format(path) if format == "auto" else format
     if fmt in SMILES_FORMATS and not molecular:
         _fail(path, f"reads as {fmt} text (first line {_first_line(path)!r}) but the dataset is not molecular",
@@ -161,7 +175,7 @@ def read_samples(path: str | os.PathLike, molecular: bool, format: str = "auto",
         graphs = read_digress_txt(path)
         if molecular:
             if atom_decoder is None:
-                raise ValueError(f"samples file {str(path)!r} is a DiGress text dump of molecules: pass "
+                raise SampleFileError(f"samples file {str(path)!r} is a DiGress text dump of molecules: pass "
                                  f"atom_decoder= (DiGress's class order, e.g. {DIGRESS_ATOM_DECODERS['qm9_h']})")
             graphs = [(_decode_atoms(path, g, a, atom_decoder), b) for g, (a, b) in enumerate(graphs)]
         return Samples(fmt, graphs=graphs)

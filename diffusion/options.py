@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig, OmegaConf
 
 __all__ = ["ConfigError", "user_errors", "Int", "Float", "Choice", "Bool", "TimeLimit", "Devices", "check_options",
-           "check_train_config", "check_model_config", "TRAIN_OPTIONS", "SAMPLE_OPTIONS", "EVALUATE_OPTIONS",
+           "check_train_config", "check_model_config", "check_inference_options", "TRAIN_OPTIONS", "SAMPLE_OPTIONS", "EVALUATE_OPTIONS",
            "DEVICE_PATTERN"]
 
 
@@ -321,5 +321,35 @@ def check_model_config(cfg: DictConfig) -> None:
         make_transition(m.diffusion.transition, 2, 2, node_marginals=uniform, edge_marginals=uniform)
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"model.diffusion.transition={_show(m.diffusion.transition)}: {exc}") from None
-    Int(1, what="draws of the symmetry breaker per step")("model.eval.num_draws", m.eval.num_draws)
-    Bool()("model.eval.digress_compat", m.eval.digress_compat)
+    check_inference_options(m, T=T)
+    from sympe.diffusion.mixture_loss import WEIGHTINGS
+
+    train = m.get("train") or {}
+    Int(0, what="g~ draws of the mixture objective; 0 = cross-entropy")("model.train.mixture_draws",
+                                                                        train.get("mixture_draws", 0))
+    Choice(WEIGHTINGS, "edge weighting of the mixture objective")("model.train.weighting",
+                                                                  train.get("weighting", "digress"))
+
+
+def check_inference_options(m, T: int | None = None, none: bool = False) -> None:
+    """``model.x0_kernel`` and ``model.eval.*`` of a ``model`` group (training config, or the overrides of
+    ``evaluate.py``, where ``none=True`` accepts null = as in the checkpoint). ``T`` bounds ``num_bins``
+    when known. Raises :class:`ConfigError` naming the option."""
+    kernel = m.get("x0_kernel", None if none else "plain")
+    if not (none and kernel is None):
+        from sympe.diffusion.process import REVERSE_KERNELS
+
+        Choice(tuple(REVERSE_KERNELS), "reverse kernel from p^(x0|z_t)")("model.x0_kernel", kernel)
+    ev = m.get("eval") or {}
+    digress = ev.get("digress_compat", None if none else False)
+    if not (none and digress is None):
+        Bool()("model.eval.digress_compat", digress)
+    num_draws = Int(1, none=True, what="draws of the symmetry breaker per step")("model.eval.num_draws",
+                                                                               ev.get("num_draws"))
+    mix = Int(0, none=True, what="0 = per-draw bound, K >= 1 = mixture bound with K draws")(
+        "model.eval.mixture_draws", ev.get("mixture_draws"))
+    Int(1, T, none=True, what="time bins of the stratified / exact NLL breakdown; null = min(T, 10)")(
+        "model.eval.num_bins", ev.get("num_bins"))
+    if mix and (digress or (num_draws or 1) > 1):
+        raise ConfigError(f"model.eval.mixture_draws={mix} (the mixture bound) cannot be combined with "
+                          "model.eval.digress_compat=true or model.eval.num_draws > 1")

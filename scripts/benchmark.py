@@ -169,7 +169,7 @@ def load_digress(path: str):
 
 
 def matched_project_model(args, info, extra=()):
-    from common import build_model
+    from sympe.diffusion.training import build_model
 
     torch.manual_seed(0)
     cfg = compose([f"experiment={args.experiment}", *MATCHED_OVERRIDES, *args.override, *extra])
@@ -189,25 +189,18 @@ def project_train_step(model, opt, batch) -> None:
 
 def project_sample_init(model, sizes):
     """A noisy graph drawn from the limit distribution for graphs of ``sizes`` nodes, and its time T."""
-    from sympe.diffusion.process import sample_categorical
-
     B, n = sizes.numel(), int(sizes.max())
     node_mask = torch.arange(n).unsqueeze(0) < sizes.unsqueeze(1)
-    m_X, m_E = model.transition.limit()
-    dx, de = m_X.numel(), m_E.numel()
-    z = sample_categorical(m_X.view(1, 1, dx).expand(B, n, dx), m_E.view(1, 1, 1, de).expand(B, n, n, de),
-                           node_mask, y=torch.zeros(B, 0))
+    z = model.process.sample_prior(node_mask, y=torch.zeros(B, 0))
     return {"z": z, "t": model.T}
 
 
 @torch.no_grad()
 def project_sample_step(model, st) -> None:
     """One reverse step z_{t-1} ~ p_θ(z_{t-1} | z_t) of the full-T chain (the step DiGress's sampler takes)."""
-    from sympe.diffusion.process import reverse_step
-
     B = st["z"].batch_size
     t = torch.full((B,), st["t"], dtype=torch.long)
-    st["z"] = reverse_step(model.model_fn, st["z"], t, t - 1, model.schedule, model.transition)
+    st["z"] = model.process.step(model.model_fn, st["z"], t, t - 1)
     st["t"] -= 1
 
 
@@ -240,7 +233,7 @@ def memory_probe(args) -> None:
         torch.set_num_threads(args.threads)
     import gc
 
-    from common import build_splits_from_cfg
+    from sympe.datasets.config import build_splits_from_cfg
 
     cfg = compose([f"experiment={args.experiment}", *args.override])
     train = build_splits_from_cfg(cfg)["train"]
@@ -317,7 +310,7 @@ def vs_digress(args) -> None:
     """
     if args.threads:
         torch.set_num_threads(args.threads)
-    from common import build_splits_from_cfg
+    from sympe.datasets.config import build_splits_from_cfg
 
     dg = load_digress(args.vs_digress)
     cfg = compose([f"experiment={args.experiment}", *args.override])

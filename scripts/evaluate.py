@@ -36,7 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 from sympe.datasets.config import dataset_config, dataset_params, resolve_path
 from sympe.datasets.registry import build_splits
 from sympe.diffusion.checkpoint_files import check_checkpoint_file
-from sympe.diffusion.options import EVALUATE_OPTIONS, ConfigError, check_options, user_errors
+from sympe.diffusion.options import EVALUATE_OPTIONS, ConfigError, check_inference_options, check_options, user_errors
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,13 +110,24 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
 def apply_model_overrides(model, cfg: DictConfig) -> None:
     """``model.eval.*`` and ``model.x0_kernel`` overrides (null = as in the checkpoint) applied to a loaded model."""
     ev = {k: v for k, v in OmegaConf.to_container(cfg.model.eval).items() if v is not None}
-    model.set_eval_options(**ev, x0_kernel=cfg.model.x0_kernel)
+    try:
+        model.set_eval_options(**ev, x0_kernel=cfg.model.x0_kernel)
+    except ValueError as exc:  # e.g. num_bins above this checkpoint's T, or mixture_draws with its digress_compat
+        raise ConfigError(str(exc)) from None
 
 
 @hydra.main(version_base="1.3", config_path="../configs/evaluate", config_name="evaluate")
 @user_errors
 def main(cfg: DictConfig) -> None:
     check_options(cfg, EVALUATE_OPTIONS)
+    check_inference_options(cfg.model, none=True)
+    for label in cfg.nll_conventions or []:
+        from sympe.diffusion.nll_evaluation import parse_convention
+
+        try:
+            parse_convention(str(label))
+        except ValueError as exc:
+            raise ConfigError(f"nll_conventions: {exc}") from None
     if cfg.checkpoint is not None:
         check_checkpoint_file(cfg.checkpoint, "checkpoint")
     if (cfg.checkpoint is None) == (cfg.samples is None):
@@ -126,6 +137,14 @@ def main(cfg: DictConfig) -> None:
     if cfg.samples is not None:
         if cfg.dataset is None:
             raise ConfigError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
+        from sympe.datasets.sample_readers import FORMATS
+
+        if not Path(cfg.samples).is_file():
+            raise ConfigError(f"samples={cfg.samples} is not a file")
+        if cfg.format not in ("auto", *FORMATS):
+            raise ConfigError(f"format={cfg.format} is not accepted: expected one of auto, {', '.join(FORMATS)}")
+        if cfg.header not in ("auto", True, False):
+            raise ConfigError(f"header={cfg.header} is not accepted: expected one of auto, true, false")
         name, params = dataset_config(REPO / "configs", cfg.dataset,
                                       OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
         # MOSES is scored from its CSVs only (sympe.datasets.moses_metrics), never from processed graphs
@@ -138,7 +157,7 @@ def main(cfg: DictConfig) -> None:
             from sympe.datasets.moses_metrics import evaluate_moses_samples
 
             if lines is None:
-                raise ValueError(f"samples={path}: dataset=moses is scored on SMILES (MOSES's metrics are defined on "
+                raise ConfigError(f"samples={path}: dataset=moses is scored on SMILES (MOSES's metrics are defined on "
                                  f"molecules as strings); this file was read as {how['samples_format']!r} graphs")
             result.update(evaluate_moses_samples(lines, params, resolve_path(cfg.data_root), device=cfg.device))
         else:

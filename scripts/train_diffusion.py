@@ -47,9 +47,13 @@ def main(cfg: DictConfig) -> None:
     if result["multi_process"]:
         print(f"multi-process run: test with `python scripts/evaluate.py checkpoint={result['best'] or result['last']}`")
     elif result["test"]:
-        r = result["test"]
-        print(f"test NLL ({os.path.basename(r['checkpoint'])}): {r['test/nll']:.2f} ± {r['test/nll_sem']:.2f} nats per "
-              f"graph ({'DiGress edge convention' if cfg.model.eval.digress_compat else 'each undirected edge once'})")
+        from sympe.diffusion.likelihood import convention_name
+
+        r, ev = result["test"], cfg.model.eval
+        label = convention_name(bool(ev.digress_compat), str(cfg.model.x0_kernel), int(ev.mixture_draws or 0),
+                                int(ev.num_draws or 1))
+        print(f"test NLL [{label}, mc] ({os.path.basename(r['checkpoint'])}): {r['test/nll']:.2f} ± "
+              f"{r['test/nll_sem']:.2f} nats per graph")
 
 
 if __name__ == "__main__":

@@ -68,13 +68,18 @@ def test_smiles_file_of_another_system(tmp_path, qm9_root):
     ("CCO\n", ["dataset=planar"], "not molecular"),
     ("CCO\n", [], "needs dataset=NAME"),
     ("CCO\n", ["dataset=qm10"], "dataset='qm10' is unknown"),
+    ("CCO\n", ["dataset=planar", "format=xml"], "format=xml is not accepted: expected one of auto, npz_edges"),
+    (None, ["dataset=planar"], "samples=s.smi is not a file"),
 ])
 def test_errors_name_the_problem(tmp_path, content, args, message):
-    (tmp_path / "s.smi").write_text(content)
+    """A bad file or option ends the command with one line ``error: ...`` (status 2), never a traceback."""
+    if content is not None:
+        (tmp_path / "s.smi").write_text(content)
     proc = evaluate(["samples=s.smi", *args, f"dataset_params={{source: npz, path: {PLANAR}}}"
                      if "dataset=planar" in args else "dataset_params=null"], tmp_path, tmp_path / "data", check=False)
-    assert proc.returncode != 0
-    assert message in proc.stderr + proc.stdout
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last and "Traceback" not in proc.stderr, proc.stderr[-3000:]
 
 
 def test_npz_round_trip_of_saved_samples(tmp_path):
@@ -137,8 +142,8 @@ def test_bad_graph_file_fails_naming_the_graph(tmp_path):
     adj = np.array([[1, 1], [1, 0]])
     np.savez(tmp_path / "loops.npz", np.zeros((2, 2)), adj)
     proc = evaluate(["samples=loops.npz", "dataset=planar"], tmp_path, tmp_path / "data", check=False)
-    assert proc.returncode != 0
-    assert "loops.npz': graph 1 has a self-loop at node 0" in proc.stderr + proc.stdout
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "loops.npz': graph 1 has a self-loop at node 0" in proc.stderr.strip().splitlines()[-1]
 
 
 def test_grid_titles_follow_the_written_smiles(tmp_path, monkeypatch):

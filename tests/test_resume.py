@@ -244,10 +244,40 @@ def test_bad_train_values_name_the_option(tmp_path, override, message):
     ("model.diffusion.T=abc", "model.diffusion.T=abc is not accepted: expected an integer >= 1"),
     ("model.diffusion.transition=teleport", "model.diffusion.transition=teleport"),
     ("model.hidden_dims.n_head=3", "model.hidden_dims.n_head=3 must divide dx=16"),
+    ("model.x0_kernel=bogus", "model.x0_kernel=bogus is not accepted: expected one of plain, reweighted"),
+    ("model.eval.mixture_draws=-1", "model.eval.mixture_draws=-1 is not accepted"),
+    ("model.eval.num_bins=0", "model.eval.num_bins=0 is not accepted"),
+    ("model.eval.num_bins=100000", "model.eval.num_bins=100000 is not accepted"),
+    ("model.train.mixture_draws=-2", "model.train.mixture_draws=-2 is not accepted"),
+    ("model.train.weighting=foo", "model.train.weighting=foo is not accepted: expected one of likelihood, digress"),
+    ("model.eval.mixture_draws=2 model.eval.digress_compat=true", "cannot be combined"),
 ])
 def test_bad_model_values_name_the_option(tmp_path, override, message):
     with pytest.raises(ConfigError) as err:
-        check_model_config(make_cfg(tmp_path, override))
+        check_model_config(make_cfg(tmp_path, *override.split()))
+    assert message in str(err.value)
+
+
+def test_default_model_config_passes_the_checks(tmp_path):
+    check_model_config(make_cfg(tmp_path))
+
+
+@pytest.mark.parametrize("model, message", [
+    ({"x0_kernel": "bogus", "eval": {}}, "model.x0_kernel=bogus is not accepted"),
+    ({"x0_kernel": None, "eval": {"num_bins": 0}}, "model.eval.num_bins=0 is not accepted"),
+    ({"x0_kernel": None, "eval": {"digress_compat": "yes"}}, "model.eval.digress_compat=yes is not accepted"),
+    ({"x0_kernel": None, "eval": {"mixture_draws": 4, "num_draws": 2}}, "cannot be combined"),
+])
+def test_evaluate_model_overrides_are_checked(model, message):
+    from omegaconf import OmegaConf
+
+    from sympe.diffusion.options import check_inference_options
+
+    check_inference_options(OmegaConf.create({"x0_kernel": None, "eval": {"digress_compat": None, "num_draws": None,
+                                                                          "mixture_draws": None, "num_bins": None}}),
+                            none=True)  # all null: as in the checkpoint
+    with pytest.raises(ConfigError) as err:
+        check_inference_options(OmegaConf.create(model), none=True)
     assert message in str(err.value)
 
 
@@ -296,6 +326,9 @@ def test_scripts_refuse_bad_values_before_loading_and_leave_no_folder(tmp_path):
         ("sample.py", ["checkpoint=x.ckpt", "n_nodes=abc"], "n_nodes=abc is not accepted"),
         ("sample.py", ["checkpoint=cut.ckpt"], "checkpoint=cut.ckpt cannot be read as a checkpoint"),
         ("evaluate.py", ["checkpoint=cut.ckpt"], "checkpoint=cut.ckpt cannot be read as a checkpoint"),
+        ("evaluate.py", ["checkpoint=full.ckpt", "model.x0_kernel=bogus"], "model.x0_kernel=bogus is not accepted"),
+        ("evaluate.py", ["checkpoint=full.ckpt", "nll_conventions=[ours_magic]"], "NLL convention 'ours_magic'"),
+        ("train_diffusion.py", ["model.eval.num_bins=0"], "model.eval.num_bins=0 is not accepted"),
     ]:
         torch.save({"w": torch.ones(1000)}, tmp_path / "full.ckpt")
         (tmp_path / "cut.ckpt").write_bytes((tmp_path / "full.ckpt").read_bytes()[:500])

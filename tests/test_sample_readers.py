@@ -178,5 +178,17 @@ def test_text_for_a_graph_dataset_and_binary_for_smiles(tmp_path):
     h.write_text("smiles\n")
     with pytest.raises(ValueError, match="header line and no samples"):
         read_samples(h, molecular=True)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="does not exist") as err:
         read_samples(tmp_path / "missing.smi", molecular=True)
+    assert err.value.user_error  # printed by the commands as one line
+
+
+def test_reader_errors_are_user_errors(tmp_path):
+    """Every reader failure is a SampleFileError (a ValueError with user_error set), shown without a traceback."""
+    from sympe.datasets.sample_readers import SampleFileError
+
+    f = tmp_path / "loops.npz"
+    np.savez(f, np.ones((2, 2)))
+    with pytest.raises(SampleFileError, match="self-loop") as err:
+        read_samples(f, molecular=False)
+    assert isinstance(err.value, ValueError) and err.value.user_error
