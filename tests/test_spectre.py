@@ -340,6 +340,8 @@ def test_shipped_graphs_carry_licence_provenance_and_package_data():
     pyproject = tomllib.loads((repo / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["package-data"]["sympe.datasets"]
     package_dir = repo / pyproject["tool"]["setuptools"]["package-dir"]["sympe.datasets"]
-    matched = {Path(f).resolve() for p in patterns for f in glob.glob(str(package_dir / p))}
+    # compared relative to the package folder, so that the check holds for an editable and a regular install
+    matched = {Path(f).resolve().relative_to(package_dir.resolve()) for p in patterns for f in glob.glob(str(package_dir / p))}
+    package_root = Path(spectre.__file__).resolve().parent
     for f in [*spectre.BENCHMARK_FILES.values(), "LICENSE", "PROVENANCE.md"]:
-        assert (folder / f).resolve() in matched, f
+        assert (folder / f).resolve().relative_to(package_root) in matched, f
