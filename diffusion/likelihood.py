@@ -133,10 +133,14 @@ def describe_convention(name: str) -> str:
 
 
 def _kl(q: Tensor, p: Tensor) -> Tensor:
-    """``Σ_c q_c (log q_c - log p_c)`` over the last axis; terms with ``q_c = 0`` are 0; logs guarded."""
+    """``Σ_c q_c (log q_c - log p_c)`` over the last axis; terms with ``q_c = 0`` are 0; logs guarded.
+
+    A KL is >= 0 (Gibbs); the sum is clamped at 0 so that float rounding between nearly equal q and p (e.g. the
+    prior term, where q(z_T | x) ≈ limit) cannot print a negative nat count such as -9e-7.
+    """
     tiny = torch.finfo(q.dtype).tiny
     terms = q * (torch.log(q.clamp_min(tiny)) - torch.log(p.clamp_min(tiny)))
-    return torch.where(q > 0, terms, torch.zeros_like(terms)).sum(-1)
+    return torch.where(q > 0, terms, torch.zeros_like(terms)).sum(-1).clamp_min(0.0)
 
 
 def _weights(x: DenseGraph) -> tuple[Tensor, Tensor]:
