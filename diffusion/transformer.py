@@ -28,11 +28,11 @@ One :class:`GraphTransformerLayer` computes, with ``d_head = dx / n_head``,
 6. Per stream: ``Z = LN(Z + dropout(Z'))``, ``Z = LN(Z + dropout(FFN(Z)))``, with FFN widths
    ``dim_ffX``, ``dim_ffE``, ``dim_ffy``; padding of X and E is re-zeroed.
 
-Memory and speed: steps 2-4 are one autograd node (:func:`edge_attention`) with a hand-written backward; the
+Memory and speed: steps 2-4 are one autograd node (:func:`~sympe.diffusion.edge_attention.edge_attention`) with a hand-written backward; the
 (B, n, n, dx) tensors it keeps for backward are the multiplier ``E1 + 1`` (the +1 rides on the linear's bias),
 the scores ``S`` and the attention weights α; the graph FiLM of step 3 is applied as ``(m_E + 1) ⊙ S`` inside
 it, followed by one GEMM over all pairs, so no FiLMed copy of ``S`` is kept. Parameters are stored fused:
-``qkv`` (Q | K | V), ``e_film`` (E1 | E2), ``y_film`` (a_E | m_E | a_X | m_X). Dropout is :class:`Dropout`
+``qkv`` (Q | K | V), ``e_film`` (E1 | E2), ``y_film`` (a_E | m_E | a_X | m_X). Dropout is :class:`~sympe.diffusion.dropout.Dropout`
 (``nn.Dropout`` semantics; on CPU a bit-mask draw, rate rounded to 2⁻¹⁵); with p = 0 it is an identity (no
 kernel).
 
@@ -51,6 +51,9 @@ from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
+
+from sympe.diffusion.dropout import Dropout, dropout_or_identity
+from sympe.diffusion.edge_attention import edge_attention, edge_attention_reference
 
 __all__ = [
     "masked_statistics",
@@ -90,65 +93,6 @@ def masked_statistics(x: Tensor, mask: Tensor) -> Tensor:
     return torch.cat([mean, xmin, xmax, std], dim=-1)
 
 
-_DROP_BITS = 15  # random bits per element of a CPU dropout mask
-
-
-class _MaskedScale(torch.autograd.Function):
-    """``x ⊙ keep · scale`` keeping only the bool mask (1 byte per element) for backward."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, keep: Tensor, scale: float) -> Tensor:
-        ctx.save_for_backward(keep)
-        ctx.scale = scale
-        return torch.mul(x, keep).mul_(scale)
-
-    @staticmethod
-    def backward(ctx, g: Tensor):
-        (keep,) = ctx.saved_tensors
-        return torch.mul(g, keep).mul_(ctx.scale), None, None
-
-
-class Dropout(nn.Module):
-    """Inverted dropout, ``nn.Dropout`` semantics: in training ``x ⊙ keep / (1 − p)``, ``keep ~ Bernoulli(1 − p)``
-    per element; identity in eval mode or when ``p == 0``.
-
-    On CPU the mask is drawn from ``_DROP_BITS = 15`` random bits per element, four elements per 64-bit draw
-    of the default generator (``torch.Tensor.random_`` on int64), instead of one Bernoulli draw per element
-    (``bernoulli_``, a quarter of a training step's CPU time at DiGress's widths); the rate is ``p`` rounded
-    to a multiple of 2⁻¹⁵ (|error| ≤ 1.6e-5; for p = 0.1 it is 0.100006), and backward keeps a bool mask
-    rather than a float one. Elsewhere (CUDA) it is ``torch.nn.functional.dropout``. Reproducible under
-    ``torch.manual_seed``. Shapes: any -> same.
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        if not 0.0 <= float(p) < 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
-        self.p = float(p)
-        levels = 1 << _DROP_BITS
-        self._threshold = min(round(self.p * levels), levels - 1)
-        self._scale = levels / (levels - self._threshold)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self._threshold == 0:
-            return x
-        if x.device.type != "cpu":
-            return nn.functional.dropout(x, self.p, training=True)
-        N = x.numel()
-        words = torch.empty((N + 3) // 4, dtype=torch.int64, device=x.device).random_()  # 63 random bits each
-        bits = words.view(torch.int16)[:N].view(x.shape)  # 4 lanes per word; the top lane's sign bit is 0
-        keep = bits.bitwise_and_((1 << _DROP_BITS) - 1) >= self._threshold  # uniform on 0..2^15-1 per lane
-        return _MaskedScale.apply(x, keep, self._scale)
-
-
-def _dropout(p: float) -> nn.Module:
-    """:class:`Dropout` (p), or ``nn.Identity`` when p == 0 (no kernel at all)."""
-    return Dropout(p) if p > 0 else nn.Identity()
-
-
 class TwoLayerMLP(nn.Module):
     """``f(x) = act(W2 act(W1 x + b1) + b2)`` (final activation optional), on the last dimension.
 
@@ -181,8 +125,8 @@ class FeedForward(nn.Module):
         super().__init__()
         self.lin1 = nn.Linear(d, d_ff)
         self.lin2 = nn.Linear(d_ff, d)
-        self.drop1 = _dropout(dropout)
-        self.drop2 = _dropout(dropout)
+        self.drop1 = dropout_or_identity(dropout)
+        self.drop2 = dropout_or_identity(dropout)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -213,200 +157,6 @@ class PooledToGraph(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------- attention
-def _check_attention_shapes(Q: Tensor, K: Tensor, V: Tensor, E: Tensor, W: Tensor, b: Tensor, m: Tensor,
-                            W_out: Tensor, c: Tensor, node_mask: Tensor) -> None:
-    ok = Q.dim() == 3 and E.dim() == 4
-    if ok:
-        B, n, d = Q.shape
-        de_in, de_out = E.shape[3], W_out.shape[0]
-        ok = (K.shape == Q.shape and V.shape == Q.shape and E.shape[:3] == (B, n, n)
-              and W.shape == (2 * d, de_in) and b.shape == (2 * d,) and m.shape == (B, d)
-              and W_out.shape == (de_out, d) and c.shape == (B, de_out)
-              and node_mask.shape == (B, n) and node_mask.dtype == torch.bool)
-    if not ok:
-        raise ValueError(
-            "edge_attention: expected Q, K, V (B, n, d), E (B, n, n, de), W (2d, de), b (2d,), m (B, d), "
-            "W_out (de', d), c (B, de'), node_mask (B, n) bool; got "
-            + ", ".join(str(tuple(t.shape)) for t in (Q, K, V, E, W, b, m, W_out, c))
-            + f", {node_mask.dtype} {tuple(node_mask.shape)}")
-
-
-def _key_bias(node_mask: Tensor, dtype: torch.dtype) -> Tensor:
-    """(B, 1, n, 1): 0 for real keys, the most negative finite number for padded keys (a finite fill keeps a
-    graph with no real node NaN-free)."""
-    B, n = node_mask.shape
-    bias = torch.zeros(B, 1, n, 1, dtype=dtype, device=node_mask.device)
-    return bias.masked_fill_(~node_mask.view(B, 1, n, 1), torch.finfo(dtype).min)
-
-
-def edge_attention_reference(Q: Tensor, K: Tensor, V: Tensor, E: Tensor, W: Tensor, b: Tensor, m: Tensor,
-                             W_out: Tensor, c: Tensor, node_mask: Tensor) -> tuple[Tensor, Tensor]:
-    """:func:`edge_attention` written as plain autograd operations (the oracle of the tests, and the
-    formulation ``torch.compile`` sees, which it can fuse into a few loops itself)."""
-    d = Q.shape[-1]
-    M = nn.functional.linear(E, W[:d], b[:d] + 1.0)
-    A = nn.functional.linear(E, W[d:], b[d:])
-    S = Q.unsqueeze(2) * K.unsqueeze(1) * M + A
-    attn = torch.softmax(S + _key_bias(node_mask, S.dtype), dim=2)
-    h = (attn * V.unsqueeze(1)).sum(dim=2)
-    E_out = nn.functional.linear(S * m[:, None, None, :], W_out) + c[:, None, None, :]
-    return E_out, h
-
-
-class _EdgeAttention(torch.autograd.Function):
-    """Fused forward and hand-written backward of :func:`edge_attention`.
-
-    Forward, with ``[M | A] = E Wᵀ + b`` (``M`` gets ``+1``), ``P = Q_i ⊙ K_j``::
-
-        S = A + P ⊙ M                       (in place in A's buffer)
-        α = softmax_j(S + key_bias)         (in place in P's buffer)
-        h_i = Σ_j α_ij ⊙ V_j
-        E_out = (m ⊙ S) W_outᵀ + c          (one GEMM over all B·n·n rows)
-
-    Kept for backward: Q, K, V, h (B, n, d), E (B, n, n, de), m, the weights, and M, S, α (B, n, n, d).
-    Backward (``g_O``, ``g_h`` the incoming gradients), using ``Σ_j α_ij V_j = h_i``::
-
-        g_F = g_O W_out,   ∂W_out = g_Oᵀ (m ⊙ S),   ∂c = Σ_ij g_O,ij,   ∂m = Σ_ij g_F,ij ⊙ S_ij
-        ∂S_ij = m ⊙ g_F,ij + α_ij ⊙ g_h,i ⊙ (V_j − h_i)   (softmax and weighted sum in one expression)
-        ∂V_j  = Σ_i α_ij ⊙ g_h,i
-        ∂M_ij = ∂S_ij ⊙ Q_i ⊙ K_j,     ∂A = ∂S
-        ∂Q_i  = Σ_j ∂S_ij ⊙ M_ij ⊙ K_j,     ∂K_j = Σ_i ∂S_ij ⊙ M_ij ⊙ Q_i
-        ∂E = ∂M W_1 + ∂A W_2,   ∂W = [∂Mᵀ E ; ∂Aᵀ E],   ∂b = [Σ ∂M ; Σ ∂A]   (W = [W_1 ; W_2])
-
-    Padded keys have α = 0 exactly, so they receive no gradient through the softmax. Reduced-precision
-    inputs (autocast) compute the softmax in float32.
-    """
-
-    @staticmethod
-    def forward(ctx, Q, K, V, E, W, b, m, W_out, c, node_mask):
-        B, n, d = Q.shape
-        M = nn.functional.linear(E, W[:d], b[:d] + 1.0)  # (B, n, n, d)
-        S = nn.functional.linear(E, W[d:], b[d:])  # A; becomes S in place
-        cdt = S.dtype
-        P = Q.unsqueeze(2).to(cdt) * K.unsqueeze(1).to(cdt)  # (B, n, n, d)
-        S.addcmul_(P, M)
-        if cdt in (torch.float16, torch.bfloat16):
-            attn = torch.softmax(S.float() + _key_bias(node_mask, torch.float32), dim=2)
-            del P
-        else:
-            torch.add(S, _key_bias(node_mask, cdt), out=P)
-            attn = torch.ops.aten._softmax.out(P, 2, False, out=P)
-        h = _weighted_sum_over_keys(attn, V.to(attn.dtype)).to(cdt)  # (B, n, d)
-        mc, W_outc = m.to(cdt), W_out.to(cdt)
-        F = S * mc[:, None, None, :]
-        E_out = (F.view(-1, d) @ W_outc.t()).view(B, n, n, -1)
-        del F
-        E_out.add_(c.to(cdt)[:, None, None, :])
-        ctx.save_for_backward(Q, K, V, E, W, M, attn, h, S, mc, W_outc)
-        return E_out, h
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, gO: Tensor | None, gh: Tensor | None):
-        Q, K, V, E, W, M, attn, h, S, m, W_out = ctx.saved_tensors
-        B, n, d = Q.shape
-        cdt = M.dtype
-        need = ctx.needs_input_grad
-        Qc, Kc = Q.to(cdt), K.to(cdt)
-        gm = gW_out = gc = gF = None
-        if gO is not None:
-            gO = gO.to(cdt)
-            gO2 = gO.reshape(-1, gO.shape[-1])  # (B·n·n, de')
-            gF = (gO2 @ W_out).view(B, n, n, d)
-            if need[7]:
-                F = S * m[:, None, None, :]
-                gW_out = gO2.t() @ F.view(-1, d)
-                del F
-            if need[6]:
-                gm = (gF * S).view(B, n * n, d).sum(dim=1)
-            if need[8]:
-                gc = gO.view(B, n * n, -1).sum(dim=1)
-            gF.mul_(m[:, None, None, :])  # ∂S from E_out
-        # ∂S (B, n, n, d), contiguous (elementwise kernels writing into a strided half of a wider buffer
-        # are many times slower on CPU)
-        gV = None
-        if gh is not None:
-            gh = gh.to(attn.dtype)
-            aw = attn * gh.unsqueeze(2)  # α_ij ⊙ g_h,i
-            gV = aw.sum(dim=1)
-            gSt = torch.sub(V.unsqueeze(1).to(aw.dtype), h.unsqueeze(2).to(aw.dtype))
-            gSt.mul_(aw)
-            del aw
-            if gF is not None:
-                gSt.add_(gF)
-            gSt = gSt.to(cdt)
-        elif gF is not None:
-            gSt = gF
-        else:
-            gSt = torch.zeros_like(M)
-        del gF
-        gM = Qc.unsqueeze(2) * Kc.unsqueeze(1)
-        gM.mul_(gSt)
-        gQ = gK = None
-        if need[0] or need[1]:
-            gSM = gSt * M  # ∂S ⊙ M
-            if need[0]:
-                gQ = _weighted_sum_over_keys(gSM, Kc)
-            if need[1]:
-                gK = _weighted_sum_over_queries(gSM, Qc)
-            del gSM
-        gM2, gS2 = gM.view(-1, d), gSt.view(-1, d)  # ∂M, ∂A = ∂S
-        Wc = W.to(cdt)
-        gE = gW = gb = None
-        if need[3]:
-            gE = gM2 @ Wc[:d]
-            gE.addmm_(gS2, Wc[d:])
-            gE = gE.view(E.shape)
-        if need[4]:
-            E2 = E.reshape(-1, E.shape[-1]).to(cdt)
-            gW = torch.cat([gM2.t() @ E2, gS2.t() @ E2])
-        if need[5]:
-            gb = torch.cat([gM2.sum(dim=0), gS2.sum(dim=0)])
-        return gQ, gK, gV, gE, gW, gb, gm, gW_out, gc, None
-
-
-def _weighted_sum_over_keys(a: Tensor, v: Tensor) -> Tensor:
-    """``Σ_j a_ij ⊙ v_j``: a (B, n, n, d), v (B, n, d) -> (B, n, d), without a (B, n, n, d) temporary."""
-    out = a[:, :, 0] * v[:, 0:1]
-    for j in range(1, a.shape[2]):
-        out.addcmul_(a[:, :, j], v[:, j:j + 1])
-    return out
-
-
-def _weighted_sum_over_queries(a: Tensor, q: Tensor) -> Tensor:
-    """``Σ_i a_ij ⊙ q_i``: a (B, n, n, d), q (B, n, d) -> (B, n, d), without a (B, n, n, d) temporary."""
-    out = a[:, 0] * q[:, 0:1]
-    for i in range(1, a.shape[1]):
-        out.addcmul_(a[:, i], q[:, i:i + 1])
-    return out
-
-
-def edge_attention(Q: Tensor, K: Tensor, V: Tensor, E: Tensor, W: Tensor, b: Tensor, m: Tensor, W_out: Tensor,
-                   c: Tensor, node_mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Edge-modulated per-channel attention and the new edge stream (steps 2-4 of the module docstring), fused.
-
-    With ``[E1 | E2] = E Wᵀ + b`` (W (2d, de), b (2d,)), ``Q`` already scaled by ``1/sqrt(d_head)``::
-
-        S_ij     = Q_i ⊙ K_j ⊙ (E1_ij + 1) + E2_ij                    (B, n, n, d)
-        h_i      = Σ_{j real} softmax_j(S_ij) ⊙ V_j                   (B, n, d)
-        E_out_ij = (m ⊙ S_ij) W_outᵀ + c                               (B, n, n, de')
-
-    where ``m`` (B, d) and ``c`` (B, de') are per-graph (the graph-stream FiLM: ``m = m_E + 1``,
-    ``c = W_out a_E + b_out``). Shapes: Q, K, V (B, n, d), E (B, n, n, de), W_out (de', d), node_mask (B, n)
-    bool. Returns ``(E_out, h)``: ``E_out`` on every pair (padding included; the caller masks it), the softmax
-    runs over real keys only, and ``h`` of a padded query is finite (the caller zeroes it).
-
-    Same values and gradients as :func:`edge_attention_reference` (tested with ``gradcheck``); one autograd
-    node whose backward recomputes nothing but ``m ⊙ S`` and builds no (B, n, n, d) product for its
-    reductions (see :class:`_EdgeAttention`). Under ``torch.compile`` the reference formulation is used
-    instead, which the compiler fuses itself. Raises ``ValueError`` on inconsistent shapes.
-    """
-    _check_attention_shapes(Q, K, V, E, W, b, m, W_out, c, node_mask)
-    if torch.compiler.is_compiling():
-        return edge_attention_reference(Q, K, V, E, W, b, m, W_out, c, node_mask)
-    return _EdgeAttention.apply(Q, K, V, E, W, b, m, W_out, c, node_mask)
-
-
 class NodeEdgeAttention(nn.Module):
     """Steps 1–5 of the module docstring: (X, E, y, node_mask) -> (X', E', y').
 
@@ -496,9 +246,9 @@ class GraphTransformerLayer(nn.Module):
             self.norm_y1 = nn.LayerNorm(dy, eps=layer_norm_eps)
             self.norm_y2 = nn.LayerNorm(dy, eps=layer_norm_eps)
             self.ff_y = FeedForward(dy, dim_ffy, dropout)
-        self.drop_x = _dropout(dropout)
-        self.drop_e = _dropout(dropout)
-        self.drop_y = _dropout(dropout)
+        self.drop_x = dropout_or_identity(dropout)
+        self.drop_e = dropout_or_identity(dropout)
+        self.drop_y = dropout_or_identity(dropout)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
