@@ -230,7 +230,10 @@ def run_is_done(preset: dict, task: dict, run_dir: Path) -> bool:
 
 
 def execute_run(preset: dict, task: dict, variant: str, seed: int, out: Path, env: dict) -> dict:
-    """Train (unless ``train_done``) and evaluate one run; returns its timing (wall and CPU seconds)."""
+    """Train (unless ``train_done`` says it finished) and run the missing evaluation calls of one run.
+
+    Returns its timing: wall and CPU seconds (user + system of the child process) of each command.
+    """
     run_dir = run_dir_of(out, task["label"], variant, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "error.txt").unlink(missing_ok=True)
@@ -238,6 +241,9 @@ def execute_run(preset: dict, task: dict, variant: str, seed: int, out: Path, en
     timing_path = run_dir / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     if not (run_dir / "train_done").exists() or not (run_dir / "checkpoints" / "last.ckpt").exists():
+        # an interrupted training starts again from scratch; evaluations of an older model are dropped
+        for stale in ["checkpoints", "csv", *(f"eval_{name}" for name in eval_cmds)]:
+            shutil.rmtree(run_dir / stale, ignore_errors=True)
         t0 = time.time()
         timing["train_cpu_s"] = run_logged(train_cmd, run_dir / "train.log", env)
         timing["train_wall_s"] = time.time() - t0
@@ -710,7 +716,8 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="apply the preset's smoke section (1 seed, tiny budgets)")
     ap.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
     ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads per run (OMP_NUM_THREADS; default: inherited; with --jobs J on C cores use C/J)")
+                    help="torch threads per run (OMP_NUM_THREADS); default: inherited with --jobs 1, else "
+                         "cores // jobs")
     ap.add_argument("--aggregate-only", action="store_true", help="build the report from finished runs, train nothing")
     args = ap.parse_args(argv)
 
@@ -737,6 +744,8 @@ def main(argv=None) -> int:
             preset["seeds"] = list(chosen)
     if args.jobs < 1:
         raise SystemExit(f"--jobs must be >= 1, got {args.jobs}")
+    if args.threads is None and args.jobs > 1:
+        args.threads = max(1, (os.cpu_count() or 1) // args.jobs)
     default_out = REPO / ("outputs/report_smoke" if args.smoke else "reports") / args.preset
     out = Path(args.out).resolve() if args.out else default_out
     (out / "runs").mkdir(parents=True, exist_ok=True)

@@ -226,3 +226,35 @@ def test_grid_resumes_and_survives_a_failed_run(nr, tmp_path, monkeypatch):
     monkeypatch.setattr(nr, "execute_run", lambda *a: (_ for _ in ()).throw(AssertionError("nothing to run")))
     write_run(tmp_path, "cycle", "sympe", 1, nr)
     assert nr.run_grid(preset, tmp_path, jobs=2) == []
+
+
+def test_execute_run_trains_once_and_runs_only_missing_evaluations(nr, tmp_path, monkeypatch):
+    preset = fake_preset()
+    task = preset["tasks"][1]                       # evals nll, steps10, steps50
+    calls = []
+
+    def fake_run(cmd, log, env):
+        script = Path(cmd[1]).name
+        calls.append(script)
+        out = next(a.split("=", 1)[1] for a in cmd if a.startswith(("hydra.run.dir=", "out_dir=")))
+        if script == "train_diffusion.py":
+            (Path(out) / "checkpoints").mkdir(parents=True)
+            (Path(out) / "checkpoints" / "last.ckpt").write_text("weights")
+        else:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            (Path(out) / "metrics.json").write_text("{}")
+        return 1.5
+
+    monkeypatch.setattr(nr, "run_logged", fake_run)
+    rd = nr.run_dir_of(tmp_path, "mol", "sympe", 0)
+    (rd / "eval_steps50").mkdir(parents=True)
+    (rd / "eval_steps50" / "metrics.json").write_text('{"stale": true}')   # from an older, unfinished training
+    timing = nr.execute_run(preset, task, "sympe", 0, tmp_path, {})
+    assert calls == ["train_diffusion.py", "evaluate.py", "evaluate.py", "evaluate.py"]
+    assert json.loads((rd / "eval_steps50" / "metrics.json").read_text()) == {}
+    assert timing["train_cpu_s"] == 1.5 and nr.run_is_done(preset, task, rd)
+    # an interrupted evaluation: only that call runs again, the model is not retrained
+    (rd / "eval_steps10" / "metrics.json").unlink()
+    calls.clear()
+    nr.execute_run(preset, task, "sympe", 0, tmp_path, {})
+    assert calls == ["evaluate.py"]
