@@ -441,7 +441,7 @@ def aggregate(preset: dict, runs: dict) -> dict:
         base = next((r for r in rows if r["variant"] == "none"), None)
         for row in rows:
             for col in ("nll", "nll_mix"):
-                row[f"{col}_vs_none"] = _difference(row[col], base["nll"] if base else None)
+                row[f"{col}_vs_none"] = None if row is base else _difference(row[col], base["nll"] if base else None)
             row["below_floor"] = _below_floor(row, entry)
         tasks.append(entry)
     return {"tasks": tasks}
@@ -521,10 +521,13 @@ def markdown(report: dict) -> str:
                   f"Data entropy H: {_f(t['entropy'])}; exchangeable floor: "
                   f"{fmt({'mean': t['floor'], 'sem': t.get('floor_sem')})} nats per graph", ""]
         steps = sorted({s["steps"] for r in t["rows"] for s in r["sampling"]})
+        shown = {m: [st for st in steps if any(p["steps"] == st and p[m]["mean"] is not None
+                                               for r in t["rows"] for p in r["sampling"])]
+                 for m in ("validity", "uniqueness")}
         has_digress = any(r["nll_digress"]["mean"] is not None for r in t["rows"])
         head = (["variant", "seeds", "NLL per-draw", "Δ vs none", f"NLL mixture K={K}", "Δ vs none"]
                 + (["NLL DiGress formula"] if has_digress else []) + ["leak diff. (flagged)"]
-                + [f"validity @{s}" for s in steps] + [f"uniqueness @{s}" for s in steps])
+                + [f"validity @{s}" for s in shown["validity"]] + [f"uniqueness @{s}" for s in shown["uniqueness"]])
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in t["rows"]:
             name = f"*{r['title']} (control)*" if r["control"] else r["title"]
@@ -535,8 +538,8 @@ def markdown(report: dict) -> str:
                 cells.append(fmt(r["nll_digress"]))
             lf = r["leak_flagged"]
             cells.append(fmt(r["leak_diff"]) + (f" ({lf['flagged']}/{lf['of']})" if lf["of"] else ""))
-            cells += [fmt(by_steps.get(s, {}).get("validity"), 1, 100) for s in steps]
-            cells += [fmt(by_steps.get(s, {}).get("uniqueness"), 1, 100) for s in steps]
+            cells += [fmt(by_steps.get(s, {}).get("validity"), 1, 100) for s in shown["validity"]]
+            cells += [fmt(by_steps.get(s, {}).get("uniqueness"), 1, 100) for s in shown["uniqueness"]]
             lines.append("| " + " | ".join(cells) + " |")
         pics = [f"![NLL per variant](nll_{t['label']}.png)"]
         if any(r["nll_bins"] for r in t["rows"]):

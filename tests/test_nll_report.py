@@ -59,7 +59,7 @@ def write_run(out: Path, task: str, variant: str, seed: int, nr, skip_eval: str 
                      "exchangeable_nll_floor": 99.0, "sampling_steps": 500, "num_samples": 8,
                      "validity": 0.5 + 0.1 * seed, "uniqueness": 1.0})
     else:
-        main.update({"sampling_steps": 10, "num_samples": 8, "validity": None})
+        main.update({"sampling_steps": 10, "num_samples": 8, "validity": None})   # uniqueness absent
     steps10 = {"num_samples": 0}
     if task == "mol":
         steps10.update({"sampling_steps": 10, "num_samples": 8, "validity": 0.1 * seed, "uniqueness": 0.9})
@@ -106,6 +106,7 @@ def test_aggregator_builds_the_table_from_run_jsons(nr, tmp_path):
     d = rows[("cycle", "sympe")]["nll_vs_none"]
     assert d["mean"] == pytest.approx(np.mean(NLL[("cycle", "sympe")]) - 13.0)
     assert d["sem"] == pytest.approx(math.hypot(se(NLL[("cycle", "sympe")]), se(NLL[("cycle", "none")])))
+    assert rows[("cycle", "none")]["nll_vs_none"] is None
     d = rows[("cycle", "sympe")]["nll_mix_vs_none"]
     assert d["mean"] == pytest.approx(np.mean(NLL[("cycle", "sympe")]) - 1.5 - 13.0)
     # entropy and floor: exact for the symmetry-breaking family (from the run's config), read for molecules
@@ -140,6 +141,7 @@ def test_aggregator_builds_the_table_from_run_jsons(nr, tmp_path):
     assert "9.911" in md and "36.25 ± 0.06" in md
     assert "*index (control)*" in md and "↓floor" in md
     assert "validity @10 | validity @50 | validity @500" in md
+    assert "| leak diff. (flagged) |\n" in md          # the cycle task: no validity / uniqueness columns
     assert "60.0 ± 5.8" in md                       # validity in % at 500 steps
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["keys"]["json_keys"]["nll"][0] == "nll_ours_plain_{est}"
