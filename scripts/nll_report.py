@@ -587,21 +587,22 @@ def plots(report: dict, out: Path) -> list[str]:
                     written.append(name)
         x = np.arange(len(rows))
         fig, ax = plt.subplots(figsize=(7, 3.8))
-        for off, col, label, hatch in ((-0.2, "nll", "per-draw bound", None), (0.2, "nll_mix", f"mixture bound K={K}", "//")):
-            means = [r[col]["mean"] if r[col]["mean"] is not None else np.nan for r in rows]
-            sems = [r[col]["sem"] or 0.0 for r in rows]
-            ax.bar(x + off, means, 0.38, yerr=sems, capsize=4, label=label, hatch=hatch,
-                   color=["#c55" if r["control"] else "#48c" for r in rows], alpha=0.9 if hatch is None else 0.5)
+        for off, col, label, marker in ((-0.15, "nll", "per-draw bound", "o"), (0.15, "nll_mix", f"mixture bound K={K}", "s")):
             for i, r in enumerate(rows):
+                color = "#c33" if r["control"] else "#26a"
+                if r[col]["mean"] is not None:
+                    ax.errorbar([i + off], [r[col]["mean"]], yerr=[r[col]["sem"] or 0.0], marker=marker, ms=6, capsize=4,
+                                color=color, mfc="white" if marker == "s" else color, label=label if i == 0 else None)
                 pts = [rr[col] for rr in r["runs"] if rr[col] is not None]
-                ax.scatter([i + off] * len(pts), pts, color="k", s=8, zorder=3)
+                ax.scatter([i + off + 0.05] * len(pts), pts, color="k", s=6, zorder=3, alpha=0.6)
         if t["floor"] is not None:
             ax.axhline(t["floor"], color="r", ls="--", lw=1, label="exchangeable floor")
         if t["entropy"] is not None:
             ax.axhline(t["entropy"], color="g", ls=":", lw=1.2, label="data entropy")
         ax.set_xticks(x, [r["title"] + (" (control)" if r["control"] else "") for r in rows], rotation=20,
                       fontsize=7, ha="right")
-        ax.set_ylabel("test NLL (nats / graph)")
+        ax.set_ylabel("test NLL (nats / graph), mean ± s.e. over seeds; dots: seeds")
+        ax.yaxis.label.set_size(7)
         ax.set_title(t["title"], fontsize=9)
         ax.legend(fontsize=7)
         fig.tight_layout()
@@ -611,21 +612,30 @@ def plots(report: dict, out: Path) -> list[str]:
         written.append(name)
 
         if any(r["nll_bins"] for r in rows):
-            fig, ax = plt.subplots(figsize=(6, 3.5))
+            fig, (ax, ax_d) = plt.subplots(1, 2, figsize=(10, 3.6))
+            base = next((r["nll_bins"] for r in rows if r["variant"] == "none" and r["nll_bins"]), None)
             for r in rows:
                 if not r["nll_bins"]:
                     continue
                 mean = np.asarray(r["nll_bins"]["mean"])
-                sem = np.asarray(r["nll_bins"]["sem"]) if r["nll_bins"]["sem"] else None
+                sem = np.asarray(r["nll_bins"]["sem"]) if r["nll_bins"]["sem"] else np.zeros_like(mean)
                 T = t.get("T")
                 xs = (r["nll_bins"]["centres"] or (time_bin_centres(int(T), len(mean)) if T and T >= len(mean)
                                                    else list(range(1, len(mean) + 1))))
-                ax.errorbar(xs, mean, yerr=sem, marker="o", ms=3, capsize=2, label=r["title"],
-                            ls="--" if r["control"] else "-")
+                ls = "--" if r["control"] else "-"
+                ax.errorbar(xs, mean, yerr=sem, marker="o", ms=3, capsize=2, label=r["title"], ls=ls)
+                if base is not None and len(base["mean"]) == len(mean):
+                    bsem = np.asarray(base["sem"]) if base["sem"] else np.zeros_like(mean)
+                    ax_d.errorbar(xs, mean - np.asarray(base["mean"]), yerr=np.hypot(sem, bsem), marker="o", ms=3,
+                                  capsize=2, label=r["title"], ls=ls)
             ax.set_xlabel("diffusion time t (bin centre)")
             ax.set_ylabel("NLL of the bin (nats / graph)")
             ax.set_title(t["title"], fontsize=9)
             ax.legend(fontsize=6)
+            ax_d.axhline(0.0, color="k", lw=0.8)
+            ax_d.set_xlabel("diffusion time t (bin centre)")
+            ax_d.set_ylabel("difference to none (nats / graph)")
+            ax_d.set_title("per-bin NLL minus that of none (mean ± s.e. over seeds)", fontsize=8)
             fig.tight_layout()
             name = f"nll_bins_{t['label']}.png"
             fig.savefig(out / name, dpi=90)
