@@ -258,8 +258,31 @@ def execute_run(preset: dict, task: dict, variant: str, seed: int, out: Path, en
     return timing
 
 
+def prepare_datasets(preset: dict, tasks: list[dict], out: Path, env: dict) -> list[str]:
+    """Process each task's dataset (and its cached |Aut| values) once, one task at a time, before runs go in
+    parallel: ``train_diffusion.py <overrides> train.summary_only=true`` (prints the dataset summary with its
+    exchangeable floor). Returns the failures' messages."""
+    failures = []
+    last = preset.get("last") or {}
+    for task in tasks:
+        folder = out / "prepare" / task["label"]
+        folder.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "scripts/train_diffusion.py", *preset["common"]["train"], *task["train"],
+               *last.get("train", []), "train.summary_only=true", f"hydra.run.dir={folder}"]
+        try:
+            run_logged(cmd, folder / "summary.log", env)
+        except RuntimeError as e:
+            failures.append(f"{task['label']} (dataset): {str(e).splitlines()[0]}")
+            print(f"[report] {task['label']}: preparing its dataset FAILED ({folder / 'summary.log'})", flush=True)
+    return failures
+
+
 def run_grid(preset: dict, out: Path, jobs: int = 1, threads: int | None = None) -> list[str]:
-    """Every (task, variant, seed) run not done yet, ``jobs`` at a time; returns the failures' messages."""
+    """Every (task, variant, seed) run not done yet, ``jobs`` at a time; returns the failures' messages.
+
+    With ``jobs > 1`` the datasets of the tasks to run are prepared first, one at a time
+    (:func:`prepare_datasets`). ``threads`` sets ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` of every command.
+    """
     grid = [(t, v, s) for t in preset["tasks"] for v in preset["variants"] for s in preset["seeds"]]
     env = dict(os.environ)
     if threads:
@@ -270,6 +293,9 @@ def run_grid(preset: dict, out: Path, jobs: int = 1, threads: int | None = None)
     if done_before:
         print(f"[report] {done_before} of {len(grid)} runs already done (skipped)", flush=True)
     started, lock, finished, failures = time.time(), threading.Lock(), [0], []
+    if jobs > 1 and todo:  # parallel runs must not process the same dataset cache at once
+        labels = {t["label"] for _, t, _, _ in todo}
+        failures += prepare_datasets(preset, [t for t in preset["tasks"] if t["label"] in labels], out, env)
 
     def one(item):
         i, t, v, s = item
@@ -503,7 +529,14 @@ def markdown(report: dict) -> str:
              "permutation-invariant model can go. Rows marked *control* read node indices (not equivariant): "
              "they exist to be flagged by the node-order leak test and are never results.",
              f"Compute: {report['total_cpu_s'] / 60:.1f} CPU-minutes over {report['num_runs']} runs "
-             f"({report['runs_done']} done).", ""]
+             f"({report['runs_done']} done).", "",
+             "Overrides of every run: training `" + " ".join(report["common"]["train"]) + "`; evaluation `"
+             + " ".join(report["common"]["eval"]) + "`" + ("; appended last (smoke): `"
+             + " ".join(report["last"]["train"] + report["last"]["eval"]) + "`" if report.get("last") else ""), "",
+             "Variants: " + "; ".join(f"{v.get('title', k)} = `{' '.join(v.get('train', []))}`"
+                                      for k, v in variants.items()), "",
+             "Evaluation calls (`scripts/evaluate.py` overrides): " + "; ".join(
+                 f"{k} = `{' '.join(v)}`" for k, v in report["evals"].items()), ""]
     for col, title in (("nll", "per-draw bound"), ("nll_mix", f"mixture bound (K = {K})")):
         head = ["task", "H", "floor"] + [variants[v].get("title", v) for v in variants]
         lines += [f"## Test NLL, {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -700,6 +733,7 @@ def build_report(preset: dict, out: Path, preset_name: str, command: str, failur
     """Aggregate the finished runs under ``out``; writes ``report.json``, ``report.md`` and the plots."""
     runs = collect(preset, out)
     report = {"preset": preset_name, "command": command, "seeds": preset["seeds"], "variants": preset["variants"],
+              "common": preset["common"], "evals": preset["evals"], "last": preset.get("last"),
               "keys": {"estimator": preset["keys"]["estimator"], "mixture_draws": int(preset["keys"]["mixture_draws"]),
                        "json_keys": KEYS, "sample_keys": SAMPLE_KEYS},
               **aggregate(preset, runs), "failures": list(failures)}

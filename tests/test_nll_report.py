@@ -140,6 +140,7 @@ def test_aggregator_builds_the_table_from_run_jsons(nr, tmp_path):
     assert "13.00 ± 0.58" in md                     # cycle / none per-draw: mean 13, s.e. 1/sqrt(3)
     assert "9.911" in md and "36.25 ± 0.06" in md
     assert "*index (control)*" in md and "↓floor" in md
+    assert "SymPE = `model.symbreak=sympe`" in md and "steps10 = `nll_estimator=none steps=10`" in md
     assert "validity @10 | validity @50 | validity @500" in md
     assert "| leak diff. (flagged) |\n" in md          # the cycle task: no validity / uniqueness columns
     assert "60.0 ± 5.8" in md                       # validity in % at 500 steps
@@ -260,3 +261,21 @@ def test_execute_run_trains_once_and_runs_only_missing_evaluations(nr, tmp_path,
     calls.clear()
     nr.execute_run(preset, task, "sympe", 0, tmp_path, {})
     assert calls == ["evaluate.py"]
+
+
+def test_parallel_grid_prepares_each_dataset_first(nr, tmp_path, monkeypatch):
+    preset = fake_preset()
+    events = []
+    monkeypatch.setattr(nr, "run_logged", lambda cmd, log, env: events.append(("prepare", cmd)) or 0.0)
+
+    def fake_execute(p, task, variant, seed, out, env):
+        events.append(("run", env.get("OMP_NUM_THREADS")))
+        write_run(out, task["label"], variant, seed, nr)
+        return {}
+
+    monkeypatch.setattr(nr, "execute_run", fake_execute)
+    assert nr.run_grid(preset, tmp_path, jobs=2, threads=1) == []
+    prepares = [cmd for kind, cmd in events if kind == "prepare"]
+    assert len(prepares) == 2 and all("train.summary_only=true" in c for c in prepares)
+    assert [e[0] for e in events[:2]] == ["prepare", "prepare"] and len(events) == 2 + 18
+    assert {e[1] for e in events[2:]} == {"1"}
