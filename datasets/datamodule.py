@@ -2,13 +2,20 @@
 
 Batches are PyG ``Batch`` objects (sparse); the model converts them to a
 :class:`~sympe.diffusion.graph.DenseGraph`. Shuffling of the train split uses a ``torch.Generator``
-seeded with ``seed``, so the order of batches is the same in every run with the same seed.
+seeded with ``seed``, so the order of batches is the same in every run with the same seed. The train
+loader is a :class:`~sympe.datasets.sampler.ResumableDataLoader`: its state (the permutation of the
+current epoch and how many of its graphs were trained on) goes into every checkpoint through
+Lightning's stateful-dataloader protocol, and a run resumed mid-epoch sees exactly the batches that the
+uninterrupted run would have seen. (On one process; under DDP, Lightning's distributed sampler shards
+the split instead.)
 """
 from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
 from torch_geometric.loader import DataLoader
+
+from sympe.datasets.sampler import ResumableDataLoader
 
 
 class GraphDataModule(pl.LightningDataModule):
@@ -46,17 +53,28 @@ class GraphDataModule(pl.LightningDataModule):
                           persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.world_size > 1:
+            # several processes: Lightning shards the split with its DistributedSampler (reshuffled per epoch);
+            # a resumed multi-process run restarts the interrupted epoch's order from its beginning
+            return self._loader(self.train_set, self.batch_size, shuffle=True)
+        # under a Trainer, "consumed" = batches whose optimizer step is done (Lightning fetches one ahead);
+        # without one (plain iteration) the loader counts the batches it handed out
+        consumed = self._batches_trained_this_epoch if trainer is not None else None
+        return ResumableDataLoader(self.train_set, self.batch_size, self._generator,
+                                   consumed_batches=consumed, num_workers=self.num_workers,
+                                   pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)
+
+    def _batches_trained_this_epoch(self) -> int:
+        """Train batches of the current epoch whose optimizer step is done (Lightning's loop progress)."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            raise RuntimeError("GraphDataModule: the train loader's state needs the trainer (attach the data module "
+                               "to a Trainer, or build a ResumableDataLoader without consumed_batches)")
+        return trainer.fit_loop.epoch_loop.batch_progress.current.processed
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
-
-    def state_dict(self) -> dict:
-        return {"generator": self._generator.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        if "generator" in state:
-            self._generator.set_state(state["generator"])

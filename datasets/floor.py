@@ -52,10 +52,10 @@ def log_aut_of_graphs(graphs, progress: bool = False, desc: str = "automorphisms
     """``log |Aut(x)|`` (float64, (G,)) for an iterable of PyG ``Data`` in the datasets' format."""
     graphs = list(graphs)
     it = graphs
-    if progress:
-        from tqdm.auto import tqdm
+    if progress:  # a terminal-only bar, as for dataset processing (sympe.datasets.progress; SYMPE_PROGRESS)
+        from sympe.datasets.progress import progress as bar
 
-        it = tqdm(graphs, desc=desc, unit="graph", leave=False)
+        it = bar(graphs, total=len(graphs), desc=desc, unit="graph")
     out = [log_automorphism_group_size(*pyg_graph_classes(g)) for g in it]
     return torch.tensor(out, dtype=torch.float64)
 

@@ -9,6 +9,11 @@ Every unattributed ("structure only") graph of sympe's generic datasets is store
   ``[0, 1]`` (column 0, "no edge", never appears in sparse form),
 * ``y``: (1, 0) float (no graph-level features), ``num_nodes``: N.
 
+Metric inputs (:func:`to_adjacency`, :func:`to_networkx`) accept any of: ``nx.Graph`` (simple, undirected; nodes in the order of ``G.nodes()``), an ``(atoms, bonds)``
+pair (numpy or torch; ``atoms`` (n,) or (n, dx), ``bonds`` (n, n) edge classes, any class > 0 is
+an edge, the diagonal is ignored as in :class:`~sympe.diffusion.graph.DenseGraph`), a square 0/1
+adjacency array (n, n) with zero diagonal, or a PyG ``Data`` (``edge_index``, ``num_nodes``).
+
 Extra per-graph attributes (e.g. a block assignment (N,) long) are passed through as keyword
 arguments. Node i of the edge list / adjacency matrix is node i of the ``Data``; a networkx graph
 is relabelled to 0..N-1 in the order of ``G.nodes()``.
@@ -105,3 +110,77 @@ def data_to_networkx(data: Data) -> nx.Graph:
 def to_networkx_list(graphs: Iterable[Data]) -> list[nx.Graph]:
     """Convert every graph of an iterable of ``Data`` (e.g. a dataset split) to networkx."""
     return [data_to_networkx(g) for g in graphs]
+
+
+# ---------------------------------------------------------------------------- metric inputs
+def _to_numpy(a) -> np.ndarray:
+    if hasattr(a, "detach"):  # torch tensor
+        a = a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def to_adjacency(graph) -> np.ndarray:
+    """(n, n) bool adjacency of any accepted graph input (see the module docstring)."""
+    if isinstance(graph, nx.Graph):
+        if graph.is_directed() or graph.is_multigraph():
+            raise ValueError("expected a simple undirected nx.Graph; convert with nx.Graph(G.to_undirected())")
+        if nx.number_of_selfloops(graph):
+            raise ValueError("graph has self-loops; remove them with G.remove_edges_from(nx.selfloop_edges(G))")
+        index = {v: i for i, v in enumerate(graph.nodes())}
+        a = np.zeros((len(index), len(index)), dtype=bool)
+        if graph.number_of_edges():
+            e = np.array([(index[u], index[v]) for u, v in graph.edges()], dtype=np.int64)
+            a[e[:, 0], e[:, 1]] = True
+            a[e[:, 1], e[:, 0]] = True
+        return a
+    if hasattr(graph, "edge_index") and hasattr(graph, "num_nodes"):  # PyG Data
+        n = int(graph.num_nodes)
+        ei = _to_numpy(graph.edge_index).astype(np.int64).reshape(2, -1)
+        if ei.size and (ei.min() < 0 or ei.max() >= n):
+            raise ValueError(f"Data.edge_index holds node ids outside 0..{n - 1}")
+        a = np.zeros((n, n), dtype=bool)
+        a[ei[0], ei[1]] = True
+        if (a != a.T).any() or np.diagonal(a).any():
+            raise ValueError("Data.edge_index must list both directions of every edge and no self-loops")
+        return a
+    if isinstance(graph, (tuple, list)):
+        if len(graph) != 2:
+            raise ValueError(f"a graph given as a sequence must be an (atoms, bonds) pair, got length {len(graph)}")
+        atoms, bonds = _to_numpy(graph[0]), _to_numpy(graph[1])
+        n = atoms.shape[0] if atoms.ndim >= 1 else -1
+        if bonds.shape != (n, n):
+            raise ValueError(f"(atoms, bonds): bonds must have shape (n, n) with n = len(atoms) = {n}, "
+                             f"got {bonds.shape}; slice padded nodes away with the node mask")
+        a = bonds > 0
+        np.fill_diagonal(a, False)  # the diagonal carries no class (DenseGraph convention)
+        if (a != a.T).any():
+            raise ValueError("(atoms, bonds): bonds must be symmetric (bonds[i, j] > 0 iff bonds[j, i] > 0)")
+        return a
+    arr = _to_numpy(graph)
+    if arr.ndim == 2 and arr.shape[0] == arr.shape[1] and arr.dtype != object:
+        if arr.size and not np.isin(arr, (0, 1)).all():
+            raise ValueError("an adjacency matrix must be 0/1; pass (atoms, bonds) for edge classes")
+        a = arr.astype(bool)
+        if (a != a.T).any() or np.diagonal(a).any():
+            raise ValueError("an adjacency matrix must be symmetric with a zero diagonal")
+        return a
+    raise ValueError(f"unsupported graph input {type(graph).__name__}: pass an nx.Graph, an (atoms, bonds) "
+                     "pair, a square 0/1 adjacency array or a PyG Data")
+
+
+def to_networkx(graph) -> nx.Graph:
+    """``nx.Graph`` on nodes 0..n-1 of any accepted input (an ``nx.Graph`` is relabelled in node order).
+
+    An ``nx.Graph`` whose nodes already are 0..n-1 in order is returned itself, not copied.
+    """
+    if isinstance(graph, nx.Graph):
+        if graph.is_directed() or graph.is_multigraph() or nx.number_of_selfloops(graph):
+            to_adjacency(graph)  # raises the explanatory error
+        if all(v == i for i, v in enumerate(graph.nodes())):
+            return graph  # already on 0..n-1 in order: returned as is (never modified here)
+        return nx.convert_node_labels_to_integers(graph, ordering="default")
+    a = to_adjacency(graph)
+    g = nx.Graph()
+    g.add_nodes_from(range(a.shape[0]))
+    g.add_edges_from(zip(*(idx.tolist() for idx in np.nonzero(np.triu(a, k=1)))))
+    return g

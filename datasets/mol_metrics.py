@@ -1,4 +1,4 @@
-"""Sample quality of generated molecules: validity, uniqueness, novelty, stability, FCD.
+"""Sample quality of generated molecules: validity, uniqueness, novelty, stability.
 
 One scorer, :class:`MoleculeMetrics`, reads either generated graphs (``atoms`` (n,) class indices,
 ``bonds`` (n, n) class indices of a :class:`~sympe.datasets.molecules.MoleculeSpec`, optionally
@@ -13,6 +13,10 @@ Definitions (N = number of samples, every fraction is a count divided by the sta
   largest fragment (``Chem.GetMolFrags(asMols=True, sanitizeFrags=True)``) sanitizes and can be
   written as SMILES. Disconnected molecules therefore count as valid, and a valid sample is
   represented by the canonical SMILES of its largest fragment. ``validity = num_valid / N``.
+  A sample using an element that is not an atom class of the dataset (``CC[Si]C`` for QM9) is
+  **invalid for that dataset**, whatever RDKit says: the model could not have produced it. Such
+  samples are counted in ``num_outside_spec``, their elements in ``outside_spec_elements``, and
+  named in a ``warnings`` entry. Hydrogen written in a SMILES is notation, never foreign.
   "Largest" = most atoms, hydrogens included when the spec has explicit H (DiGress counts graph
   nodes: all atoms with explicit H, heavy atoms without); ties are broken by the
   lexicographically smallest canonical SMILES (DiGress takes the first fragment in atom order,
@@ -22,7 +26,13 @@ Definitions (N = number of samples, every fraction is a count divided by the sta
   not valid with neutral atoms is rebuilt with formal charges inferred by
   :func:`~sympe.datasets.molecules.infer_formal_charges` (N+ with four bonds, ...). Graphs given
   with explicit ``charges`` and SMILES lines state their charges, so for them relaxed = strict.
-* **uniqueness** = |set of valid SMILES| / num_valid; **novelty** = |unique valid SMILES not in the
+* **uniqueness** = |set of valid SMILES| / num_valid, where each valid sample is represented by a
+  canonical form that identifies the same molecule however its hydrogens are written: canonical
+  non-isomeric SMILES of the hydrogen-suppressed largest fragment, re-parsed and re-written once
+  (so ``[H]C([H])([H])[H]``, ``[CH4]`` and, when it is valid, ``C`` are one molecule; isotopic
+  ``[2H]`` is not distinguished either). DiGress compares raw ``MolToSmiles`` strings of the
+  explicit-H molecule, which keeps ``[H]`` atoms and so can count such spellings apart.
+  **novelty** = |unique valid SMILES not in the
   training set| / |unique valid SMILES| (DiGress's ``compute_uniqueness`` / ``compute_novelty``).
   Training SMILES are canonicalized the same way (whole molecule). These use the *strict* valid
   set, as defined above. DiGress's own ``evaluate`` computes them on the *relaxed* valid set;
@@ -44,31 +54,34 @@ Definitions (N = number of samples, every fraction is a count divided by the sta
   so stability is undefined and reported as ``None`` (not 0). Formal charges are ignored (as in
   DiGress: a QM9 N+ with four bonds is unstable) unless ``use_charges=True``, in which case a charged
   atom must match :data:`CHARGED_ALLOWED_BONDS` (a sympe convention, not DiGress's).
-  SMILES lines are scored on the molecule with all hydrogens explicit (``Chem.AddHs``) and
-  kekulized (as the graphs are); a line that parses only without sanitization is scored
-  best-effort (RDKit's implicit H counts computed non-strictly, aromatic bonds 1.5 if it cannot be
-  kekulized); a line that does not parse at all is an unstable molecule contributing no atoms.
-  One deviation from DiGress: DiGress sums *class indices* (aromatic = 4); here aromatic = 1.5.
-* **FCD** (Preuer et al., J. Chem. Inf. Model. 2018): :func:`fcd`, see there.
+  Stability is always computed on the graph *as given*, by :mod:`sympe.datasets.mol_stability`:
+  for a SMILES line that is the atoms of the string and the hydrogens written in it (``[H]`` atoms
+  and bracket counts such as ``[CH3]``); no implicit H is added, whatever ``fill_hydrogens`` says.
+  A line that does not parse at all is an unstable molecule contributing no atoms. Atoms of a
+  foreign element are unstable. DiGress sums bond *class indices* (aromatic = 4); here aromatic = 1.5.
+* **Explicit-H validity of SMILES** (spec with H, ``fill_hydrogens=False``, the default): as for
+  graphs, the molecule is the atoms and the *written* hydrogens, with no implicit H, so ``C`` alone
+  is a radical and invalid. ``fill_hydrogens=True`` lets RDKit add implicit H before sanitizing
+  (DiGress's lenient ``build_molecule``), for graphs and SMILES alike. When no sample of an
+  explicit-H file writes a single H, a ``warnings`` entry says so.
+* **FCD** (Preuer et al., J. Chem. Inf. Model. 2018): :func:`sympe.datasets.mol_fcd.fcd` (re-exported here).
 
-SMILES input (:meth:`MoleculeMetrics.from_smiles`, :func:`evaluate_smiles_file`): one sample
-per line; the SMILES is the first whitespace-separated token (the SMILES-file convention "SMILES
-name"), no header line. Blank lines at the *end* are ignored (a trailing newline is not a sample);
-any other blank line, the literal ``None`` (DiGress and :mod:`sympe.datasets.outputs` write it for
-invalid graphs) and anything RDKit cannot parse and sanitize are invalid samples. Elements outside
-``spec.atom_classes`` are accepted (RDKit decides validity) and counted in ``num_outside_spec``.
+SMILES input (:meth:`MoleculeMetrics.from_smiles`): one sample per string, the SMILES being its
+first whitespace-separated token. Blank strings at the *end* are ignored (a trailing newline is not a
+sample); any other blank string, the literal ``None`` (DiGress and :mod:`sympe.datasets.outputs` write
+it for invalid graphs) and anything RDKit cannot parse and sanitize are invalid samples. Files (headers,
+CSV columns, other formats) are read by :mod:`sympe.datasets.sample_readers`.
 
 Counts returned alongside: ``num_samples``, ``num_valid``, ``num_valid_connected``,
 ``num_relaxed_valid``, ``num_unique``, ``num_novel``, ``num_unique_relaxed``,
 ``num_novel_relaxed``, ``num_connected``, ``num_atoms``, ``num_stable_atoms``,
-``num_stable_molecules``, ``num_outside_spec``.
+``num_stable_molecules``, ``num_outside_spec``, ``outside_spec_elements`` ({element: samples}),
+and ``warnings`` (a list of strings, empty when nothing needs saying).
 """
 from __future__ import annotations
 
-import functools
-import math
 import os
-import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -77,56 +90,39 @@ import numpy as np
 import torch
 from rdkit import Chem
 from rdkit.rdBase import BlockLogs
-from scipy import linalg
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from sympe.datasets.molecules import _to_numpy_long
+from sympe.datasets.mol_fcd import fcd, frechet_distance  # noqa: F401  (re-exported)
+from sympe.datasets.mol_stability import (  # noqa: F401  (re-exported)
+    ALLOWED_BONDS,
+    CHARGED_ALLOWED_BONDS,
+    bond_order_sums_of_mol,
+    stable_atoms,
+    written_h_molecule,
+)
 from sympe.datasets.molecules import (
     MoleculeSpec,
+    _to_numpy_long,
     bond_order_sums,
     build_molecule,
     canonical_smiles,
     sanitized_mol_to_smiles,
 )
 
-#: Allowed bond-order sums of neutral atoms (DiGress's ``allowed_bonds``, from EDM).
-ALLOWED_BONDS: dict[str, tuple[int, ...]] = {
-    "H": (1,), "C": (4,), "N": (3,), "O": (2,), "F": (1,), "B": (3,), "Al": (3,), "Si": (4,),
-    "P": (3, 5), "S": (4,), "Cl": (1,), "As": (3,), "Br": (1,), "I": (1,), "Hg": (1, 2), "Bi": (3, 5),
-}
-#: Allowed bond-order sums of charged atoms, used only with ``use_charges=True`` (sympe convention,
-#: the valence of the isoelectronic neutral atom: N+ like C, O+ like N, O- like F, ...). A
-#: (element, charge) pair not listed is unstable.
-CHARGED_ALLOWED_BONDS: dict[tuple[str, int], tuple[int, ...]] = {
-    ("C", 1): (3,), ("C", -1): (3,), ("N", 1): (4,), ("N", -1): (2,), ("O", 1): (3,), ("O", -1): (1,),
-    ("S", 1): (3,), ("S", -1): (1,), ("P", 1): (4,), ("B", -1): (4,),
-}
 
-_TOL = 1e-6  # bond-order sums are multiples of 0.5; compare floats with a tolerance
+def molecule_key(mol: Chem.Mol) -> str | None:
+    """Canonical form of a sanitized molecule that does not depend on how its hydrogens are written.
 
-
-def stable_atoms(symbols: Sequence[str], valences, charges=None) -> np.ndarray:
-    """(n,) bool: atom i is stable when ``valences[i]`` (its bond-order sum) is an allowed value.
-
-    Neutral atoms (or all atoms when ``charges`` is None) use :data:`ALLOWED_BONDS`, charged atoms
-    :data:`CHARGED_ALLOWED_BONDS`; elements / (element, charge) pairs not listed are unstable.
+    Canonical non-isomeric SMILES of the H-suppressed molecule, parsed and written once more (RDKit keeps
+    flags such as ``NoImplicit`` or isotopic H through the first writing). None when RDKit cannot write it.
     """
-    valences = np.asarray(valences, dtype=float)
-    if valences.shape != (len(symbols),):
-        raise ValueError(f"stable_atoms: valences must have shape ({len(symbols)},), got {valences.shape}")
-    if charges is not None and len(charges) != len(symbols):
-        raise ValueError(f"stable_atoms: charges must have length {len(symbols)}, got {len(charges)}")
-    out = np.zeros(len(symbols), dtype=bool)
-    for i, s in enumerate(symbols):
-        q = 0 if charges is None else int(charges[i])
-        allowed = ALLOWED_BONDS.get(s, ()) if q == 0 else CHARGED_ALLOWED_BONDS.get((s, q), ())
-        out[i] = any(abs(valences[i] - a) < _TOL for a in allowed)
-    return out
+    first = sanitized_mol_to_smiles(mol)
+    return None if first is None else (canonical_smiles(first) or first)
 
 
 def largest_fragment_smiles(mol: Chem.Mol, count_hydrogens: bool) -> tuple[str | None, int]:
-    """(canonical SMILES of the largest fragment or None, number of fragments) of a sanitized molecule.
+    """(:func:`molecule_key` of the largest fragment or None, number of fragments) of a sanitized molecule.
 
     Size = atoms of the fragment, plus its implicit/explicit H counts when ``count_hydrogens``
     (so an explicit-H graph and its SMILES rank fragments alike). Ties: smallest SMILES.
@@ -139,12 +135,11 @@ def largest_fragment_smiles(mol: Chem.Mol, count_hydrogens: bool) -> tuple[str |
         return None, 0
     best = None
     for frag in frags:
-        size = frag.GetNumAtoms()
-        if count_hydrogens:
-            size += sum(a.GetTotalNumHs() for a in frag.GetAtoms())
+        if count_hydrogens:  # H atoms of the graph plus any implicit / bracket H
+            size = frag.GetNumAtoms() + sum(a.GetTotalNumHs() for a in frag.GetAtoms())
         else:
             size = frag.GetNumHeavyAtoms()
-        smiles = sanitized_mol_to_smiles(frag)
+        smiles = molecule_key(frag)
         if smiles is None:
             return None, len(frags)
         key = (-size, smiles)
@@ -157,11 +152,11 @@ def largest_fragment_smiles(mol: Chem.Mol, count_hydrogens: bool) -> tuple[str |
 class SampleRecord:
     """What the metrics need to know about one sample.
 
-    ``smiles``: largest-fragment canonical SMILES when (strictly) valid, else None;
+    ``smiles``: largest-fragment canonical SMILES (:func:`molecule_key`) when (strictly) valid, else None;
     ``single_fragment``: valid and one fragment; ``relaxed_smiles``: as ``smiles`` under relaxed
     validity; ``connected``: one connected component (valid or not); ``atom_stable``: (n_atoms,)
-    bool, or None when stability is not scored (implicit-H spec); ``outside_spec``: the molecule
-    uses an element that is not an atom class of the spec.
+    bool, or None when stability is not scored (implicit-H spec); ``foreign``: the elements of the
+    sample that are not atom classes of the spec (sorted; empty for a sample of the dataset's elements).
     """
 
     smiles: str | None
@@ -169,7 +164,11 @@ class SampleRecord:
     relaxed_smiles: str | None
     connected: bool
     atom_stable: np.ndarray | None
-    outside_spec: bool = False
+    foreign: tuple[str, ...] = ()
+
+    @property
+    def outside_spec(self) -> bool:
+        return bool(self.foreign)
 
 
 def _as_int_array(a, what: str) -> np.ndarray:
@@ -185,6 +184,11 @@ def _ratio(num: int, den: int) -> float | None:
     return None if den == 0 else num / den
 
 
+def _is_symbol_array(atoms) -> bool:
+    arr = np.asarray(atoms) if not isinstance(atoms, torch.Tensor) else None
+    return arr is not None and arr.dtype.kind in "OUS"
+
+
 class MoleculeMetrics:
     """Score generated molecules (graphs or SMILES) against an optional training set.
 
@@ -193,10 +197,10 @@ class MoleculeMetrics:
     ``train_canonical=True`` says they already are canonical in the sense of
     :func:`~sympe.datasets.molecules.canonical_smiles`); None disables novelty and V.U.N.
     ``use_charges``: score charged atoms with :data:`CHARGED_ALLOWED_BONDS` (default: DiGress,
-    charges ignored in stability). ``fill_hydrogens``: build explicit-H graphs letting RDKit add
-    implicit hydrogens to under-bonded atoms, as DiGress's ``build_molecule`` does (default False:
-    the graph is the whole molecule and a missing H makes an invalid radical). See the module
-    docstring for every definition.
+    charges ignored in stability). ``fill_hydrogens``: build explicit-H molecules (graphs and SMILES)
+    letting RDKit add implicit hydrogens to under-bonded atoms, as DiGress's ``build_molecule`` does
+    (default False: the graph / the written atoms are the whole molecule and a missing H makes an
+    invalid radical); stability never counts added H. See the module docstring for every definition.
     """
 
     def __init__(self, spec: MoleculeSpec, train_smiles: Iterable[str] | None = None, *,
@@ -207,6 +211,7 @@ class MoleculeMetrics:
         self.use_charges = bool(use_charges)
         self.fill_hydrogens = bool(fill_hydrogens)
         self.train_set: frozenset[str] | None = None
+        self._wrote_h = False  # whether any SMILES scored so far writes a hydrogen
         if train_smiles is not None:
             if isinstance(train_smiles, str):
                 raise ValueError("MoleculeMetrics: train_smiles must be a list of SMILES, not one string")
@@ -227,8 +232,11 @@ class MoleculeMetrics:
 
     # ------------------------------------------------------------------ per-sample records
     def graph_record(self, atoms, bonds, charges=None) -> SampleRecord:
-        """Record of one graph: ``atoms`` (n,), ``bonds`` (n, n) class indices, ``charges`` (n,) or None."""
+        """Record of one graph: ``atoms`` (n,) class indices (or element symbols), ``bonds`` (n, n) class
+        indices, ``charges`` (n,) or None. A graph with an element that is not a class is invalid."""
         spec = self.spec
+        if _is_symbol_array(atoms):
+            return self._symbol_graph_record(np.asarray(atoms), bonds, charges)
         explicit = spec.explicit_h and not self.fill_hydrogens
         mol = build_molecule(atoms, bonds, spec, relaxed=False, charges=charges, explicit_h=explicit)  # validates
         atoms_np = _as_int_array(atoms, "atoms")
@@ -250,8 +258,25 @@ class MoleculeMetrics:
             stable = stable_atoms(symbols, bond_order_sums(atoms_np, bonds, spec), q)
         return SampleRecord(smiles, smiles is not None and n_frags == 1, relaxed, n_comp == 1, stable)
 
+    def _symbol_graph_record(self, symbols: np.ndarray, bonds, charges) -> SampleRecord:
+        spec = self.spec
+        index = {a: k for k, a in enumerate(spec.atom_classes)}
+        foreign = tuple(sorted({str(s) for s in symbols.tolist() if s not in index}))
+        if not foreign:
+            return self.graph_record(np.array([index[s] for s in symbols.tolist()], dtype=np.int64), bonds, charges)
+        b = _as_int_array(bonds, "bonds")
+        if b.shape != (len(symbols), len(symbols)) or b.min(initial=0) < 0 or b.max(initial=0) >= spec.num_bond_classes:
+            raise ValueError(f"bonds must be ({len(symbols)}, {len(symbols)}) class indices in 0..{spec.num_bond_classes - 1}")
+        np.fill_diagonal(b, 0)
+        n_comp = connected_components(csr_matrix(b > 0), directed=False)[0]
+        stable = None
+        if spec.explicit_h:
+            sums = np.asarray(spec.bond_orders)[b].sum(1)
+            stable = stable_atoms([str(s) for s in symbols], sums) & ~np.isin(symbols, foreign)
+        return SampleRecord(None, False, None, n_comp == 1, stable, foreign)
+
     def smiles_record(self, line: str | None) -> SampleRecord:
-        """Record of one SMILES line (first whitespace-separated token; ``None``/empty: invalid)."""
+        """Record of one SMILES (first whitespace-separated token; ``None``/empty: invalid)."""
         spec = self.spec
         tokens = line.split() if isinstance(line, str) else []
         text = tokens[0] if tokens else ""
@@ -264,26 +289,30 @@ class MoleculeMetrics:
         if raw is None or raw.GetNumAtoms() == 0:
             return nothing
         connected = len(Chem.GetMolFrags(raw)) == 1
-        outside = any(a.GetSymbol() not in spec.atom_classes for a in raw.GetAtoms())
-        mol = Chem.Mol(raw)
-        try:
-            Chem.SanitizeMol(mol)
-        except Exception:
-            mol = None
-        if mol is not None and any(a.GetNumRadicalElectrons() for a in mol.GetAtoms()):
-            valid_mol = None  # same rule as build_molecule: radicals are not valid molecules
-        else:
-            valid_mol = mol
+        foreign = tuple(sorted({a.GetSymbol() for a in raw.GetAtoms()
+                                if a.GetSymbol() not in spec.atom_classes and a.GetAtomicNum() != 1}))
+        written = written_h_molecule(raw) if spec.explicit_h else None
+        if written is not None and written.GetNumAtoms() > raw.GetNumHeavyAtoms():
+            self._wrote_h = True
+        explicit = spec.explicit_h and not self.fill_hydrogens
+        mol = _sanitize_or_none(written if explicit else raw)
+        valid_mol = mol
+        if mol is None or foreign or any(a.GetNumRadicalElectrons() for a in mol.GetAtoms()):
+            valid_mol = None  # radicals are not valid molecules (as build_molecule); foreign elements: not this dataset
         smiles, n_frags = (None, 0) if valid_mol is None else largest_fragment_smiles(valid_mol, spec.explicit_h)
         stable = None
         if spec.explicit_h:
-            symbols, valences, charges = _explicit_h_valences(mol if mol is not None else raw, mol is not None)
+            as_given = mol if explicit and mol is not None else (_sanitize_or_none(written) or written)
+            symbols, valences, charges = bond_order_sums_of_mol(as_given)
             stable = stable_atoms(symbols, valences, charges if self.use_charges else None)
-        return SampleRecord(smiles, smiles is not None and n_frags == 1, smiles, connected, stable, outside)
+            if foreign:
+                stable &= ~np.isin(symbols, foreign)
+        return SampleRecord(smiles, smiles is not None and n_frags == 1, smiles, connected, stable, foreign)
 
     # ------------------------------------------------------------------ metrics
     def from_graphs(self, graphs: Sequence) -> dict:
-        """Metrics of generated graphs: a list of ``(atoms, bonds)`` or ``(atoms, bonds, charges)``."""
+        """Metrics of generated graphs: a list of ``(atoms, bonds)`` or ``(atoms, bonds, charges)``;
+        ``atoms`` holds class indices of the spec or element symbols (e.g. read from a DiGress dump)."""
         records = []
         for i, g in enumerate(graphs):
             if not isinstance(g, (tuple, list)) or len(g) not in (2, 3):
@@ -296,13 +325,20 @@ class MoleculeMetrics:
         return self.summarize(records)
 
     def from_smiles(self, lines: Sequence[str | None]) -> dict:
-        """Metrics of SMILES lines (see the module docstring for blank lines and ``None``)."""
+        """Metrics of SMILES strings (see the module docstring for blank strings and ``None``)."""
         if isinstance(lines, str):
             raise ValueError("from_smiles: pass a list of SMILES lines, not one string (use str.splitlines())")
         lines = list(lines)
         while lines and isinstance(lines[-1], str) and not lines[-1].strip():
             lines.pop()  # trailing blank lines are not samples (a None object is an invalid sample)
-        return self.summarize([self.smiles_record(line) for line in lines])
+        self._wrote_h = False
+        out = self.summarize([self.smiles_record(line) for line in lines])
+        if self.spec.explicit_h and not self.fill_hydrogens and not self._wrote_h:
+            out["warnings"].append(
+                "no SMILES writes a hydrogen ([H] or [CH3]-style counts): for an explicit-H dataset the written atoms "
+                "are the whole graph, so every molecule with H is a radical here; if the file uses implicit H, score "
+                "it with fill_hydrogens=true (validity only; stability stays undefined for implicit H)")
+        return out
 
     def summarize(self, records: Sequence[SampleRecord]) -> dict:
         """Metrics dict from per-sample records (definitions in the module docstring)."""
@@ -312,6 +348,13 @@ class MoleculeMetrics:
         valid = [r.smiles for r in records if r.smiles is not None]
         relaxed = [r.relaxed_smiles for r in records if r.relaxed_smiles is not None]
         unique, unique_relaxed = set(valid), set(relaxed)
+        foreign = Counter(e for r in records for e in r.foreign)
+        n_outside = sum(r.outside_spec for r in records)
+        warnings_: list[str] = []
+        if n_outside:
+            named = ", ".join(f"{e} ({c})" for e, c in sorted(foreign.items()))
+            warnings_.append(f"{n_outside} of {n} samples use elements outside the dataset's atom types "
+                             f"{list(self.spec.atom_classes)}: {named} (samples per element); they count as invalid")
         out: dict = {
             "num_samples": n,
             "num_valid": len(valid), "validity": len(valid) / n,
@@ -321,7 +364,9 @@ class MoleculeMetrics:
             "num_unique_relaxed": len(unique_relaxed),
             "uniqueness_relaxed": _ratio(len(unique_relaxed), len(relaxed)),
             "num_connected": sum(r.connected for r in records),
-            "num_outside_spec": sum(r.outside_spec for r in records),
+            "num_outside_spec": n_outside,
+            "outside_spec_elements": dict(sorted(foreign.items())),
+            "warnings": warnings_,
         }
         out["validity_connected"] = out["num_valid_connected"] / n
         out["connected"] = out["num_connected"] / n
@@ -345,140 +390,32 @@ class MoleculeMetrics:
         return out
 
 
-def _explicit_h_valences(mol: Chem.Mol, sanitized: bool) -> tuple[list[str], np.ndarray, list[int]]:
-    """Symbols, bond-order sums and formal charges of ``mol`` with every hydrogen made an atom.
-
-    Kekulized first (as graphs are), so aromatic 1.5 orders only remain when kekulization fails
-    (possible for an unsanitized molecule).
-    """
-    _quiet = BlockLogs()  # noqa: F841
+def _sanitize_or_none(mol: Chem.Mol) -> Chem.Mol | None:
     m = Chem.Mol(mol)
-    if not sanitized:
-        m.UpdatePropertyCache(strict=False)
+    _quiet = BlockLogs()  # noqa: F841
     try:
-        m = Chem.AddHs(m)
-    except Exception:
-        pass  # unsanitized molecule whose H counts RDKit cannot compute: score the heavy atoms as they are
-    try:
-        Chem.Kekulize(m, clearAromaticFlags=True)
-    except Exception:
-        pass
-    sums = np.zeros(m.GetNumAtoms())
-    for b in m.GetBonds():
-        order = b.GetBondTypeAsDouble()
-        sums[b.GetBeginAtomIdx()] += order
-        sums[b.GetEndAtomIdx()] += order
-    atoms = list(m.GetAtoms())
-    return [a.GetSymbol() for a in atoms], sums, [a.GetFormalCharge() for a in atoms]
+        Chem.SanitizeMol(m)
+    except Exception:  # RDKit raises valence / kekulization errors of several types
+        return None
+    return m
 
 
 # ---------------------------------------------------------------------- files
-_BINARY_MAGIC = (b"PK\x03\x04", b"\x93NUMPY", b"\x1f\x8b", b"\x89HDF", b"\x80")
-
-
 def read_smiles_file(path: str | os.PathLike) -> list[str]:
-    """Lines of a SMILES text file (trailing blank lines dropped; see the module docstring).
+    """SMILES of a text file in the ``smiles`` or ``csv`` format of :mod:`sympe.datasets.sample_readers`
+    (header detected, trailing blank lines dropped). Raises ``ValueError`` naming the file when it is
+    empty, holds no sample, is binary / a graph file, or is not UTF-8 text."""
+    from sympe.datasets.sample_readers import read_samples
 
-    Raises ``ValueError`` naming the file when it is empty, holds no sample, or is binary
-    (an ``.npz``/zip, ``.npy``, gzip, HDF5, pickle, NUL bytes or non-UTF-8 text).
-    """
-    path = Path(path)
-    data = path.read_bytes()
-    if not data.strip():
-        raise ValueError(f"SMILES file {str(path)!r} is empty: expected one SMILES per line")
-    if data.startswith(_BINARY_MAGIC) or b"\x00" in data[:4096]:
-        raise ValueError(f"SMILES file {str(path)!r} looks binary (an .npz/.npy/gzip/pickle?): expected a text "
-                         "file with one SMILES per line; graphs in .npz go through MoleculeMetrics.from_graphs")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"SMILES file {str(path)!r} is not UTF-8 text ({e}); expected one SMILES per line") from None
-    lines = text.splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
+    samples = read_samples(Path(path), molecular=True)
+    if samples.smiles is None:
+        raise ValueError(f"SMILES file {str(path)!r} holds graphs ({samples.format}), not SMILES; "
+                         "score graphs with MoleculeMetrics.from_graphs")
+    return samples.smiles
 
 
 def evaluate_smiles_file(path: str | os.PathLike, spec: MoleculeSpec, train_smiles: Iterable[str] | None = None,
                          **kwargs) -> dict:
-    """:meth:`MoleculeMetrics.from_smiles` of the lines of a text file (``kwargs`` go to
+    """:meth:`MoleculeMetrics.from_smiles` of the SMILES of a text file (``kwargs`` go to
     :class:`MoleculeMetrics`)."""
     return MoleculeMetrics(spec, train_smiles, **kwargs).from_smiles(read_smiles_file(path))
-
-
-# ---------------------------------------------------------------------- FCD
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:
-    """d^2 = ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2}) between N(mu1, S1) and N(mu2, S2).
-
-    ``mu`` (d,), ``sigma`` (d, d). When the matrix square root is not finite (near-singular
-    product), ``eps * I`` is added to both covariances; a tiny imaginary part is dropped.
-    """
-    mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
-    s1, s2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
-    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.shape[0],) * 2:
-        raise ValueError(f"frechet_distance: shapes disagree: mu {mu1.shape} / {mu2.shape}, sigma {s1.shape} / {s2.shape}")
-    root = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(root).all():
-        offset = eps * np.eye(s1.shape[0])
-        root = linalg.sqrtm((s1 + offset) @ (s2 + offset))
-    if np.iscomplexobj(root):
-        if not np.allclose(np.diagonal(root).imag, 0.0, atol=1e-3):
-            raise ValueError(f"frechet_distance: matrix square root has a large imaginary part "
-                             f"({np.abs(root.imag).max():.3g})")
-        root = root.real
-    diff = mu1 - mu2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(root))
-
-
-def _fcd_inputs(smiles: Iterable[str | None], name: str) -> list[str]:
-    if isinstance(smiles, str):
-        raise ValueError(f"fcd: {name} must be a list of SMILES, not one string")
-    out = [c for c in (canonical_smiles(s) if isinstance(s, str) and s.strip() and s.strip() != "None" else None
-                       for s in smiles) if c is not None]
-    if len(out) < 2:
-        raise ValueError(f"fcd: {name} has {len(out)} valid molecules; the FCD needs at least 2 (a covariance)")
-    return out
-
-
-@functools.lru_cache(maxsize=2)
-def _fcd_model(device: str, batch_size: int):
-    """The fcd_torch ChemNet wrapper, loaded once per (device, batch size): loading takes seconds."""
-    from fcd_torch import FCD
-
-    return FCD(device=device, n_jobs=1, batch_size=batch_size, canonize=False)
-
-
-def fcd(smiles_a: Iterable[str | None], smiles_b: Iterable[str | None], device: str = "cpu",
-        batch_size: int = 512) -> float:
-    """Fréchet ChemNet Distance (Preuer et al., 2018) between two sets of molecules, via ``fcd-torch``.
-
-    Both lists are canonicalized with :func:`~sympe.datasets.molecules.canonical_smiles`
-    (non-isomeric, so stereo marks never separate the two sides); entries RDKit cannot parse
-    (and ``None``) are dropped, as MOSES does (FCD over valid molecules). Each set is mapped to
-    the 512-d penultimate ChemNet activations, fitted by a Gaussian (mean, unbiased covariance), and
-    the Fréchet distance of :func:`frechet_distance` is returned (the raw distance, not
-    GuacaMol's score exp(-0.2 FCD)).
-
-    Which implementation: the PyPI package ``fcd-torch`` (insilicomedicine/fcd_torch, the one
-    MOSES uses; ChemNet weights ship inside the wheel, so it runs offline). The Keras-born package
-    ``fcd`` by bioinf-jku preprocesses/tokenizes SMILES with its own code and gives different
-    numbers for the same inputs; values from the two must not be compared. Raises ``ImportError``
-    naming ``pip install fcd-torch`` when the package is missing, ``ValueError`` when a set has
-    fewer than two valid molecules.
-    """
-    try:
-        import fcd_torch  # noqa: F401
-    except ImportError as e:
-        raise ImportError("fcd() needs the optional package fcd-torch: `pip install fcd-torch` "
-                          "(with torch already installed, `pip install fcd-torch --no-deps` suffices)") from e
-    a, b = _fcd_inputs(smiles_a, "smiles_a"), _fcd_inputs(smiles_b, "smiles_b")
-    model = _fcd_model(str(device), int(batch_size))
-    stats = []
-    for s in (a, b):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # fcd_torch uses np.row_stack
-            acts = np.asarray(model.get_predictions(s), dtype=np.float64)
-        stats.append((acts.mean(0), np.cov(acts.T)))
-    value = frechet_distance(stats[0][0], stats[0][1], stats[1][0], stats[1][1])
-    return value if math.isfinite(value) else float("nan")

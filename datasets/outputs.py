@@ -62,15 +62,26 @@ def write_lines(path: str | Path, lines: list[str | None]) -> None:
     os.replace(tmp, path)
 
 
-def graphs_to_smiles(graphs, spec, relaxed: bool = False) -> list[str | None]:
-    """Canonical SMILES of each (atoms, bonds) pair, None when it is not a valid molecule."""
+def graphs_to_smiles(graphs, spec, relaxed: bool = False, fill_hydrogens: bool = False) -> list[str | None]:
+    """Canonical SMILES of each (atoms, bonds) pair, None when it is not a valid molecule.
+
+    ``relaxed``: infer formal charges first; ``fill_hydrogens``: explicit-H graphs may let RDKit add missing H
+    (as :class:`~sympe.datasets.mol_metrics.MoleculeMetrics` with the same option).
+    """
     from sympe.datasets.molecules import build_molecule, mol_to_smiles
 
-    return [mol_to_smiles(build_molecule(a, b, spec, relaxed=relaxed)) for a, b in graphs]
+    explicit = spec.explicit_h and not fill_hydrogens
+    return [mol_to_smiles(build_molecule(a, b, spec, relaxed=relaxed, explicit_h=explicit)) for a, b in graphs]
 
 
-def draw_grid(path: str | Path, graphs, spec=None, max_items: int = 16, ncols: int = 4) -> None:
-    """PNG grid of the first graphs: RDKit drawings for molecules (``spec`` given), networkx otherwise."""
+def draw_grid(path: str | Path, graphs, spec=None, max_items: int = 16, ncols: int = 4, valid=None) -> None:
+    """PNG grid of the first graphs: RDKit drawings for molecules (``spec`` given), networkx otherwise.
+
+    Molecules are titled "valid" / "invalid": by ``valid`` (one bool per graph, e.g. ``s is not None`` for the
+    SMILES written beside the grid, so that the titles agree with that file) or, when ``valid`` is None, by
+    strict validity (:func:`~sympe.datasets.molecules.build_molecule` with neutral atoms). Molecules that are
+    not valid are drawn from the relaxed (charge-inferred) or raw molecule.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,14 +94,17 @@ def draw_grid(path: str | Path, graphs, spec=None, max_items: int = 16, ncols: i
     axes = np.atleast_1d(axes).ravel()
     for ax in axes:
         ax.axis("off")
-    for ax, (atoms, bonds) in zip(axes, items):
+    if valid is not None and len(valid) < len(items):
+        raise ValueError(f"draw_grid: {len(valid)} validity flags for {len(items)} drawn graphs")
+    for k, (ax, (atoms, bonds)) in enumerate(zip(axes, items)):
         if spec is not None:
             from rdkit.Chem import Draw
 
             from sympe.datasets.molecules import build_molecule, graph_to_mol
 
-            mol = build_molecule(atoms, bonds, spec, relaxed=True)
-            valid = mol is not None
+            strict = build_molecule(atoms, bonds, spec, relaxed=False)
+            is_valid = strict is not None if valid is None else bool(valid[k])
+            mol = strict if strict is not None else build_molecule(atoms, bonds, spec, relaxed=True)
             if mol is None:
                 mol = graph_to_mol(atoms, bonds, spec, sanitize=False)
             if mol is not None:
@@ -98,7 +112,7 @@ def draw_grid(path: str | Path, graphs, spec=None, max_items: int = 16, ncols: i
                     ax.imshow(Draw.MolToImage(mol, size=(300, 300)))
                 except Exception:
                     ax.text(0.5, 0.5, "not drawable", ha="center")
-            ax.set_title("valid" if valid else "invalid", fontsize=8)
+            ax.set_title("valid" if is_valid else "invalid", fontsize=8)
         else:
             G = nx.from_numpy_array((bonds > 0).astype(int))
             nx.draw(G, ax=ax, node_size=12, width=0.6, pos=nx.spring_layout(G, seed=0))

@@ -46,6 +46,7 @@ from sympe.diffusion.info import DatasetInfo
 
 from .base import GraphDataset
 from .molecules import QM9_SPEC, QM9_SPEC_WITH_H, MoleculeSpec, mol_to_graph, sanitized_mol_to_smiles
+from .progress import progress
 
 QM9_NUM_MOLECULES = 133_885
 QM9_NUM_UNCHARACTERIZED = 3_054
@@ -53,6 +54,8 @@ QM9_SPLIT_SIZES = {"train": 100_000, "val": 20_497, "test": 13_388}
 QM9_SPLIT_SEED = 42
 QM9_RAW_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/molnet_publish/qm9.zip"
 QM9_UNCHARACTERIZED_URL = "https://ndownloader.figshare.com/files/3195404"
+# DiGress's molecular-weight feature scale (u): ``remove_h`` -> max_weight (qm9_dataset.py's QM9infos)
+QM9_MAX_WEIGHT = {True: 150.0, False: 390.0}
 QM9PACK_FILES = tuple(f"qm9pack/data/qm9_part{i}.csv" for i in (1, 2, 3))
 SOURCES = ("qm9pack", "csv", "raw")
 
@@ -186,7 +189,8 @@ def build_qm9_splits(records: Iterable[tuple[int, object]], spec: MoleculeSpec, 
     _quiet = BlockLogs()  # noqa: F841 - silence RDKit parse errors; they are counted instead
     gdb_tensor = torch.arange(QM9_NUM_MOLECULES + 1)  # per-graph views gdb_tensor[g:g+1] (cheaper than new tensors)
     no_features = torch.zeros(1, 0)
-    for gdb, item in records:
+    for gdb, item in progress(records, total=QM9_NUM_MOLECULES, desc=f"{source_name}: molecules -> graphs",
+                              unit="mol"):
         if not 1 <= gdb <= QM9_NUM_MOLECULES:
             raise ValueError(f"{source_name}: gdb_index {gdb} is outside 1..{QM9_NUM_MOLECULES}")
         if seen[gdb]:
@@ -247,7 +251,7 @@ class QM9Dataset(GraphDataset):
 
     # ------------------------------------------------------------------ cache key
     def cache_params(self) -> dict:
-        params = {"source": self.source, "remove_h": self.remove_h, "format": 1}
+        params = {"source": self.source, "remove_h": self.remove_h, "format": 2}  # 2: info.max_weight
         if self.source == "csv":
             st = os.stat(self.csv_path)
             params.update(csv_path=self.csv_path, csv_size=st.st_size, csv_mtime_ns=st.st_mtime_ns)
@@ -293,7 +297,8 @@ class QM9Dataset(GraphDataset):
             train_graphs, name=self.name,
             node_classes=list(self.spec.atom_classes), edge_classes=list(self.spec.bond_classes),
             is_molecular=True, atom_valencies=list(self.spec.valencies), atom_weights=list(self.spec.weights),
-            bond_orders=list(self.spec.bond_orders), extra={"remove_h": self.remove_h, "source": self.source},
+            bond_orders=list(self.spec.bond_orders), max_weight=QM9_MAX_WEIGHT[self.remove_h],
+            extra={"remove_h": self.remove_h, "source": self.source},
         )
 
     def train_smiles(self) -> list[str]:

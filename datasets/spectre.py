@@ -5,7 +5,11 @@ Each graph is an unattributed simple graph stored as described in
 
 Sources (``source=``)
 ---------------------
-* ``"generate"`` (offline default): seeded re-generation with the published recipes, all drawn
+* ``"benchmark"`` (default): the original SPECTRE graphs shipped inside the package
+  (``sympe/datasets/data/spectre/{planar,sbm,community20}.npz``, MIT, with ``LICENSE`` and
+  ``PROVENANCE.md`` beside them), in their original order. These are the graphs DiGress and the later
+  literature train on and score against; :func:`benchmark_splits` gives their DiGress split directly.
+* ``"generate"``: seeded re-generation with the published recipes, all drawn
   from one ``numpy.random.Generator(seed)`` graph after graph (graph g depends on g and the seed):
 
   - planar: the Delaunay triangulation (``scipy.spatial.Delaunay``) of 64 points uniform in the
@@ -54,12 +58,15 @@ from scipy.spatial import Delaunay
 from torch_geometric.data import Data, download_url
 
 from sympe.datasets.base import GraphDataset
+from sympe.datasets.progress import progress
 from sympe.datasets.graph_utils import (EDGE_CLASSES, NODE_CLASSES, adjacency_to_data, edges_to_data,
                                         to_networkx_list)
 from sympe.diffusion.info import DatasetInfo
 
 SPECTRE_NAMES: tuple[str, ...] = ("planar", "sbm", "comm20")
-SOURCES: tuple[str, ...] = ("generate", "npz", "url")
+SOURCES: tuple[str, ...] = ("benchmark", "generate", "npz", "url")
+BENCHMARK_FILES: dict[str, str] = {"planar": "planar.npz", "sbm": "sbm.npz", "comm20": "community20.npz"}
+BENCHMARK_DIR = osp.join(osp.dirname(osp.abspath(__file__)), "data", "spectre")
 DEFAULT_NUM_GRAPHS: dict[str, int] = {"planar": 200, "sbm": 200, "comm20": 100}
 URL_BASE = "https://raw.githubusercontent.com/KarolisMart/SPECTRE/main/data"
 URL_FILES: dict[str, str] = {"planar": "planar_64_200.pt", "sbm": "sbm_200.pt", "comm20": "community_12_21_100.pt"}
@@ -152,24 +159,48 @@ def generate_graphs(name: str, num_graphs: int, seed: int = 0) -> list[Data]:
     if name not in GENERATORS:
         raise ValueError(f"unknown SPECTRE dataset {name!r}; choose one of {list(SPECTRE_NAMES)}")
     rng = np.random.default_rng(seed)
-    return [GENERATORS[name](rng) for _ in range(num_graphs)]
+    return [GENERATORS[name](rng) for _ in progress(range(num_graphs), desc=f"{name}: generating graphs")]
 
 
 # ---------------------------------------------------------------------------- readers
 def load_npz_graphs(path: str) -> list[Data]:
-    """Graphs of an ``.npz`` file with ``num_nodes`` (G,), ``edges`` (M, 2) and ``edge_ptr`` (G + 1,)."""
+    """Graphs of an ``.npz`` file with ``num_nodes`` (G,), ``edges`` (M, 2) and ``edge_ptr`` (G + 1,).
+
+    Read and checked by :func:`sympe.datasets.sample_readers.read_npz_edges` (self-loops, float ids,
+    shapes, ids out of range raise ``ValueError`` naming the graph).
+    """
+    from sympe.datasets.sample_readers import read_npz_edges
+
     if not osp.isfile(path):
         raise FileNotFoundError(f"npz file {path!r} does not exist; pass path= to a file like "
-                                "shared/data/spectre/planar.npz")
-    with np.load(path) as f:
-        missing = [k for k in ("num_nodes", "edges", "edge_ptr") if k not in f.files]
-        if missing:
-            raise ValueError(f"{path}: missing arrays {missing}; expected num_nodes (G,), edges (M, 2), edge_ptr (G+1,)")
-        num_nodes, edges, ptr = f["num_nodes"], f["edges"], f["edge_ptr"]
-    if ptr.shape != (num_nodes.shape[0] + 1,) or ptr[0] != 0 or ptr[-1] != edges.shape[0] or (np.diff(ptr) < 0).any():
-        raise ValueError(f"{path}: edge_ptr must be non-decreasing of length G + 1 = {num_nodes.shape[0] + 1}, "
-                         f"from 0 to len(edges) = {edges.shape[0]}")
-    return [edges_to_data(int(num_nodes[g]), edges[ptr[g]:ptr[g + 1]]) for g in range(num_nodes.shape[0])]
+                                "sympe/datasets/data/spectre/planar.npz")
+    out = []
+    for _, bonds in read_npz_edges(path):
+        u, v = np.nonzero(np.triu(bonds, k=1))
+        out.append(edges_to_data(bonds.shape[0], np.stack([u, v], axis=1)))
+    return out
+
+
+def benchmark_path(name: str) -> str:
+    """Path of the shipped SPECTRE graphs of ``name`` (planar, sbm, comm20)."""
+    if name not in BENCHMARK_FILES:
+        raise ValueError(f"no SPECTRE benchmark graphs for {name!r}; choose one of {list(BENCHMARK_FILES)}")
+    path = osp.join(BENCHMARK_DIR, BENCHMARK_FILES[name])
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"the shipped SPECTRE graphs {path!r} are missing: reinstall sympe (they are "
+                                "package data, see pyproject.toml [tool.setuptools.package-data])")
+    return path
+
+
+def benchmark_graphs(name: str) -> list[Data]:
+    """All SPECTRE benchmark graphs of ``name`` in their original order (200 planar / sbm, 100 comm20)."""
+    return load_npz_graphs(benchmark_path(name))
+
+
+def benchmark_splits(name: str) -> dict[str, list[Data]]:
+    """DiGress's train / val / test split of the SPECTRE benchmark graphs of ``name`` (no disk cache)."""
+    graphs = benchmark_graphs(name)
+    return {s: [graphs[i] for i in idx] for s, idx in digress_split_indices(len(graphs)).items()}
 
 
 def graphs_from_adjacencies(adjs) -> list[Data]:
@@ -211,7 +242,7 @@ class SpectreDataset(GraphDataset):
         root: folder holding ``raw/`` (url downloads) and ``processed/<name>-<hash>/``.
         split: ``"train"``, ``"val"`` or ``"test"``.
         name: ``"planar"``, ``"sbm"`` or ``"comm20"`` (fixed by the subclasses below).
-        source: ``"generate"`` | ``"npz"`` | ``"url"``.
+        source: ``"benchmark"`` (default) | ``"generate"`` | ``"npz"`` | ``"url"``.
         path: the ``.npz`` file for ``source="npz"`` (refused for other sources; put a local copy
             of a SPECTRE ``.pt`` file into ``root/raw/`` to skip the download).
         seed: generation seed (``source="generate"`` only).
@@ -223,7 +254,7 @@ class SpectreDataset(GraphDataset):
 
     default_name: str | None = None
 
-    def __init__(self, root: str, split: str = "train", name: str | None = None, source: str = "generate",
+    def __init__(self, root: str, split: str = "train", name: str | None = None, source: str = "benchmark",
                  path: str | None = None, seed: int = 0, num_graphs: int | None = None,
                  transform=None, force_reload: bool = False):
         name = name if name is not None else self.default_name
@@ -240,6 +271,11 @@ class SpectreDataset(GraphDataset):
             path = osp.abspath(osp.expanduser(str(path)))
             if not osp.isfile(path):
                 raise FileNotFoundError(f"SpectreDataset: npz file {path!r} does not exist")
+        elif source == "benchmark":
+            if path is not None:
+                raise ValueError("SpectreDataset: source='benchmark' reads the shipped SPECTRE graphs; path= is only "
+                                 "used with source='npz'")
+            path = benchmark_path(name)
         elif path is not None:
             raise ValueError(f"SpectreDataset: path= is only used with source='npz' (got source={source!r}); "
                              "for 'url' put the SPECTRE .pt file into root/raw/ instead")
@@ -272,7 +308,7 @@ class SpectreDataset(GraphDataset):
         """Every graph of the source, in its original order."""
         if self.source == "generate":
             return generate_graphs(self.name, self.num_graphs, self.seed)
-        if self.source == "npz":
+        if self.source in ("npz", "benchmark"):
             graphs = load_npz_graphs(self.path)
         else:
             graphs = load_spectre_pt(self.raw_paths[0])
@@ -312,3 +348,42 @@ class Comm20Dataset(SpectreDataset):
     """SPECTRE community-20: 100 two-community graphs of 12..20 nodes."""
 
     default_name = "comm20"
+
+
+# ---------------------------------------------------------------------------- scoring reference
+REFERENCES: tuple[str, ...] = ("benchmark", "dataset")
+
+
+def scoring_reference(splits: dict, reference: str = "benchmark") -> tuple[list, list, dict]:
+    """(train graphs, test graphs, description) to score generated graphs of a dataset against.
+
+    ``splits``: the dataset's ``{"train", "val", "test"}`` datasets. For a SPECTRE dataset (planar, sbm,
+    comm20) with ``reference="benchmark"`` (default) these are the shipped SPECTRE benchmark graphs in
+    DiGress's split, whatever source the splits were built from: published numbers are computed against
+    them. ``reference="dataset"`` scores against ``splits`` as they are (e.g. regenerated graphs), and the
+    description then carries a warning. Other datasets always use ``splits``.
+    The description holds ``reference`` (a sentence), ``reference_train_graphs``, ``reference_test_graphs``
+    and ``warnings`` (a list of strings).
+    """
+    if reference not in REFERENCES:
+        raise ValueError(f"reference={reference!r} is unknown; choose one of {list(REFERENCES)}")
+    train = splits["train"]
+    name = getattr(train, "name", None)
+    source = getattr(train, "source", None)
+    warnings: list[str] = []
+    if isinstance(train, SpectreDataset) and reference == "benchmark":
+        bench = benchmark_splits(name)
+        tr, te = bench["train"], bench["test"]
+        text = f"SPECTRE {name} benchmark graphs shipped with sympe, DiGress's split"
+        if source != "benchmark":
+            text += f" (the dataset itself was built with source={source})"
+    else:
+        tr, te = list(train), list(splits["test"])
+        text = f"the {name or 'dataset'} train / test splits as configured"
+        if isinstance(train, SpectreDataset):
+            text += f" (source={source})"
+            if source != "benchmark":
+                warnings.append(f"scored against source={source} graphs, not the SPECTRE benchmark graphs that "
+                                "published numbers use; drop reference=dataset to compare with the literature")
+    return tr, te, {"reference": text, "reference_train_graphs": len(tr), "reference_test_graphs": len(te),
+                    "warnings": warnings}

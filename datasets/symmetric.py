@@ -64,6 +64,7 @@ import torch
 from torch_geometric.data import Data
 
 from sympe.datasets.base import GraphDataset
+from sympe.datasets.progress import progress
 from sympe.datasets.graph_utils import EDGE_CLASSES, NODE_CLASSES, networkx_to_data, to_networkx_list
 from sympe.diffusion.info import DatasetInfo
 
@@ -394,7 +395,8 @@ class SymmetricFamiliesDataset(GraphDataset):
         out = {}
         for i, s in enumerate(self.splits):
             rng = np.random.default_rng([self.seed, i])
-            out[s] = [self.mixture.sample(rng, self.permute_nodes) for _ in range(self.num_graphs[s])]
+            out[s] = [self.mixture.sample(rng, self.permute_nodes)
+                      for _ in progress(range(self.num_graphs[s]), desc=f"symmetric families: {s} graphs")]
         return out
 
     def make_info(self, train_graphs: list) -> DatasetInfo:

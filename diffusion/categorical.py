@@ -24,6 +24,15 @@ Math
 
   Classes ``k`` with ``Q̄_t[k, z_t] = 0`` cannot have produced ``z_t``; they get weight 0 and the result is
   renormalised, i.e. ``p̂`` is conditioned on the classes consistent with ``z_t``.
+* The *reweighted* kernel (:func:`reweighted_posterior`), what DiGress's ``compute_posterior_distribution``
+  computes when it is handed ``p̂`` in place of the one-hot ``x0`` (its NLL, DiGress's ``compute_Lt``):
+
+      p_θ^rw(z_s | z_t) = (z_t Q_{t|s}ᵀ) ⊙ (p̂ Q̄_s) / (p̂ Q̄_t z_tᵀ)
+                        = Σ_k w_k q(z_s | z_t, x0 = k),     w_k = p̂_k Q̄_t[k, z_t] / Σ_k' p̂_k' Q̄_t[k', z_t].
+
+  It is the plain kernel with ``p̂`` replaced by the posterior of ``x0`` given ``z_t`` under the prior
+  ``p̂`` (``p̂`` is updated once more by the likelihood of ``z_t``). A different model from the plain one;
+  DiGress samples with the plain kernel but scores with this one.
 
 Guards (no NaN or inf can leave): every division is by a denominator clamped to the dtype's smallest
 normal number and masked with ``where`` where it is 0. A real row whose posterior mass is 0 (inputs
@@ -221,5 +230,22 @@ def model_posterior(p_x0: Tensor, z_t: Tensor, Q_ts: Tensor, Qbar_s: Tensor) -> 
     p_x0 = p_x0.to(z_t.dtype)
     w = torch.where(norm > 0, p_x0 / norm.clamp_min(_tiny(norm)), torch.zeros_like(p_x0))
     mix = left * (w @ Qbar_s)
+    post, s = _normalise(mix)
+    return _with_fallback(post, s, z_t, left)
+
+
+def reweighted_posterior(p_x0: Tensor, z_t: Tensor, Q_ts: Tensor, Qbar_s: Tensor) -> Tensor:
+    """The reweighted kernel ``Σ_k w_k q(z_s | z_t, x0 = k)``, ``w_k ∝ p̂_k Q̄_t[k, z_t]`` (module docstring).
+
+    Args: ``p_x0`` (B, M, d0) predicted clean-class probabilities, ``z_t`` (B, M, d), ``Q_ts`` (B, d, d),
+    ``Qbar_s`` (B, d0, d). Returns (B, M, d): ``normalise((z_t Q_{t|s}ᵀ) ⊙ (p̂ Q̄_s))``, the posterior formula
+    of :func:`posterior` with ``p̂`` in place of the one-hot ``x0`` (DiGress's L_t; Vignac et al. 2023,
+    ``compute_posterior_distribution``). Zero-mass rows fall back as in the module docstring; padding
+    rows stay zero.
+    """
+    _check_bmd("reweighted_posterior p_x0", p_x0)
+    _check_bmd("reweighted_posterior z_t", z_t)
+    left = _left(z_t, Q_ts)
+    mix = left * (p_x0.to(z_t.dtype) @ Qbar_s.to(z_t.dtype))
     post, s = _normalise(mix)
     return _with_fallback(post, s, z_t, left)

@@ -14,6 +14,9 @@ Fields
 * ``atom_valencies`` / ``atom_weights`` / ``bond_orders``: for molecular datasets only (None
   otherwise). ``bond_orders[k]`` is the real bond order of edge class k (0 for "no edge", 1.5 for
   aromatic): features and metrics use these, never class indices.
+* ``max_weight``: molecular datasets only: the scale (atomic mass units) by which the molecular-weight
+  feature of a noisy graph is divided (DiGress's per-dataset ``max_weight``: QM9 150, QM9 with H 390,
+  MOSES 350). It is part of the fingerprint: a model trained with one scale refuses another.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ class DatasetInfo:
     atom_valencies: list[int] | None = None
     atom_weights: list[float] | None = None
     bond_orders: list[float] | None = None
+    max_weight: float | None = None
     extra: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ tensors
@@ -129,6 +133,7 @@ class DatasetInfo:
         key = json.dumps(
             [self.name, self.node_classes, self.edge_classes, self.max_nodes,
              [round(v, 6) for v in self.node_marginals], [round(v, 6) for v in self.edge_marginals]]
+            + ([self.max_weight] if self.max_weight is not None else [])
         )
         return hashlib.sha1(key.encode()).hexdigest()[:12]
 

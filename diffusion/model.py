@@ -9,7 +9,9 @@ It only wires together objects that live in their own modules:
   sampler (:mod:`~sympe.diffusion.sampler`).
 
 Training step: x (DenseGraph) -> t ~ U{0..T} per graph (the time convention of
-:mod:`~sympe.diffusion.likelihood`) -> z_t ~ q(z_t | x) -> logits = net(z_t, t) -> CE_X + λ CE_E.
+:mod:`~sympe.diffusion.likelihood`) -> z_t ~ q(z_t | x) -> logits = net(z_t, t) -> CE_X + λ CE_E; or, with
+``objective.mixture_draws = K >= 1``, the K-draw g̃-mixture objective of :mod:`~sympe.diffusion.mixture_loss`
+(K network calls at the same z_t; equal to CE_X + λ CE_E at K = 1).
 Validation/test: the Monte Carlo NLL bound per graph (``val/nll``, nats per graph, each undirected edge
 counted once unless ``digress_compat``), and the CE loss at training-distributed times.
 
@@ -25,8 +27,9 @@ from torchmetrics import MeanMetric, SumMetric
 
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.info import DatasetInfo
-from sympe.diffusion.likelihood import nll_terms
+from sympe.diffusion.likelihood import convention_name, nll_terms
 from sympe.diffusion.loss import diffusion_ce_loss
+from sympe.diffusion.mixture_loss import WEIGHTINGS, mixture_nll_loss
 from sympe.diffusion.network import DenoisingNetwork
 from sympe.diffusion.process import DiscreteProcess
 from sympe.diffusion.sampler import sample_graphs, sample_n_nodes
@@ -34,6 +37,10 @@ from sympe.diffusion.schedule import make_schedule
 from sympe.diffusion.transition import make_transition
 
 CHECKPOINT_KEY = "sympe"
+#: Options of the NLL and the sampler (``model.eval.*``), all switchable on a trained model.
+EVAL_OPTIONS = ("digress_compat", "num_draws", "mixture_draws", "num_bins")
+#: Options of the training objective (``model.train.*``).
+OBJECTIVE_OPTIONS = ("mixture_draws", "weighting")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -48,14 +55,24 @@ class DiscreteDiffusion(pl.LightningModule):
         network: keyword arguments of :class:`DenoisingNetwork` (transformer dims, features, breaker).
         diffusion: ``{"T", "schedule", "transition"}``.
         optim: ``{"lr", "weight_decay", "lambda_E", "amsgrad"}``.
-        eval: ``{"digress_compat", "num_draws"}``: the NLL's edge convention, and K draws of the symmetry
-            breaker averaged per step (p̂(x0|z_t) averaged over K network calls) in the NLL and in sampling.
+        eval: options of the NLL and the sampler (:data:`EVAL_OPTIONS`; all switchable on a trained model
+            with :meth:`set_eval_options`): ``digress_compat`` (DiGress's NLL formula), ``num_draws`` (K > 1:
+            p̂(x0|z_t) averaged over K network calls per step, in the NLL and in sampling: the "num_draws
+            model" of :mod:`~sympe.diffusion.likelihood`), ``mixture_draws`` (0, or K >= 1: the
+            importance-weighted mixture bound with K breaker draws per term), ``num_bins`` (time bins of the
+            stratified / exact estimators; null = min(T, 10)).
         dataset: the dataset config (``{"name", "params"}``) the model is trained on; only recorded, so that
             evaluation scripts can rebuild the same splits from a checkpoint.
+        x0_kernel: the reverse kernel, ``"plain"`` or ``"reweighted"``
+            (:data:`~sympe.diffusion.process.REVERSE_KERNELS`), used by the sampler and the NLL alike.
+        objective: ``{"mixture_draws": K, "weighting": "digress" | "likelihood"}``: K = 0 (default) trains on
+            the per-variable cross-entropy; K >= 1 on the K-draw mixture objective
+            (:func:`~sympe.diffusion.mixture_loss.mixture_nll_loss`; ``"digress"`` weighting makes K = 1
+            equal to the default loss).
     """
 
     def __init__(self, info: dict, network: dict, diffusion: dict, optim: dict | None = None, eval: dict | None = None,
-                 dataset: dict | None = None):
+                 dataset: dict | None = None, x0_kernel: str = "plain", objective: dict | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.info = DatasetInfo.from_dict(dict(info))
@@ -64,9 +81,17 @@ class DiscreteDiffusion(pl.LightningModule):
         self.weight_decay = float(optim.get("weight_decay", 1e-12))
         self.amsgrad = bool(optim.get("amsgrad", True))
         self.lambda_E = float(optim.get("lambda_E", 5.0))
-        ev = dict(eval or {})
-        self.digress_compat = bool(ev.get("digress_compat", False))
-        self.num_draws = int(ev.get("num_draws", 1))
+        objective = dict(objective or {})
+        unknown = sorted(set(objective) - set(OBJECTIVE_OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown training objective option(s) {unknown} (model.train.*); known: {list(OBJECTIVE_OPTIONS)}")
+        self.mixture_train_draws = int(objective.get("mixture_draws", 0) or 0)
+        self.mixture_weighting = str(objective.get("weighting", "digress"))
+        if self.mixture_train_draws < 0:
+            raise ValueError(f"model.train.mixture_draws must be 0 (off) or K >= 1, got {self.mixture_train_draws}")
+        if self.mixture_weighting not in WEIGHTINGS:
+            raise ValueError(f"model.train.weighting={self.mixture_weighting!r}; choose one of {list(WEIGHTINGS)}")
+        self.digress_compat, self.num_draws, self.mixture_draws, self.num_bins = False, 1, 0, None
 
         dx, de = self.info.num_node_classes, self.info.num_edge_classes
         self.T = int(diffusion.get("T", 500))
@@ -76,6 +101,11 @@ class DiscreteDiffusion(pl.LightningModule):
             node_marginals=self.info.node_marginals_tensor(), edge_marginals=self.info.edge_marginals_tensor(),
         )
         self.process = DiscreteProcess(self.schedule, self.transition)
+        eval = dict(eval or {})
+        unknown = sorted(set(eval) - set(EVAL_OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown evaluation option(s) {unknown} (model.eval.*); known: {list(EVAL_OPTIONS)}")
+        self.set_eval_options(**eval, x0_kernel=x0_kernel)
         self.network = DenoisingNetwork(self.info, T=self.T, **dict(network))
         self.register_buffer("n_nodes_dist", self.info.n_nodes_tensor(), persistent=False)
         self.val_nll = MeanMetric()
@@ -83,6 +113,47 @@ class DiscreteDiffusion(pl.LightningModule):
         self.test_nll = MeanMetric()
         self.test_nll_sq = MeanMetric()
         self.test_count = SumMetric()
+
+    # ------------------------------------------------------------------ evaluation options
+    def set_eval_options(self, digress_compat: bool | None = None, num_draws: int | None = None,
+                         mixture_draws: int | None = None, num_bins: int | None = None,
+                         x0_kernel: str | None = None) -> "DiscreteDiffusion":
+        """Change how the NLL is computed and how graphs are sampled (``None`` keeps the current value).
+
+        Every option is one of inference, not of training, so it may be changed on a trained model (e.g. by
+        ``scripts/evaluate.py checkpoint=... model.eval.digress_compat=true model.x0_kernel=reweighted``).
+        Meanings: class docstring. Raises ``ValueError`` naming the option for a bad value. Returns ``self``.
+        """
+        if x0_kernel is not None:
+            self.process.set_kernel(str(x0_kernel))
+        if digress_compat is not None:
+            self.digress_compat = bool(digress_compat)
+        if num_draws is not None:
+            if int(num_draws) < 1:
+                raise ValueError(f"model.eval.num_draws must be >= 1, got {num_draws}")
+            self.num_draws = int(num_draws)
+        if mixture_draws is not None:
+            if int(mixture_draws) < 0:
+                raise ValueError(f"model.eval.mixture_draws must be 0 (per-draw bound) or K >= 1, got {mixture_draws}")
+            self.mixture_draws = int(mixture_draws)
+        if num_bins is not None:
+            if not 1 <= int(num_bins) <= self.T:
+                raise ValueError(f"model.eval.num_bins must be in 1..T={self.T}, got {num_bins}")
+            self.num_bins = int(num_bins)
+        if self.mixture_draws and (self.digress_compat or self.num_draws > 1):
+            raise ValueError("model.eval.mixture_draws > 0 (the mixture bound) cannot be combined with "
+                             "model.eval.digress_compat=true or model.eval.num_draws > 1")
+        return self
+
+    @property
+    def x0_kernel(self) -> str:
+        """The reverse kernel's name (``process.kernel_name``)."""
+        return self.process.kernel_name
+
+    @property
+    def nll_convention(self) -> str:
+        """The label of the current NLL convention (:func:`~sympe.diffusion.likelihood.convention_name`)."""
+        return convention_name(self.digress_compat, self.x0_kernel, self.mixture_draws, self.num_draws)
 
     # ------------------------------------------------------------------ the denoiser as a function
     def model_fn(self, noisy: DenseGraph, t_int: torch.Tensor, generator: torch.Generator | None = None):
@@ -98,8 +169,13 @@ class DiscreteDiffusion(pl.LightningModule):
         B = x.batch_size
         t_int = self.process.sample_t(B, device=self.device)
         z_t = self.process.q_sample(x, t_int)
-        logits_X, logits_E = self.model_fn(z_t, t_int)
-        losses = diffusion_ce_loss(logits_X, logits_E, x, self.lambda_E)
+        if self.mixture_train_draws:
+            out = mixture_nll_loss(self.model_fn, z_t, t_int, x, self.mixture_train_draws,
+                                   weighting=self.mixture_weighting, lambda_E=self.lambda_E)
+            losses = {"loss": out["loss"], "mixture_ess": out["ess"].mean().to(out["loss"].dtype)}
+        else:
+            logits_X, logits_E = self.model_fn(z_t, t_int)
+            losses = diffusion_ce_loss(logits_X, logits_E, x, self.lambda_E)
         loss = losses["loss"]
         # one host sync per step: the price of stopping at the first non-finite loss with a clear message
         if not torch.isfinite(loss):
@@ -122,10 +198,10 @@ class DiscreteDiffusion(pl.LightningModule):
 
     # ------------------------------------------------------------------ NLL (validation / test)
     def nll(self, x: DenseGraph, estimator: str = "mc", generator=None) -> dict[str, torch.Tensor]:
-        """Per-graph NLL terms (see :func:`sympe.diffusion.likelihood.nll_terms`)."""
+        """Per-graph NLL terms under the current evaluation options (:func:`sympe.diffusion.likelihood.nll_terms`)."""
         return nll_terms(self.model_fn, x, self.process, self.n_nodes_dist,
                          estimator=estimator, digress_compat=self.digress_compat, num_draws=self.num_draws,
-                         generator=generator)
+                         generator=generator, mixture_draws=self.mixture_draws, num_bins=self.num_bins)
 
     def validation_step(self, batch, batch_idx):
         x = self._dense(batch)

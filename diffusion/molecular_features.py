@@ -5,8 +5,9 @@ For a :class:`~sympe.diffusion.graph.DenseGraph` with edge classes whose REAL bo
 the class index) and node classes with atomic weights ``atom_weights`` (dx,):
 
 * valency (B, n, 1):  ``v_i = Σ_{j real, j != i} Σ_k E_ijk · bond_orders[k]`` (raw, not rescaled),
-* weight (B, 1):      ``w = (Σ_{i real} Σ_c X_ic · atom_weights[c]) / weight_scale``, default
-  ``weight_scale = 150`` (DiGress's constant; a QM9 molecule weighs up to ~150 u).
+* weight (B, 1):      ``w = (Σ_{i real} Σ_c X_ic · atom_weights[c]) / weight_scale``, where the
+  network passes ``weight_scale = DatasetInfo.max_weight`` (DiGress's per-dataset ``max_weight``:
+  150 u for QM9 without H, 390 u with H, 350 u for MOSES).
 
 Both are invariant to padding content (only real nodes / real off-diagonal pairs are summed) and
 permutation equivariant (valency) / invariant (weight). Valency is 0 on padded nodes.
@@ -24,7 +25,7 @@ __all__ = ["MolecularFeatures"]
 class MolecularFeatures:
     """``graph -> (valency (B, n, 1), weight (B, 1))`` (module docstring). ``dims()`` = (1, 0, 1)."""
 
-    def __init__(self, bond_orders: list[float], atom_weights: list[float], weight_scale: float = 150.0):
+    def __init__(self, bond_orders: list[float], atom_weights: list[float], weight_scale: float):
         bond_orders = [float(b) for b in bond_orders]
         atom_weights = [float(w) for w in atom_weights]
         if len(bond_orders) < 1 or bond_orders[0] != 0.0:
@@ -33,8 +34,9 @@ class MolecularFeatures:
             raise ValueError(f"MolecularFeatures: bond orders must be >= 0, got {bond_orders}")
         if len(atom_weights) < 1 or any(w < 0 for w in atom_weights):
             raise ValueError(f"MolecularFeatures: atom_weights must be a non-empty list of weights >= 0, got {atom_weights}")
-        if weight_scale <= 0:
-            raise ValueError(f"MolecularFeatures: weight_scale must be positive, got {weight_scale}")
+        if weight_scale is None or not weight_scale > 0:
+            raise ValueError(f"MolecularFeatures: weight_scale must be positive (DatasetInfo.max_weight of a molecular "
+                             f"dataset; a processed cache or checkpoint written before it existed lacks it), got {weight_scale}")
         self.bond_orders = torch.tensor(bond_orders)
         self.atom_weights = torch.tensor(atom_weights)
         self.weight_scale = float(weight_scale)

@@ -57,7 +57,7 @@ class DenoisingNetwork(nn.Module):
         self.molecular = None
         mx = my = 0
         if molecular_features and info.is_molecular:
-            self.molecular = MolecularFeatures(info.bond_orders, info.atom_weights)
+            self.molecular = MolecularFeatures(info.bond_orders, info.atom_weights, info.max_weight)
             mx, my = 1, 1
         self.breaker = make_symmetry_breaker(symbreak, max_nodes=info.max_nodes, node_in=self.dx, edge_in=self.de,
                                              **dict(symbreak_kwargs or {}))

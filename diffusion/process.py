@@ -30,8 +30,10 @@ The map from ``p̂(x0 | z_t)`` to ``p_θ(z_s | z_t)`` is a *kernel*: a function
 and to flattened edges alike, listed by name in :data:`REVERSE_KERNELS` and chosen with
 ``DiscreteProcess(..., kernel=name)``. ``"plain"`` (the default) is the mixture of exact posteriors
 ``Σ_k p̂_k q(z_s | z_t, x0 = k)`` (:func:`~sympe.diffusion.categorical.model_posterior`), i.e. the kernel
-the sampler draws from and the likelihood scores. A second parameterisation is one function of that
-signature and one entry in :data:`REVERSE_KERNELS`.
+the sampler draws from and the likelihood scores. ``"reweighted"`` is ``Σ_k w_k q(z_s | z_t, x0 = k)`` with
+``w_k ∝ p̂_k Q̄_t[k, z_t]``: the model whose L_t DiGress's published NLL computes (DiGress itself samples
+with the plain kernel); choosing it here makes the sampler and the likelihood use it alike. A further
+parameterisation is one function of that signature and one entry in :data:`REVERSE_KERNELS`.
 
 What a new process must provide
 -------------------------------
@@ -56,7 +58,8 @@ from typing import Callable, Protocol
 import torch
 from torch import Tensor
 
-from sympe.diffusion.categorical import flatten_edges, model_posterior, posterior, sample_categorical
+from sympe.diffusion.categorical import (flatten_edges, model_posterior, posterior, reweighted_posterior,
+                                         sample_categorical)
 from sympe.diffusion.graph import DenseGraph
 
 
@@ -70,8 +73,10 @@ class ModelFn(Protocol):
 #: A reverse kernel: ``(p_x0 (B, M, d0), z_t (B, M, d), Q_ts (B, d, d), Qbar_s (B, d0, d)) -> (B, M, d)``.
 ReverseKernel = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]
 
-#: The reverse kernels by name (module docstring). ``"plain"``: ``Σ_k p̂_k q(z_s | z_t, x0 = k)``.
-REVERSE_KERNELS: dict[str, ReverseKernel] = {"plain": model_posterior}
+#: The reverse kernels by name (module docstring). ``"plain"``: ``Σ_k p̂_k q(z_s | z_t, x0 = k)``;
+#: ``"reweighted"``: ``Σ_k w_k q(z_s | z_t, x0 = k)`` with ``w_k ∝ p̂_k Q̄_t[k, z_t]`` (the kernel whose
+#: likelihood DiGress's ``compute_Lt`` evaluates; :func:`~sympe.diffusion.categorical.reweighted_posterior`).
+REVERSE_KERNELS: dict[str, ReverseKernel] = {"plain": model_posterior, "reweighted": reweighted_posterior}
 
 
 # ---------------------------------------------------------------------------------------------- time grid
@@ -160,12 +165,22 @@ class DiscreteProcess:
     t_min: int = 0
 
     def __init__(self, schedule, transition, kernel: str = "plain"):
-        if kernel not in REVERSE_KERNELS:
-            raise ValueError(f"DiscreteProcess: unknown reverse kernel {kernel!r}; choose one of {sorted(REVERSE_KERNELS)}")
         self.schedule = schedule
         self.transition = transition
+        self.set_kernel(kernel)
+
+    def set_kernel(self, kernel: str) -> "DiscreteProcess":
+        """Use the reverse kernel named ``kernel`` (a key of :data:`REVERSE_KERNELS`) from now on; returns ``self``.
+
+        The kernel is a choice of the reverse model, not of training (the denoiser's loss does not depend on
+        it), so it may be switched for a trained model; sampling and the NLL then both use the new one.
+        Raises ``ValueError`` for an unknown name.
+        """
+        if kernel not in REVERSE_KERNELS:
+            raise ValueError(f"unknown reverse kernel x0_kernel={kernel!r}; choose one of {sorted(REVERSE_KERNELS)}")
         self.kernel_name = kernel
         self.kernel: ReverseKernel = REVERSE_KERNELS[kernel]
+        return self
 
     def __repr__(self) -> str:
         return f"DiscreteProcess(T={self.T}, dx={self.dx}, de={self.de}, kernel={self.kernel_name!r})"
@@ -306,17 +321,21 @@ class DiscreteProcess:
         qE = posterior(flatten_edges(z_t.E), flatten_edges(x0.E), Qts_e, Qs_e).view(B, n, n, de)
         return qX, qE
 
-    def reverse_probs(self, pX: Tensor, pE: Tensor, z_t: DenseGraph, t, s) -> tuple[Tensor, Tensor]:
+    def reverse_probs(self, pX: Tensor, pE: Tensor, z_t: DenseGraph, t, s,
+                      kernel: str | None = None) -> tuple[Tensor, Tensor]:
         """The model's ``p_θ(z_s | z_t)`` from ``p̂(x0 | z_t)`` (``pX`` (B, n, dx), ``pE`` (B, n, n, de)).
 
-        Applies the process's reverse kernel (module docstring) to nodes and to pairs; returns (B, n, dx) and
-        (B, n, n, de). Raises ``ValueError`` unless ``0 <= s < t``.
+        Applies the process's reverse kernel (module docstring), or the one named ``kernel``, to nodes and to
+        pairs; returns (B, n, dx) and (B, n, n, de). Raises ``ValueError`` unless ``0 <= s < t``.
         """
         B, n, _, de = z_t.E.shape
         self._check_classes(z_t.X.shape[-1], de, "reverse_probs")
+        if kernel is not None and kernel not in REVERSE_KERNELS:
+            raise ValueError(f"reverse_probs: unknown kernel {kernel!r}; choose one of {sorted(REVERSE_KERNELS)}")
+        fn = self.kernel if kernel is None else REVERSE_KERNELS[kernel]
         Qts_x, Qts_e, Qs_x, Qs_e = self._step_matrices(z_t, t, s)
-        probX = self.kernel(pX, z_t.X, Qts_x, Qs_x)
-        probE = self.kernel(flatten_edges(pE), flatten_edges(z_t.E), Qts_e, Qs_e).view(B, n, n, de)
+        probX = fn(pX, z_t.X, Qts_x, Qs_x)
+        probE = fn(flatten_edges(pE), flatten_edges(z_t.E), Qts_e, Qs_e).view(B, n, n, de)
         return probX, probE
 
     def model_reverse_probs(self, model_fn: ModelFn, z_t: DenseGraph, t, s, num_draws: int = 1,

@@ -28,13 +28,13 @@ One :class:`GraphTransformerLayer` computes, with ``d_head = dx / n_head``,
 6. Per stream: ``Z = LN(Z + dropout(Z'))``, ``Z = LN(Z + dropout(FFN(Z)))``, with FFN widths
    ``dim_ffX``, ``dim_ffE``, ``dim_ffy``; padding of X and E is re-zeroed.
 
-Memory: the only (B, n, n, dx) tensors kept for the backward pass are the multiplier ``E1 + 1``
-(the +1 rides on the linear's bias), the scores ``S`` and the attention weights α; the product
-``Q_i ⊙ K_j`` is recomputed in backward (:func:`edge_modulated_scores`). The graph FiLM of step 3
-is folded into a per-graph weight matrix ``W_e diag(m_E(y) + 1)`` (B, de, dx) and applied with one
-batched matmul, so no FiLMed copy of ``S`` is ever built. Parameters are stored fused: ``qkv``
-(Q | K | V), ``e_film`` (E1 | E2), ``y_film`` (a_E | m_E | a_X | m_X). Dropout with p = 0 is an
-identity (no kernel).
+Memory and speed: steps 2-4 are one autograd node (:func:`edge_attention`) with a hand-written backward; the
+(B, n, n, dx) tensors it keeps for backward are the multiplier ``E1 + 1`` (the +1 rides on the linear's bias),
+the scores ``S`` and the attention weights α; the graph FiLM of step 3 is applied as ``(m_E + 1) ⊙ S`` inside
+it, followed by one GEMM over all pairs, so no FiLMed copy of ``S`` is kept. Parameters are stored fused:
+``qkv`` (Q | K | V), ``e_film`` (E1 | E2), ``y_film`` (a_E | m_E | a_X | m_X). Dropout is :class:`Dropout`
+(``nn.Dropout`` semantics; on CPU a bit-mask draw, rate rounded to 2⁻¹⁵); with p = 0 it is an identity (no
+kernel).
 
 The model (:class:`GraphTransformer`) maps arbitrary input widths to hidden widths with two-layer
 MLPs, runs ``n_layers`` layers and maps back with two-layer MLPs. Optional input residual
@@ -54,7 +54,9 @@ from torch import Tensor, nn
 
 __all__ = [
     "masked_statistics",
-    "edge_modulated_scores",
+    "edge_attention",
+    "edge_attention_reference",
+    "Dropout",
     "TwoLayerMLP",
     "FeedForward",
     "PooledToGraph",
@@ -73,22 +75,78 @@ def masked_statistics(x: Tensor, mask: Tensor) -> Tensor:
     Padded positions never influence the result, whatever they contain (finite or not).
     """
     m = mask.unsqueeze(-1)
-    pad = ~m
     nonempty = mask.any(dim=1, keepdim=True).to(x.dtype)  # (B, 1)
     cnt = mask.sum(dim=1, keepdim=True).clamp_min(1).to(x.dtype)  # (B, 1)
-    xz = x.masked_fill(pad, 0.0)
+    # torch.where: one pass each way (masked_fill out of place is a copy plus a fill)
+    zero = x.new_zeros(())
+    xz = torch.where(m, x, zero)
     mean = xz.sum(dim=1) / cnt
     big = torch.finfo(x.dtype).max  # finite fill: an empty graph gives big * 0 = 0, not inf * 0
-    xmin = x.masked_fill(pad, big).amin(dim=1) * nonempty
-    xmax = x.masked_fill(pad, -big).amax(dim=1) * nonempty
-    var = (xz - mean.unsqueeze(1)).masked_fill(pad, 0.0).square().sum(dim=1) / cnt
+    xmin = torch.where(m, x, x.new_full((), big)).amin(dim=1) * nonempty
+    xmax = torch.where(m, x, x.new_full((), -big)).amax(dim=1) * nonempty
+    dev = torch.where(m, x - mean.unsqueeze(1), zero)
+    var = (dev * dev).sum(dim=1) / cnt
     std = var.clamp_min(1e-10).sqrt() * nonempty
     return torch.cat([mean, xmin, xmax, std], dim=-1)
 
 
+_DROP_BITS = 15  # random bits per element of a CPU dropout mask
+
+
+class _MaskedScale(torch.autograd.Function):
+    """``x ⊙ keep · scale`` keeping only the bool mask (1 byte per element) for backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, keep: Tensor, scale: float) -> Tensor:
+        ctx.save_for_backward(keep)
+        ctx.scale = scale
+        return torch.mul(x, keep).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        (keep,) = ctx.saved_tensors
+        return torch.mul(g, keep).mul_(ctx.scale), None, None
+
+
+class Dropout(nn.Module):
+    """Inverted dropout, ``nn.Dropout`` semantics: in training ``x ⊙ keep / (1 − p)``, ``keep ~ Bernoulli(1 − p)``
+    per element; identity in eval mode or when ``p == 0``.
+
+    On CPU the mask is drawn from ``_DROP_BITS = 15`` random bits per element, four elements per 64-bit draw
+    of the default generator (``torch.Tensor.random_`` on int64), instead of one Bernoulli draw per element
+    (``bernoulli_``, a quarter of a training step's CPU time at DiGress's widths); the rate is ``p`` rounded
+    to a multiple of 2⁻¹⁵ (|error| ≤ 1.6e-5; for p = 0.1 it is 0.100006), and backward keeps a bool mask
+    rather than a float one. Elsewhere (CUDA) it is ``torch.nn.functional.dropout``. Reproducible under
+    ``torch.manual_seed``. Shapes: any -> same.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= float(p) < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
+        self.p = float(p)
+        levels = 1 << _DROP_BITS
+        self._threshold = min(round(self.p * levels), levels - 1)
+        self._scale = levels / (levels - self._threshold)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self._threshold == 0:
+            return x
+        if x.device.type != "cpu":
+            return nn.functional.dropout(x, self.p, training=True)
+        N = x.numel()
+        words = torch.empty((N + 3) // 4, dtype=torch.int64, device=x.device).random_()  # 63 random bits each
+        bits = words.view(torch.int16)[:N].view(x.shape)  # 4 lanes per word; the top lane's sign bit is 0
+        keep = bits.bitwise_and_((1 << _DROP_BITS) - 1) >= self._threshold  # uniform on 0..2^15-1 per lane
+        return _MaskedScale.apply(x, keep, self._scale)
+
+
 def _dropout(p: float) -> nn.Module:
-    """``nn.Dropout(p)``, or ``nn.Identity`` when p == 0 (skips a no-op kernel in training mode)."""
-    return nn.Dropout(p) if p > 0 else nn.Identity()
+    """:class:`Dropout` (p), or ``nn.Identity`` when p == 0 (no kernel at all)."""
+    return Dropout(p) if p > 0 else nn.Identity()
 
 
 class TwoLayerMLP(nn.Module):
@@ -155,50 +213,198 @@ class PooledToGraph(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------- attention
-class _EdgeModulatedScores(torch.autograd.Function):
-    """``S_ij = Q_i ⊙ K_j ⊙ M_ij + A_ij`` keeping only Q, K (B, n, d) and M (B, n, n, d) for backward.
+def _check_attention_shapes(Q: Tensor, K: Tensor, V: Tensor, E: Tensor, W: Tensor, b: Tensor, m: Tensor,
+                            W_out: Tensor, c: Tensor, node_mask: Tensor) -> None:
+    ok = Q.dim() == 3 and E.dim() == 4
+    if ok:
+        B, n, d = Q.shape
+        de_in, de_out = E.shape[3], W_out.shape[0]
+        ok = (K.shape == Q.shape and V.shape == Q.shape and E.shape[:3] == (B, n, n)
+              and W.shape == (2 * d, de_in) and b.shape == (2 * d,) and m.shape == (B, d)
+              and W_out.shape == (de_out, d) and c.shape == (B, de_out)
+              and node_mask.shape == (B, n) and node_mask.dtype == torch.bool)
+    if not ok:
+        raise ValueError(
+            "edge_attention: expected Q, K, V (B, n, d), E (B, n, n, de), W (2d, de), b (2d,), m (B, d), "
+            "W_out (de', d), c (B, de'), node_mask (B, n) bool; got "
+            + ", ".join(str(tuple(t.shape)) for t in (Q, K, V, E, W, b, m, W_out, c))
+            + f", {node_mask.dtype} {tuple(node_mask.shape)}")
 
-    The product ``Q_i ⊙ K_j`` (B, n, n, d) is recomputed in backward instead of being stored.
-    Gradients: ``∂A = g``, ``∂M_ij = g_ij ⊙ Q_i ⊙ K_j``, ``∂Q_i = Σ_j g_ij ⊙ M_ij ⊙ K_j``,
-    ``∂K_j = Σ_i g_ij ⊙ M_ij ⊙ Q_i``.
+
+def _key_bias(node_mask: Tensor, dtype: torch.dtype) -> Tensor:
+    """(B, 1, n, 1): 0 for real keys, the most negative finite number for padded keys (a finite fill keeps a
+    graph with no real node NaN-free)."""
+    B, n = node_mask.shape
+    bias = torch.zeros(B, 1, n, 1, dtype=dtype, device=node_mask.device)
+    return bias.masked_fill_(~node_mask.view(B, 1, n, 1), torch.finfo(dtype).min)
+
+
+def edge_attention_reference(Q: Tensor, K: Tensor, V: Tensor, E: Tensor, W: Tensor, b: Tensor, m: Tensor,
+                             W_out: Tensor, c: Tensor, node_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`edge_attention` written as plain autograd operations (the oracle of the tests, and the
+    formulation ``torch.compile`` sees, which it can fuse into a few loops itself)."""
+    d = Q.shape[-1]
+    M = nn.functional.linear(E, W[:d], b[:d] + 1.0)
+    A = nn.functional.linear(E, W[d:], b[d:])
+    S = Q.unsqueeze(2) * K.unsqueeze(1) * M + A
+    attn = torch.softmax(S + _key_bias(node_mask, S.dtype), dim=2)
+    h = (attn * V.unsqueeze(1)).sum(dim=2)
+    E_out = nn.functional.linear(S * m[:, None, None, :], W_out) + c[:, None, None, :]
+    return E_out, h
+
+
+class _EdgeAttention(torch.autograd.Function):
+    """Fused forward and hand-written backward of :func:`edge_attention`.
+
+    Forward, with ``[M | A] = E Wᵀ + b`` (``M`` gets ``+1``), ``P = Q_i ⊙ K_j``::
+
+        S = A + P ⊙ M                       (in place in A's buffer)
+        α = softmax_j(S + key_bias)         (in place in P's buffer)
+        h_i = Σ_j α_ij ⊙ V_j
+        E_out = (m ⊙ S) W_outᵀ + c          (one GEMM over all B·n·n rows)
+
+    Kept for backward: Q, K, V, h (B, n, d), E (B, n, n, de), m, the weights, and M, S, α (B, n, n, d).
+    Backward (``g_O``, ``g_h`` the incoming gradients), using ``Σ_j α_ij V_j = h_i``::
+
+        g_F = g_O W_out,   ∂W_out = g_Oᵀ (m ⊙ S),   ∂c = Σ_ij g_O,ij,   ∂m = Σ_ij g_F,ij ⊙ S_ij
+        ∂S_ij = m ⊙ g_F,ij + α_ij ⊙ g_h,i ⊙ (V_j − h_i)   (softmax and weighted sum in one expression)
+        ∂V_j  = Σ_i α_ij ⊙ g_h,i
+        ∂M_ij = ∂S_ij ⊙ Q_i ⊙ K_j,     ∂A = ∂S
+        ∂Q_i  = Σ_j ∂S_ij ⊙ M_ij ⊙ K_j,     ∂K_j = Σ_i ∂S_ij ⊙ M_ij ⊙ Q_i
+        ∂E = ∂M W_1 + ∂A W_2,   ∂W = [∂Mᵀ E ; ∂Aᵀ E],   ∂b = [Σ ∂M ; Σ ∂A]   (W = [W_1 ; W_2])
+
+    Padded keys have α = 0 exactly, so they receive no gradient through the softmax. Reduced-precision
+    inputs (autocast) compute the softmax in float32.
     """
 
     @staticmethod
-    def forward(ctx, Q: Tensor, K: Tensor, M: Tensor, A: Tensor) -> Tensor:
-        S = Q.unsqueeze(2) * K.unsqueeze(1)
-        S.mul_(M).add_(A)
-        ctx.save_for_backward(Q, K, M)
-        return S
+    def forward(ctx, Q, K, V, E, W, b, m, W_out, c, node_mask):
+        B, n, d = Q.shape
+        M = nn.functional.linear(E, W[:d], b[:d] + 1.0)  # (B, n, n, d)
+        S = nn.functional.linear(E, W[d:], b[d:])  # A; becomes S in place
+        cdt = S.dtype
+        P = Q.unsqueeze(2).to(cdt) * K.unsqueeze(1).to(cdt)  # (B, n, n, d)
+        S.addcmul_(P, M)
+        if cdt in (torch.float16, torch.bfloat16):
+            attn = torch.softmax(S.float() + _key_bias(node_mask, torch.float32), dim=2)
+            del P
+        else:
+            torch.add(S, _key_bias(node_mask, cdt), out=P)
+            attn = torch.ops.aten._softmax.out(P, 2, False, out=P)
+        h = _weighted_sum_over_keys(attn, V.to(attn.dtype)).to(cdt)  # (B, n, d)
+        mc, W_outc = m.to(cdt), W_out.to(cdt)
+        F = S * mc[:, None, None, :]
+        E_out = (F.view(-1, d) @ W_outc.t()).view(B, n, n, -1)
+        del F
+        E_out.add_(c.to(cdt)[:, None, None, :])
+        ctx.save_for_backward(Q, K, V, E, W, M, attn, h, S, mc, W_outc)
+        return E_out, h
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, g: Tensor):
-        Q, K, M = ctx.saved_tensors
-        gQ = gK = gM = None
-        if ctx.needs_input_grad[2]:
-            gM = Q.unsqueeze(2) * K.unsqueeze(1)
-            gM.mul_(g)
-        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            gm = g * M
-            if ctx.needs_input_grad[0]:
-                gQ = (gm * K.unsqueeze(1)).sum(dim=2)
-            if ctx.needs_input_grad[1]:
-                gK = (gm * Q.unsqueeze(2)).sum(dim=1)
-        gA = g if ctx.needs_input_grad[3] else None
-        return gQ, gK, gM, gA
+    def backward(ctx, gO: Tensor | None, gh: Tensor | None):
+        Q, K, V, E, W, M, attn, h, S, m, W_out = ctx.saved_tensors
+        B, n, d = Q.shape
+        cdt = M.dtype
+        need = ctx.needs_input_grad
+        Qc, Kc = Q.to(cdt), K.to(cdt)
+        gm = gW_out = gc = gF = None
+        if gO is not None:
+            gO = gO.to(cdt)
+            gO2 = gO.reshape(-1, gO.shape[-1])  # (B·n·n, de')
+            gF = (gO2 @ W_out).view(B, n, n, d)
+            if need[7]:
+                F = S * m[:, None, None, :]
+                gW_out = gO2.t() @ F.view(-1, d)
+                del F
+            if need[6]:
+                gm = (gF * S).view(B, n * n, d).sum(dim=1)
+            if need[8]:
+                gc = gO.view(B, n * n, -1).sum(dim=1)
+            gF.mul_(m[:, None, None, :])  # ∂S from E_out
+        # ∂S (B, n, n, d), contiguous (elementwise kernels writing into a strided half of a wider buffer
+        # are many times slower on CPU)
+        gV = None
+        if gh is not None:
+            gh = gh.to(attn.dtype)
+            aw = attn * gh.unsqueeze(2)  # α_ij ⊙ g_h,i
+            gV = aw.sum(dim=1)
+            gSt = torch.sub(V.unsqueeze(1).to(aw.dtype), h.unsqueeze(2).to(aw.dtype))
+            gSt.mul_(aw)
+            del aw
+            if gF is not None:
+                gSt.add_(gF)
+            gSt = gSt.to(cdt)
+        elif gF is not None:
+            gSt = gF
+        else:
+            gSt = torch.zeros_like(M)
+        del gF
+        gM = Qc.unsqueeze(2) * Kc.unsqueeze(1)
+        gM.mul_(gSt)
+        gQ = gK = None
+        if need[0] or need[1]:
+            gSM = gSt * M  # ∂S ⊙ M
+            if need[0]:
+                gQ = _weighted_sum_over_keys(gSM, Kc)
+            if need[1]:
+                gK = _weighted_sum_over_queries(gSM, Qc)
+            del gSM
+        gM2, gS2 = gM.view(-1, d), gSt.view(-1, d)  # ∂M, ∂A = ∂S
+        Wc = W.to(cdt)
+        gE = gW = gb = None
+        if need[3]:
+            gE = gM2 @ Wc[:d]
+            gE.addmm_(gS2, Wc[d:])
+            gE = gE.view(E.shape)
+        if need[4]:
+            E2 = E.reshape(-1, E.shape[-1]).to(cdt)
+            gW = torch.cat([gM2.t() @ E2, gS2.t() @ E2])
+        if need[5]:
+            gb = torch.cat([gM2.sum(dim=0), gS2.sum(dim=0)])
+        return gQ, gK, gV, gE, gW, gb, gm, gW_out, gc, None
 
 
-def edge_modulated_scores(Q: Tensor, K: Tensor, M: Tensor, A: Tensor) -> Tensor:
-    """``S_ij = Q_i ⊙ K_j ⊙ M_ij + A_ij``: Q, K (B, n, d), M, A (B, n, n, d) -> S (B, n, n, d).
+def _weighted_sum_over_keys(a: Tensor, v: Tensor) -> Tensor:
+    """``Σ_j a_ij ⊙ v_j``: a (B, n, n, d), v (B, n, d) -> (B, n, d), without a (B, n, n, d) temporary."""
+    out = a[:, :, 0] * v[:, 0:1]
+    for j in range(1, a.shape[2]):
+        out.addcmul_(a[:, :, j], v[:, j:j + 1])
+    return out
 
-    Memory-lean autograd (see :class:`_EdgeModulatedScores`); same values and gradients as the
-    plain expression ``Q[:, :, None] * K[:, None] * M + A``.
+
+def _weighted_sum_over_queries(a: Tensor, q: Tensor) -> Tensor:
+    """``Σ_i a_ij ⊙ q_i``: a (B, n, n, d), q (B, n, d) -> (B, n, d), without a (B, n, n, d) temporary."""
+    out = a[:, 0] * q[:, 0:1]
+    for i in range(1, a.shape[1]):
+        out.addcmul_(a[:, i], q[:, i:i + 1])
+    return out
+
+
+def edge_attention(Q: Tensor, K: Tensor, V: Tensor, E: Tensor, W: Tensor, b: Tensor, m: Tensor, W_out: Tensor,
+                   c: Tensor, node_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Edge-modulated per-channel attention and the new edge stream (steps 2-4 of the module docstring), fused.
+
+    With ``[E1 | E2] = E Wᵀ + b`` (W (2d, de), b (2d,)), ``Q`` already scaled by ``1/sqrt(d_head)``::
+
+        S_ij     = Q_i ⊙ K_j ⊙ (E1_ij + 1) + E2_ij                    (B, n, n, d)
+        h_i      = Σ_{j real} softmax_j(S_ij) ⊙ V_j                   (B, n, d)
+        E_out_ij = (m ⊙ S_ij) W_outᵀ + c                               (B, n, n, de')
+
+    where ``m`` (B, d) and ``c`` (B, de') are per-graph (the graph-stream FiLM: ``m = m_E + 1``,
+    ``c = W_out a_E + b_out``). Shapes: Q, K, V (B, n, d), E (B, n, n, de), W_out (de', d), node_mask (B, n)
+    bool. Returns ``(E_out, h)``: ``E_out`` on every pair (padding included; the caller masks it), the softmax
+    runs over real keys only, and ``h`` of a padded query is finite (the caller zeroes it).
+
+    Same values and gradients as :func:`edge_attention_reference` (tested with ``gradcheck``); one autograd
+    node whose backward recomputes nothing but ``m ⊙ S`` and builds no (B, n, n, d) product for its
+    reductions (see :class:`_EdgeAttention`). Under ``torch.compile`` the reference formulation is used
+    instead, which the compiler fuses itself. Raises ``ValueError`` on inconsistent shapes.
     """
-    if not (Q.shape == K.shape and M.shape == A.shape and M.shape[:2] + M.shape[3:] == Q.shape
-            and M.shape[1] == M.shape[2]):
-        raise ValueError(f"edge_modulated_scores: expected Q, K (B, n, d) and M, A (B, n, n, d), got "
-                         f"{tuple(Q.shape)}, {tuple(K.shape)}, {tuple(M.shape)}, {tuple(A.shape)}")
-    return _EdgeModulatedScores.apply(Q, K, M, A)
+    _check_attention_shapes(Q, K, V, E, W, b, m, W_out, c, node_mask)
+    if torch.compiler.is_compiling():
+        return edge_attention_reference(Q, K, V, E, W, b, m, W_out, c, node_mask)
+    return _EdgeAttention.apply(Q, K, V, E, W, b, m, W_out, c, node_mask)
 
 
 class NodeEdgeAttention(nn.Module):
@@ -246,26 +452,13 @@ class NodeEdgeAttention(nn.Module):
         pair = node_mask.unsqueeze(2) & node_mask.unsqueeze(1)  # (B, n, n)
 
         Q, K, V = self.qkv(X).chunk(3, dim=-1)  # (B, n, dx) each
-        # S_ij = Q_i K_j / sqrt(d_head) * (E1_ij + 1) + E2_ij. M = E1 + 1 and E2 come from the two
-        # halves of ``e_film`` as separate tensors (keeping M for backward does not keep E2 alive);
-        # the "+1" rides on the bias, so no extra (B, n, n, dx) tensor is made for it.
-        W, b = self.e_film.weight, self.e_film.bias
-        M = nn.functional.linear(E, W[:dx], b[:dx] + 1.0)  # (B, n, n, dx) = E1 + 1
-        E2 = nn.functional.linear(E, W[dx:], b[dx:])  # (B, n, n, dx)
-        S = edge_modulated_scores(Q * self.scale, K, M, E2)  # (B, n, n, dx)
-
         a_E, m_E, a_X, m_X = self.y_film(y).chunk(4, dim=-1)  # (B, dx) each
-        # E' = W_e (a_E + (m_E + 1) ⊙ S) + b_e = S (W_e diag(m_E + 1))ᵀ + (W_e a_E + b_e)
-        W_b = self.e_out.weight.unsqueeze(0) * (m_E + 1.0).unsqueeze(1)  # (B, de, dx)
-        bias_b = self.e_out(a_E).unsqueeze(1)  # (B, 1, de)
-        E_new = torch.baddbmm(bias_b, S.reshape(B, n * n, dx), W_b.transpose(1, 2))
-        E_new = E_new.view(B, n, n, self.de) * pair.unsqueeze(-1).to(E_new.dtype)
+        # E' = W_e (a_E + (m_E + 1) ⊙ S) + b_e = ((m_E + 1) ⊙ S) W_eᵀ + (W_e a_E + b_e); S and h in one fused
+        # autograd node (see edge_attention), S never leaves it
+        E_new, h = edge_attention(Q * self.scale, K, V, E, self.e_film.weight, self.e_film.bias, m_E + 1.0,
+                                  self.e_out.weight, self.e_out(a_E), node_mask)
+        E_new = E_new * pair.unsqueeze(-1).to(E_new.dtype)
 
-        # softmax over real keys j; a finite fill keeps graphs with no real node NaN-free.
-        key_pad = ~node_mask.view(B, 1, n, 1)
-        logits = S.masked_fill(key_pad, torch.finfo(S.dtype).min)
-        attn = torch.softmax(logits, dim=2)  # (B, n, n, dx)
-        h = (attn * V.unsqueeze(1)).sum(dim=2)  # (B, n, dx): Σ_j α_ij ⊙ V_j
         X_new = self.x_out(a_X.unsqueeze(1) + (m_X + 1.0).unsqueeze(1) * h) * xm
 
         if not self.update_y:

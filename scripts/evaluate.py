@@ -5,11 +5,22 @@
     python scripts/evaluate.py samples=generated.npz dataset=planar
 
 The metrics are printed as one JSON object on the last line of stdout and written to ``metrics.json``.
-Molecules: validity (strict and relaxed), uniqueness, novelty, connected fraction, atom / molecule stability
+Option values and the checkpoint file are checked before anything loads; progress bars follow the NLL
+and sampling loops. Molecules: validity (strict and relaxed), uniqueness, novelty, connected fraction, atom / molecule stability
 (explicit H only), V.U.N. Graphs: MMD² of degree / clustering / orbit / spectrum with their ratios to the
 train-vs-test MMD, validity (planar / SBM) with the same validity of the real test graphs, uniqueness,
-novelty, V.U.N. The NLL is in nats per graph (each undirected edge once unless the checkpoint was trained with
-``digress_compat``), mean ± standard error over the test graphs.
+novelty, V.U.N.; planar / SBM / comm20 are scored against the shipped SPECTRE benchmark graphs (DiGress's
+split) unless reference=dataset. Sample files are read by sympe.datasets.sample_readers (format detected
+from the content or given with format=); anything that needs saying is in the ``warnings`` list. The NLL is in
+nats per graph, mean ± standard error over the test graphs, under each convention of ``nll_conventions``
+(default: the checkpoint's options, changed with ``model.eval.*`` / ``model.x0_kernel``), with the exchangeable
+floor of the same graphs beside it and, with ``leak_test_permutations=K``, the node-order leak test; keys name
+the convention (``nll_<convention>_<estimator>``, see sympe.diffusion.nll_evaluation).
+
+    python scripts/evaluate.py checkpoint=... model.eval.digress_compat=true    # DiGress's formula
+    python scripts/evaluate.py checkpoint=... model.x0_kernel=reweighted        # sample + score that model
+    python scripts/evaluate.py checkpoint=... nll_conventions=[ours_plain,ours_plain_mix16,digress] \
+        nll_estimator=stratified leak_test_permutations=4 num_samples=0
 """
 from __future__ import annotations
 
@@ -22,34 +33,18 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sympe.datasets.config import dataset_config, dataset_params, resolve_path
+from sympe.datasets.registry import build_splits
+from sympe.diffusion.checkpoint_files import check_checkpoint_file
+from sympe.diffusion.options import EVALUATE_OPTIONS, ConfigError, check_inference_options, check_options, user_errors
+
 REPO = Path(__file__).resolve().parents[1]
 
-# configs/dataset/<name>.yaml gives (registry name, params) for each user-facing dataset name
-def dataset_config(name: str, overrides: dict) -> tuple[str, dict]:
-    path = REPO / "configs" / "dataset" / f"{name}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in (REPO / "configs" / "dataset").glob("*.yaml"))
-        raise ValueError(f"dataset={name!r} is unknown; choose one of {known}")
-    cfg = OmegaConf.load(path)
-    params = {**(OmegaConf.to_container(cfg.params) or {}), **overrides}
-    return cfg.name, params
 
-
-def load_splits(name: str, params: dict, root: str) -> dict:
-    from common import resolve_path
-
-    from sympe.datasets.registry import build_splits
-
-    for key in ("csv_path", "path"):
-        if params.get(key):
-            params[key] = resolve_path(params[key])
-    return build_splits(name, str(Path(resolve_path(root))), **params)
-
-
-def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydrogens: bool = False) -> dict:
+def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydrogens: bool = False,
+                   reference: str = "benchmark", sbm_method: str = "auto", sbm_workers: int = 1) -> dict:
     """Metrics of generated (atoms, bonds) pairs, or of SMILES lines (molecules only)."""
-    train, test = splits["train"], splits["test"]
+    train = splits["train"]
     info = train.info
     if info.is_molecular:
         from sympe.datasets.mol_metrics import MoleculeMetrics
@@ -60,140 +55,167 @@ def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydroge
         return metrics.from_smiles(smiles_lines) if smiles_lines is not None else metrics.from_graphs(generated)
     if smiles_lines is not None:
         raise ValueError(f"a SMILES file was given but dataset {info.name!r} is not molecular; give an .npz of graphs")
-    from sympe.datasets.graph_metrics import GraphMetrics
-    from sympe.datasets.graph_utils import to_networkx_list
+    from sympe.datasets.graph_metrics import GraphMetrics, SBMTest
+    from sympe.datasets.spectre import scoring_reference
 
-    gm = GraphMetrics(info.name, to_networkx_list(train), to_networkx_list(test))
-    return gm(generated)
+    ref_train, ref_test, described = scoring_reference(splits, reference)
+    out = GraphMetrics(info.name, ref_train, ref_test, sbm=SBMTest(method=sbm_method, workers=sbm_workers))(generated)
+    out["warnings"] = described.pop("warnings") + out["warnings"]
+    return {**described, **out}
 
 
-def read_samples(path: Path, molecular: bool):
-    """(graphs, smiles_lines): exactly one of them is not None."""
-    if not path.exists():
-        raise FileNotFoundError(f"samples={path} does not exist")
-    if path.stat().st_size == 0:
-        raise ValueError(f"samples={path} is empty: expected one SMILES per line or an .npz of graphs")
-    if path.suffix == ".npz":
-        import numpy as np
+def read_samples(path: Path, info, cfg: DictConfig):
+    """(graphs, smiles_lines, how it was read); exactly one of graphs / smiles_lines is not None."""
+    from sympe.datasets.sample_readers import digress_atom_decoder
+    from sympe.datasets.sample_readers import read_samples as read
 
-        with np.load(path) as z:
-            missing = [k for k in ("num_nodes", "edges", "edge_ptr") if k not in z]
-            if missing:
-                raise ValueError(f"{path}: an .npz of graphs needs arrays num_nodes, edges, edge_ptr; missing {missing}")
-            n, e, ptr = z["num_nodes"], z["edges"], z["edge_ptr"]
-            ecls = z["edge_classes"] if "edge_classes" in z else np.ones(len(e), dtype=np.int64)
-            ncls = z["node_classes"] if "node_classes" in z else np.zeros(int(n.sum()), dtype=np.int64)
-        if len(ptr) != len(n) + 1 or ptr[-1] != len(e):
-            raise ValueError(f"{path}: edge_ptr must have len(num_nodes) + 1 entries ending at len(edges)")
-        graphs, offset = [], 0
-        for g in range(len(n)):
-            bonds = np.zeros((n[g], n[g]), dtype=np.int64)
-            eg = e[ptr[g]:ptr[g + 1]]
-            if len(eg) and (eg.min() < 0 or eg.max() >= n[g]):
-                raise ValueError(f"{path}: graph {g} has an edge endpoint outside 0..{n[g] - 1}")
-            bonds[eg[:, 0], eg[:, 1]] = ecls[ptr[g]:ptr[g + 1]]
-            bonds[eg[:, 1], eg[:, 0]] = ecls[ptr[g]:ptr[g + 1]]
-            graphs.append((ncls[offset:offset + n[g]], bonds))
-            offset += n[g]
-        return graphs, None
-    raw = path.read_bytes()
-    if raw[:2] == b"PK" or b"\x00" in raw[:1024]:
-        raise ValueError(f"samples={path} looks binary (an .npz with another extension?); use a .npz suffix for graphs "
-                         "or a text file with one SMILES per line")
-    if not molecular:
-        raise ValueError(f"samples={path} is a text file but the dataset is not molecular; give an .npz of graphs")
-    lines = raw.decode("utf-8", errors="replace").splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise ValueError(f"samples={path} holds no samples (only blank lines)")
-    return None, lines
+    molecular = True if info is None else info.is_molecular  # info None: MOSES, scored from SMILES only
+    decoder = tuple(cfg.atom_decoder) if cfg.atom_decoder else (
+        digress_atom_decoder(info.node_classes) if info is not None and info.is_molecular else None)
+    header = "auto" if cfg.header == "auto" else bool(cfg.header)
+    samples = read(path, molecular, format=cfg.format, column=cfg.column, header=header, atom_decoder=decoder)
+    return samples.graphs, samples.smiles, {"samples_format": samples.format, "samples_notes": samples.notes}
 
 
 def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
+    """The NLL section (sympe.diffusion.nll_evaluation) with the exchangeable floor of the same test graphs."""
     import torch
-    from torch_geometric.loader import DataLoader
 
-    from sympe.diffusion.likelihood import evaluate_nll, nll_summary
+    from sympe.datasets.floor import dataset_log_aut, floor_per_graph
+    from sympe.diffusion.nll_evaluation import nll_section
 
-    test = splits["test"]
-    if cfg.limit_test_graphs:
-        test = test[: int(cfg.limit_test_graphs)]
-    out = {"nll_units": "nats per graph", "nll_edge_convention": "digress (both directions)" if model.digress_compat
-           else "each undirected edge once", "num_test_graphs": len(test)}
-    estimators = {"both": ["mc", "exact"], "none": []}.get(cfg.nll_estimator, [cfg.nll_estimator])
-    gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
-    model.eval()
-    for est in estimators:
-        ds = test if est == "mc" else test[: int(cfg.exact_nll_graphs)]
-        terms = evaluate_nll(model, DataLoader(ds, batch_size=int(cfg.batch_size)), estimator=est, generator=gen,
-                             device=device)
-        mean, sem = nll_summary(terms["nll"])
-        out[f"nll_{est}"] = float(mean)
-        out[f"nll_{est}_sem"] = float(sem)
-        out[f"nll_{est}_graphs"] = len(terms["nll"])
-        out[f"nll_{est}_terms"] = {k: float(v.mean()) for k, v in terms.items() if k != "nll"}
+    full = splits["test"]
+    test = full[: int(cfg.limit_test_graphs)] if cfg.limit_test_graphs else full
+    estimators = {"both": ["mc", "exact"], "all": ["mc", "stratified", "exact"], "none": []}.get(
+        cfg.nll_estimator, [cfg.nll_estimator])
+    floor = None
+    if estimators or int(cfg.leak_test_permutations):
+        log_aut = dataset_log_aut(full)  # cached beside the processed split
+        sizes = torch.tensor([int(full[i].num_nodes) for i in range(len(test))], dtype=torch.long)
+        floor = floor_per_graph(sizes, log_aut[: len(test)], splits["train"].info.n_nodes_tensor())
+    conventions = list(cfg.nll_conventions) if cfg.nll_conventions else None
+    out = nll_section(model, test, conventions=conventions, estimators=estimators, batch_size=int(cfg.batch_size),
+                      exact_graphs=cfg.exact_nll_graphs, seed=int(cfg.seed), device=device, floor_per_graph=floor,
+                      leak_permutations=int(cfg.leak_test_permutations), leak_estimator=cfg.leak_test_estimator,
+                      leak_graphs=cfg.leak_test_graphs)
+    if floor is not None:
+        from sympe.datasets.floor import summarize
+
+        fl = summarize(floor, log_aut[: len(test)])
+        out.update(fl.as_dict())
+        print(f"[sympe] test set: {fl}", file=sys.stderr)
     return out
 
 
+def apply_model_overrides(model, cfg: DictConfig) -> None:
+    """``model.eval.*`` and ``model.x0_kernel`` overrides (null = as in the checkpoint) applied to a loaded model."""
+    ev = {k: v for k, v in OmegaConf.to_container(cfg.model.eval).items() if v is not None}
+    try:
+        model.set_eval_options(**ev, x0_kernel=cfg.model.x0_kernel)
+    except ValueError as exc:  # e.g. num_bins above this checkpoint's T, or mixture_draws with its digress_compat
+        raise ConfigError(str(exc)) from None
+
+
 @hydra.main(version_base="1.3", config_path="../configs/evaluate", config_name="evaluate")
+@user_errors
 def main(cfg: DictConfig) -> None:
+    check_options(cfg, EVALUATE_OPTIONS)
+    check_inference_options(cfg.model, none=True)
+    for label in cfg.nll_conventions or []:
+        from sympe.diffusion.nll_evaluation import parse_convention
+
+        try:
+            parse_convention(str(label))
+        except ValueError as exc:
+            raise ConfigError(f"nll_conventions: {exc}") from None
+    if cfg.checkpoint is not None:
+        check_checkpoint_file(cfg.checkpoint, "checkpoint")
     if (cfg.checkpoint is None) == (cfg.samples is None):
-        raise ValueError("give exactly one of checkpoint=PATH (evaluate a model) or samples=FILE dataset=NAME "
+        raise ConfigError("give exactly one of checkpoint=PATH (evaluate a model) or samples=FILE dataset=NAME "
                          "(score a sample file)")
     result: dict = {}
     if cfg.samples is not None:
         if cfg.dataset is None:
-            raise ValueError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
-        name, params = dataset_config(cfg.dataset, OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
-        splits = load_splits(name, params, cfg.data_root)
+            raise ConfigError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
+        from sympe.datasets.sample_readers import FORMATS
+
+        if not Path(cfg.samples).is_file():
+            raise ConfigError(f"samples={cfg.samples} is not a file")
+        if cfg.format not in ("auto", *FORMATS):
+            raise ConfigError(f"format={cfg.format} is not accepted: expected one of auto, {', '.join(FORMATS)}")
+        if cfg.header not in ("auto", True, False):
+            raise ConfigError(f"header={cfg.header} is not accepted: expected one of auto, true, false")
+        name, params = dataset_config(REPO / "configs", cfg.dataset,
+                                      OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
+        # MOSES is scored from its CSVs only (sympe.datasets.moses_metrics), never from processed graphs
+        splits = None if name == "moses" else build_splits(name, resolve_path(cfg.data_root), **params)
         path = Path(cfg.samples)
-        graphs, lines = read_samples(path, splits["train"].info.is_molecular)
-        result.update({"samples": str(path), "dataset": cfg.dataset, "num_samples": len(graphs or lines)})
-        result.update(sample_metrics(splits, generated=graphs, smiles_lines=lines,
-                                     fill_hydrogens=bool(cfg.fill_hydrogens)))
+        info = None if splits is None else splits["train"].info
+        graphs, lines, how = read_samples(path, info, cfg)
+        result.update({"samples": str(path), "dataset": cfg.dataset, "num_samples": len(graphs or lines), **how})
+        if splits is None:  # MOSES's own metric suite (sympe.datasets.moses_metrics), on SMILES
+            from sympe.datasets.moses_metrics import evaluate_moses_samples
+
+            if lines is None:
+                raise ConfigError(f"samples={path}: dataset=moses is scored on SMILES (MOSES's metrics are defined on "
+                                 f"molecules as strings); this file was read as {how['samples_format']!r} graphs")
+            result.update(evaluate_moses_samples(lines, params, resolve_path(cfg.data_root), device=cfg.device))
+        else:
+            result.update(sample_metrics(splits, generated=graphs, smiles_lines=lines,
+                                         fill_hydrogens=bool(cfg.fill_hydrogens), reference=cfg.reference,
+                                         sbm_method=cfg.sbm_method, sbm_workers=int(cfg.sbm_workers)))
         out_dir = Path(cfg.out_dir) if cfg.out_dir else path.resolve().parent
     else:
         import torch
 
         from sympe.datasets.outputs import dense_to_class_lists, draw_grid, graphs_to_smiles, save_graphs_npz, write_lines
-        from sympe.diffusion.model import load_model
+        from sympe.diffusion.progress import network_call_progress
+        from sympe.diffusion.training import load_for_inference, resolve_device, sampling_calls
 
         ckpt = Path(cfg.checkpoint)
-        if not ckpt.exists():
-            raise FileNotFoundError(f"checkpoint={ckpt} does not exist")
-        device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
-        model = load_model(str(ckpt), map_location=device).to(device)
+        device = resolve_device(cfg.device)
+        model = load_for_inference(str(ckpt), device)
+        apply_model_overrides(model, cfg)
+        if cfg.steps is not None and cfg.steps > model.T:
+            raise ConfigError(f"steps={cfg.steps} is not accepted: expected 1..{model.T} (the model's T) or null")
         data = model.hparams.get("dataset")
         if not data:
             raise ValueError(f"{ckpt} does not record its dataset config; use samples= mode with dataset=NAME")
-        splits = load_splits(data["name"], dict(data["params"]), cfg.data_root)
+        splits = build_splits(data["name"], resolve_path(cfg.data_root), **dataset_params(data["params"]))
         from sympe.diffusion.model import check_checkpoint_matches
 
         check_checkpoint_matches(str(ckpt), splits["train"].info)
         out_dir = Path(cfg.out_dir) if cfg.out_dir else ckpt.resolve().parent.parent / "eval"
-        out_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(int(cfg.seed))
-        result.update({"checkpoint": str(ckpt), "dataset": data["name"], "dataset_params": data["params"]})
+        result.update({"checkpoint": str(ckpt), "dataset": data["name"], "dataset_params": data["params"],
+                       "x0_kernel": model.x0_kernel, "num_draws": model.num_draws})
         result.update(nll_report(model, splits, cfg, device))
         if int(cfg.num_samples) > 0:
             gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
-            batches = model.sample(int(cfg.num_samples), batch_size=int(cfg.sample_batch_size), steps=cfg.steps,
-                                   generator=gen)
+            total = sampling_calls(model, int(cfg.num_samples), int(cfg.sample_batch_size), cfg.steps)
+            with network_call_progress(model.network, total, desc=f"sampling {cfg.num_samples} graphs", unit="net call"):
+                batches = model.sample(int(cfg.num_samples), batch_size=int(cfg.sample_batch_size), steps=cfg.steps,
+                                       generator=gen)
             graphs = [g for b in batches for g in dense_to_class_lists(b)]
             info = model.info
             spec = None
+            out_dir.mkdir(parents=True, exist_ok=True)
             if info.is_molecular:
                 from sympe.datasets.molecules import MoleculeSpec
 
                 spec = MoleculeSpec(tuple(info.node_classes))
-                write_lines(out_dir / "samples.smi", graphs_to_smiles(graphs, spec, relaxed=bool(cfg.relaxed)))
+                smiles = graphs_to_smiles(graphs, spec, relaxed=bool(cfg.relaxed), fill_hydrogens=bool(cfg.fill_hydrogens))
+                write_lines(out_dir / "samples.smi", smiles)
             else:
+                smiles = None
                 save_graphs_npz(out_dir / "samples.npz", graphs)
-            draw_grid(out_dir / "samples.png", graphs, spec=spec)
+            draw_grid(out_dir / "samples.png", graphs, spec=spec,
+                      valid=None if smiles is None else [s is not None for s in smiles])
             result["num_samples"] = len(graphs)
             result["sampling_steps"] = cfg.steps or model.T
-            result.update(sample_metrics(splits, generated=graphs, fill_hydrogens=bool(cfg.fill_hydrogens)))
+            result.update(sample_metrics(splits, generated=graphs, fill_hydrogens=bool(cfg.fill_hydrogens),
+                                         reference=cfg.reference, sbm_method=cfg.sbm_method,
+                                         sbm_workers=int(cfg.sbm_workers)))
     out_dir.mkdir(parents=True, exist_ok=True)
     clean = json.loads(json.dumps(result, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))
     tmp = out_dir / "metrics.json.tmp"

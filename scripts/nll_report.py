@@ -14,8 +14,9 @@ Each run goes through exactly the commands users run: ``scripts/train_diffusion.
 ``common.train + task.train + variant.train + seed=<s>`` (Hydra keeps the last value of a key given twice),
 then ``scripts/evaluate.py checkpoint=<run>/checkpoints/last.ckpt`` (the final weights of the fixed budget)
 once per evaluation call, with ``common.eval + evals[name] + task.eval + variant.eval``. A run is skipped
-when all its ``eval_<name>/metrics.json`` exist, and trained again only when its ``train_done`` marker is
-missing, so an interrupted report resumes where it stopped. One progress line per run (done / failed, its
+when all its ``eval_<name>/metrics.json`` exist; a training without its ``train_done`` marker continues from its
+``checkpoints/last.ckpt`` (``train.resume``), or starts again when it wrote none; so an interrupted report
+resumes where it stopped. One progress line per run (done / failed, its
 time, its NLL, the estimated time left). A failed run is recorded in ``runs/.../error.txt`` and the others go
 on; the report is built from the runs that finished, with the number of seeds behind each cell.
 
@@ -188,12 +189,15 @@ def task_evals(preset: dict, task: dict) -> list[str]:
     return list(task.get("evals", preset["evals"]))
 
 
-def commands(preset: dict, task: dict, variant: str, seed: int, run_dir: Path) -> tuple[list[str], dict[str, list[str]]]:
-    """(train command, {eval name: evaluate command}) of one run."""
+def commands(preset: dict, task: dict, variant: str, seed: int, run_dir: Path,
+             resume: bool = False) -> tuple[list[str], dict[str, list[str]]]:
+    """(train command, {eval name: evaluate command}) of one run. The training writes into ``run_dir``
+    (``paths.out_dir``), or continues the run there (``train.resume``) when ``resume``."""
     v = preset["variants"][variant]
     last = preset.get("last") or {}
+    where = f"train.resume={run_dir}" if resume else f"paths.out_dir={run_dir}"
     train = [sys.executable, "scripts/train_diffusion.py", *preset["common"]["train"], *task["train"], *v.get("train", []),
-             *last.get("train", []), f"seed={seed}", "train.test_after_fit=false", "train.progress_bar=false", f"hydra.run.dir={run_dir}"]
+             *last.get("train", []), f"seed={seed}", "train.test_after_fit=false", "train.progress_bar=false", where]
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     evals = {}
     for name in task_evals(preset, task):
@@ -237,13 +241,17 @@ def execute_run(preset: dict, task: dict, variant: str, seed: int, out: Path, en
     run_dir = run_dir_of(out, task["label"], variant, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "error.txt").unlink(missing_ok=True)
-    train_cmd, eval_cmds = commands(preset, task, variant, seed, run_dir)
+    last_ckpt = run_dir / "checkpoints" / "last.ckpt"
+    resume = last_ckpt.exists() and not (run_dir / "train_done").exists()
+    train_cmd, eval_cmds = commands(preset, task, variant, seed, run_dir, resume=resume)
     timing_path = run_dir / "timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
-    if not (run_dir / "train_done").exists() or not (run_dir / "checkpoints" / "last.ckpt").exists():
-        # an interrupted training starts again from scratch; evaluations of an older model are dropped
-        for stale in ["checkpoints", "csv", *(f"eval_{name}" for name in eval_cmds)]:
-            shutil.rmtree(run_dir / stale, ignore_errors=True)
+    if not (run_dir / "train_done").exists() or not last_ckpt.exists():
+        # an interrupted training continues from its last.ckpt (train.resume: exact on one process), one that
+        # wrote none starts again; evaluations of an older model are dropped
+        stale = [f"eval_{name}" for name in eval_cmds] + ([] if resume else ["checkpoints", "csv"])
+        for name in stale:
+            shutil.rmtree(run_dir / name, ignore_errors=True)
         t0 = time.time()
         timing["train_cpu_s"] = run_logged(train_cmd, run_dir / "train.log", env)
         timing["train_wall_s"] = time.time() - t0
@@ -268,7 +276,7 @@ def prepare_datasets(preset: dict, tasks: list[dict], out: Path, env: dict) -> l
         folder = out / "prepare" / task["label"]
         folder.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "scripts/train_diffusion.py", *preset["common"]["train"], *task["train"],
-               *last.get("train", []), "train.summary_only=true", f"hydra.run.dir={folder}"]
+               *last.get("train", []), "train.summary_only=true"]
         try:
             run_logged(cmd, folder / "summary.log", env)
         except RuntimeError as e:

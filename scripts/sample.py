@@ -5,40 +5,52 @@
 Writes to ``out_dir`` (default ``<run>/samples``): ``samples.smi`` (molecules: one SMILES per line, ``None``
 for graphs that are not molecules) or ``samples.npz`` (graphs: edge lists in the format of the SPECTRE
 files), ``samples.png`` (a grid of the first samples), and with ``chain_snapshots=k`` the snapshots
-``chain_XX.png`` of the first chains.
+``chain_XX.png`` of the first chains. Option values and the checkpoint file are checked before the model
+loads; a progress bar follows the reverse steps.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
+from sympe.diffusion.checkpoint_files import check_checkpoint_file
+from sympe.diffusion.options import SAMPLE_OPTIONS, ConfigError, check_options, user_errors
+
 
 @hydra.main(version_base="1.3", config_path="../configs/sample", config_name="sample")
+@user_errors
 def main(cfg: DictConfig) -> None:
+    check_options(cfg, SAMPLE_OPTIONS)
+    ckpt = Path(check_checkpoint_file(cfg.checkpoint, "checkpoint"))
+
     import torch
 
     from sympe.datasets.outputs import dense_to_class_lists, draw_grid, graphs_to_smiles, save_graphs_npz, write_lines
-    from sympe.diffusion.model import load_model
+    from sympe.diffusion.progress import network_call_progress
+    from sympe.diffusion.training import load_for_inference, resolve_device, sampling_calls
 
-    ckpt = Path(cfg.checkpoint)
-    if not ckpt.exists():
-        raise FileNotFoundError(f"checkpoint={ckpt} does not exist")
-    device = "cuda" if cfg.device == "auto" and torch.cuda.is_available() else ("cpu" if cfg.device == "auto" else cfg.device)
-    model = load_model(str(ckpt), map_location=device).to(device)
+    device = resolve_device(cfg.device)
+    model = load_for_inference(str(ckpt), device)
     info = model.info
+    if cfg.n_nodes is not None and cfg.n_nodes > info.max_nodes:
+        raise ConfigError(f"n_nodes={cfg.n_nodes} is not accepted: this model was trained on {info.name} with at most "
+                          f"{info.max_nodes} nodes per graph")
+    if cfg.steps is not None and cfg.steps > model.T:
+        raise ConfigError(f"steps={cfg.steps} is not accepted: expected 1..{model.T} (the model's T) or null")
     out = Path(cfg.out_dir) if cfg.out_dir else ckpt.resolve().parent.parent / "samples"
-    out.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
     torch.manual_seed(int(cfg.seed))
-    res = model.sample(int(cfg.num_samples), batch_size=int(cfg.batch_size), n_nodes=cfg.n_nodes, steps=cfg.steps,
-                       generator=gen, keep_chain=int(cfg.chain_snapshots))
+    total = sampling_calls(model, int(cfg.num_samples), int(cfg.batch_size), cfg.steps)
+    with network_call_progress(model.network, total, desc=f"sampling {cfg.num_samples} graphs", unit="net call"):
+        res = model.sample(int(cfg.num_samples), batch_size=int(cfg.batch_size), n_nodes=cfg.n_nodes, steps=cfg.steps,
+                           generator=gen, keep_chain=int(cfg.chain_snapshots))
     batches, chains = res if cfg.chain_snapshots else (res, None)
     graphs = [g for b in batches for g in dense_to_class_lists(b)]
     spec = None
+    out.mkdir(parents=True, exist_ok=True)
     summary = {"checkpoint": str(ckpt), "num_samples": len(graphs), "steps": cfg.steps or model.T}
     if info.is_molecular:
         from sympe.datasets.molecules import MoleculeSpec
@@ -52,7 +64,8 @@ def main(cfg: DictConfig) -> None:
     else:
         save_graphs_npz(out / "samples.npz", graphs)
         summary["file"] = str(out / "samples.npz")
-    draw_grid(out / "samples.png", graphs, spec=spec, max_items=int(cfg.grid))
+    draw_grid(out / "samples.png", graphs, spec=spec, max_items=int(cfg.grid),
+              valid=None if spec is None else [s is not None for s in smiles])
     if chains:
         for k, snap in enumerate(chains[0]):
             draw_grid(out / f"chain_{k:02d}.png", dense_to_class_lists(snap), spec=spec, max_items=8)

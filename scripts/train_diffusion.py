@@ -3,65 +3,58 @@
     python scripts/train_diffusion.py                                  # QM9 (no H), default model
     python scripts/train_diffusion.py experiment=qm9_h model.symbreak=sympe
     python scripts/train_diffusion.py dataset=planar train.max_steps=300 train.batch_size=16
-    python scripts/train_diffusion.py train.ckpt_path=outputs/qm9/<run>/checkpoints/last.ckpt   # resume
+    python scripts/train_diffusion.py train.resume=outputs/qm9/<run>    # continue a run in its own folder
     python scripts/train_diffusion.py train.summary_only=true          # dataset summary only
 
-Outputs go to the Hydra run folder (``outputs/<dataset>/<time>/``): ``checkpoints/`` (best on
-validation NLL, and ``last.ckpt``), ``csv/`` metrics, the resolved ``config.yaml``.
+Each run gets its own folder ``outputs/<dataset>/<time>-<id>/`` (printed at start): ``checkpoints/``
+(``last.ckpt``, refreshed every ``train.ckpt_every_n_steps`` steps / ``train.ckpt_every_minutes`` minutes and
+on Ctrl-C or SIGTERM; the best on validation NLL), ``csv/metrics.csv``, ``config.yaml`` and
+``resume_command.txt``. Option values are checked before anything is loaded.
 """
 from __future__ import annotations
 
-import json
 import os
-import sys
-from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import build_data, build_model, build_trainer, print_summary  # noqa: E402
+from sympe.datasets.config import build_datamodule, build_splits_from_cfg, check_dataset_config, resolve_path, summary_text
+from sympe.diffusion.options import check_model_config, check_train_config, user_errors
+from sympe.diffusion.run_folder import resolve_run
+from sympe.diffusion.training import train
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")
+@user_errors
 def main(cfg: DictConfig) -> None:
+    check_train_config(cfg)
+    check_model_config(cfg)
+    check_dataset_config(cfg)
+    run = None if cfg.train.summary_only else resolve_run(cfg, resolve_path)
+
     import pytorch_lightning as pl
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    splits, dm = build_data(cfg)
-    print_summary(cfg, splits)
-    if cfg.train.summary_only:
+    splits = build_splits_from_cfg(cfg)
+    print(summary_text(cfg.dataset.name, OmegaConf.to_container(cfg.dataset.params, resolve=True), splits,
+                       floor=bool(cfg.train.summary_only)))
+    if run is None:
         return
-    model = build_model(cfg, splits["train"].info)
-    trainer, ckpt_cb = build_trainer(cfg)
-    ckpt_path = cfg.train.ckpt_path
-    if ckpt_path is not None and not os.path.exists(ckpt_path):
-        raise FileNotFoundError(f"train.ckpt_path={ckpt_path} does not exist; give the path of a .ckpt file to resume from")
-    if ckpt_path is not None:
-        from sympe.diffusion.model import check_checkpoint_matches
+    result = train(cfg, splits["train"].info, build_datamodule(cfg, splits), run)
+    if not result["rank_zero"]:
+        return
+    print(f"checkpoints: {result['checkpoints']} (best: {result['best'] or 'none'}, last: {result['last'] or 'none'})")
+    if result["multi_process"]:
+        print(f"multi-process run: test with `python scripts/evaluate.py checkpoint={result['best'] or result['last']}`")
+    elif result["test"]:
+        from sympe.diffusion.likelihood import convention_name
 
-        check_checkpoint_matches(ckpt_path, splits["train"].info)
-    trainer.fit(model, dm, ckpt_path=ckpt_path)
-    print(f"checkpoints: {ckpt_cb.dirpath} (best: {ckpt_cb.best_model_path or 'none'}, last: {ckpt_cb.last_model_path or 'none'})")
-    if cfg.train.test_after_fit:
-        # Test the weights stored in the checkpoint's state_dict (the EMA weights when EMA is on). A fresh
-        # trainer without the EMA callback is used: the fit trainer's callback would reload the raw weights.
-        path = ckpt_cb.best_model_path or ckpt_cb.last_model_path
-        if path and trainer.world_size > 1:
-            if trainer.is_global_zero:
-                print(f"multi-process run: test with `python scripts/evaluate.py checkpoint={path}`")
-        elif path:
-            from sympe.diffusion.model import load_model
+        r, ev = result["test"], cfg.model.eval
+        label = convention_name(bool(ev.digress_compat), str(cfg.model.x0_kernel), int(ev.mixture_draws or 0),
+                                int(ev.num_draws or 1))
+        print(f"test NLL [{label}, mc] ({os.path.basename(r['checkpoint'])}): {r['test/nll']:.2f} ± "
+              f"{r['test/nll_sem']:.2f} nats per graph")
 
-            best = load_model(path)
-            tester, _ = build_trainer(cfg, for_test=True)
-            results = tester.test(best, dm, verbose=False)
-            if results:
-                r = results[0]
-                (Path(cfg.paths.out_dir) / "test_metrics.json").write_text(
-                    json.dumps({"checkpoint": path, **{k: float(v) for k, v in r.items()}}, indent=1))
-                print(f"test NLL ({os.path.basename(path)}): {r['test/nll']:.2f} ± {r['test/nll_sem']:.2f} nats per graph "
-                      f"({'DiGress edge convention' if cfg.model.eval.digress_compat else 'each undirected edge once'})")
 
 if __name__ == "__main__":
     main()

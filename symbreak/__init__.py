@@ -9,7 +9,8 @@ nothing from ``sympe.diffusion`` or ``sympe.datasets``.
 * ``ign``: linear equivariant IGN layers (2→2, 2→1, 1→2, 1→1, 2→0) with node masks.
 * ``ranking``: tie-aware ranking (dense and sparse) and Plackett–Luce sampling / log-probabilities.
 * ``canonicalize``: ``IGNCanonicalizer``, an IGN score per node and the orders drawn from it.
-* ``breakers``: the ``SymmetryBreaker`` interface and its implementations (none, noise, SymPE).
+* ``breakers``: the ``SymmetryBreaker`` interface and its implementations (none, noise, SymPE; the
+  non-equivariant index encoding, a leak-test control).
 * ``wl`` (1-WL colour refinement), ``automorphisms`` (exact orbits, |Aut|), ``partitions`` (tie-group
   orders, refinement): the node partitions that symmetry breaking must break.
 * ``sparse``: per-graph operations on PyG-style sparse batches; ``symmetrize``: canonicalization,
@@ -55,7 +56,8 @@ from .ranking import (
     sparse_tie_groups,
     tie_groups,
 )
-from .breakers import BREAKERS, NoBreaking, NoiseInjection, SymmetryBreaker, SymPE, make_symmetry_breaker
+from .breakers import (BREAKERS, NON_EQUIVARIANT_BREAKERS, IndexEncoding, NoBreaking, NoiseInjection, SymmetryBreaker,
+                       SymPE, make_symmetry_breaker)
 
 __all__ = [
     # permutation, masks
@@ -73,7 +75,8 @@ __all__ = [
     # canonicalize
     "IGNCanonicalizer", "CanonicalDraw", "TIE_MODES", "neural_sort", "ranks_to_permutation_matrix",
     # breakers
-    "SymmetryBreaker", "NoBreaking", "NoiseInjection", "SymPE", "make_symmetry_breaker", "BREAKERS",
+    "SymmetryBreaker", "NoBreaking", "NoiseInjection", "SymPE", "IndexEncoding", "make_symmetry_breaker", "BREAKERS",
+    "NON_EQUIVARIANT_BREAKERS",
 ]
 
 # ---- sparse batches, node partitions (1-WL, automorphisms, tie groups), symmetrisation wrappers. The sparse-batch ``ranks_to_perm`` (local ranks

@@ -31,6 +31,13 @@ Implementations:
   almost surely; orthonormal rows when k ≥ max_nodes).
 
 What learns: ``V`` (and ``U``); the canonicalizer only when built with ``trainable=True``.
+
+* ``IndexEncoding(max_nodes, k=16)`` — **NOT equivariant, a control only**: node ``i`` gets row ``i`` of a
+  learned table ``V`` (max_nodes, k), ``node_ch[b, i] = V[i]``: the position of the node in the stored
+  order, the same at every call. A network given it can learn the order in which a dataset stores its
+  nodes (QM9 files list heavy atoms first, hydrogens last), so its NLL can fall below the exchangeable
+  floor. It exists so that the node-order leak test (:mod:`sympe.diffusion.leak_test`) has a model
+  that must fail it; never report its numbers as results.
 """
 from __future__ import annotations
 
@@ -42,9 +49,12 @@ from torch import Tensor, nn
 from .canonicalize import TIE_MODES, IGNCanonicalizer
 from .masks import pair_mask
 
-__all__ = ["SymmetryBreaker", "NoBreaking", "NoiseInjection", "SymPE", "make_symmetry_breaker", "BREAKERS"]
+__all__ = ["SymmetryBreaker", "NoBreaking", "NoiseInjection", "SymPE", "IndexEncoding", "make_symmetry_breaker",
+           "BREAKERS", "NON_EQUIVARIANT_BREAKERS"]
 
-BREAKERS = ("none", "noise", "sympe_nodes", "sympe")
+BREAKERS = ("none", "noise", "sympe_nodes", "sympe", "index")
+#: Breakers that are not equivariant (in distribution): controls for the leak test, never results.
+NON_EQUIVARIANT_BREAKERS = ("index",)
 
 
 def _check_graph(X: Tensor, E: Tensor, node_mask: Tensor) -> tuple[int, int]:
@@ -198,6 +208,38 @@ class SymPE(SymmetryBreaker):
         return f"max_nodes={self.max_nodes}, k={self.node_dim}, edge_k={self.edge_dim}, init={self.init!r}"
 
 
+class IndexEncoding(SymmetryBreaker):
+    """NOT equivariant (a leak-test control, module docstring): ``node_ch[b, i] = V[i]``, ``V`` (max_nodes, k) learned.
+
+    Initialised like SymPE's table (sinusoidal rows, pairwise distinct). Node channels (B, n, k), zero on
+    padding; no edge channels. Raises ``ValueError`` for graphs padded beyond ``max_nodes``.
+    """
+
+    equivariant = False
+
+    def __init__(self, max_nodes: int, k: int = 16):
+        super().__init__()
+        if max_nodes < 1 or k < 1:
+            raise ValueError(f"IndexEncoding needs max_nodes >= 1 and k >= 1, got {max_nodes}, {k}")
+        self.max_nodes, self.node_dim = max_nodes, k
+        self.V = nn.Parameter(torch.empty(max_nodes, k))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.V.copy_(_sinusoidal_table(*self.V.shape).to(self.V))
+
+    def forward(self, X, E, node_mask, t=None, generator=None):
+        B, n = _check_graph(X, E, node_mask)
+        if n > self.max_nodes:
+            raise ValueError(f"IndexEncoding was built with max_nodes={self.max_nodes} but got graphs padded to n={n}")
+        node = self.V[:n].unsqueeze(0).expand(B, n, self.node_dim)
+        return node * node_mask.unsqueeze(-1).to(node.dtype), None
+
+    def extra_repr(self) -> str:
+        return f"max_nodes={self.max_nodes}, k={self.node_dim} (NOT equivariant: a leak-test control)"
+
+
 def make_symmetry_breaker(name: str, max_nodes: int, node_in: int, edge_in: int, **kw) -> SymmetryBreaker:
     """Build a breaker by name.
 
@@ -205,6 +247,7 @@ def make_symmetry_breaker(name: str, max_nodes: int, node_in: int, edge_in: int,
     * ``"noise"`` -> :class:`NoiseInjection` (``k`` = 16, ``edge_k`` = 0 by default),
     * ``"sympe_nodes"`` -> :class:`SymPE` with ``edges=False``,
     * ``"sympe"`` -> :class:`SymPE` with ``edges=True``,
+    * ``"index"`` -> :class:`IndexEncoding` (``k`` = 16): NOT equivariant, the leak-test control,
 
     (SymPE defaults: ``k`` = 16, ``edge_k`` = ``k``, ``tie_mode`` = "uniform_ties", canonicalizer
     hidden = 32, n_layers = 3, frozen),
@@ -222,4 +265,6 @@ def make_symmetry_breaker(name: str, max_nodes: int, node_in: int, edge_in: int,
         if "edges" in kw:
             raise ValueError(f"'edges' is implied by the name {name!r}; do not pass it")
         return SymPE(max_nodes, node_in, edge_in, edges=(name == "sympe"), **kw)
+    if name == "index":
+        return IndexEncoding(max_nodes, **kw)
     raise ValueError(f"unknown symmetry breaker {name!r}; choose one of {BREAKERS}")

@@ -89,13 +89,25 @@ def test_train_shuffling_is_seeded_reproducible_and_fresh_every_epoch():
 
 
 def test_shuffling_state_survives_a_restart():
-    dm = module(seed=5)
-    epoch(dm.train_dataloader())
-    state = dm.state_dict()
-    second = flat(epoch(dm.train_dataloader()))
-    restarted = module(seed=5)
+    """The train loader's state (Lightning's stateful-dataloader protocol) replays the shuffling exactly:
+    after a complete epoch the next epoch, and in the middle of an epoch the batches not yet handed out."""
+    loader = module(seed=5).train_dataloader()
+    epoch(loader)
+    state = loader.state_dict()
+    second = flat(epoch(loader))
+    restarted = module(seed=5).train_dataloader()
     restarted.load_state_dict(state)
-    assert flat(epoch(restarted.train_dataloader())) == second
+    assert flat(epoch(restarted)) == second
+
+    loader = module(seed=6).train_dataloader()
+    it = iter(loader)
+    head = [next(it).gid.tolist() for _ in range(2)]
+    state = loader.state_dict()
+    rest = [b.gid.tolist() for b in it]
+    restarted = module(seed=6).train_dataloader()
+    restarted.load_state_dict(state)
+    assert flat(epoch(restarted)) == flat(rest)
+    assert sorted(flat(head) + flat(rest)) == list(range(23))
 
 
 def test_bad_arguments_name_the_option():

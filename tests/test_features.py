@@ -312,7 +312,7 @@ def test_molecular_valency_uses_real_bond_orders():
     mask = torch.tensor([[True, True, True, True, True, False]])
     E[0, 4, 5] = E[0, 5, 4] = 3  # touches padding: must not count (from_indices masks it anyway)
     graph = DenseGraph.from_indices(X, E, mask, dx=3, de=5)
-    feats = MolecularFeatures(orders, weights)
+    feats = MolecularFeatures(orders, weights, 150.0)
     val, w = feats(graph)
     assert val.shape == (1, n, 1) and w.shape == (1, 1)
     assert val[0, :, 0].tolist() == [2.5, 3.5, 2.0, 4.0, 3.0, 0.0]
@@ -328,9 +328,37 @@ def test_molecular_valency_uses_real_bond_orders():
 
 def test_molecular_features_bad_input():
     with pytest.raises(ValueError, match="bond_orders\\[0\\]"):
-        MolecularFeatures([1.0, 2.0], [12.0])
+        MolecularFeatures([1.0, 2.0], [12.0], 150.0)
+    with pytest.raises(ValueError, match="DatasetInfo.max_weight"):
+        MolecularFeatures([0.0, 1.0], [12.0], None)
     graph, _ = random_padded_batch(0, B=2, de=3, dx=4)
     with pytest.raises(ValueError, match="edge classes"):
-        MolecularFeatures([0.0, 1.0], [1.0] * 4)(graph)
+        MolecularFeatures([0.0, 1.0], [1.0] * 4, 150.0)(graph)
     with pytest.raises(ValueError, match="node classes"):
-        MolecularFeatures([0.0, 1.0, 2.0], [1.0] * 3)(graph)
+        MolecularFeatures([0.0, 1.0, 2.0], [1.0] * 3, 150.0)(graph)
+
+
+def test_molecular_weight_scale_comes_from_dataset_info():
+    """The network divides the molecular weight by the dataset's ``DatasetInfo.max_weight``, not a constant."""
+    from sympe.diffusion.info import DatasetInfo
+    from sympe.diffusion.network import DenoisingNetwork
+
+    def info(max_weight):
+        return DatasetInfo(name="mol", node_classes=["C", "O"], edge_classes=["none", "single"],
+                           node_marginals=[0.5, 0.5], edge_marginals=[0.8, 0.2], n_nodes_dist=[0, 0, 0.5, 0.5],
+                           max_nodes=3, is_molecular=True, atom_valencies=[4, 2], atom_weights=[12.0, 16.0],
+                           bond_orders=[0.0, 1.0], max_weight=max_weight)
+
+    dims = {"dx": 8, "de": 4, "dy": 4, "n_head": 2, "dim_ffX": 8, "dim_ffE": 4, "dim_ffy": 4}
+    graph = DenseGraph.from_indices(torch.tensor([[0, 1, 0]]), torch.zeros(1, 3, 3, dtype=torch.long),
+                                    torch.ones(1, 3, dtype=torch.bool), dx=2, de=2)
+    weights = []
+    for scale in (150.0, 390.0):
+        net = DenoisingNetwork(info(scale), T=10, n_layers=1, hidden_mlp_dims={"X": 8, "E": 4, "y": 4},
+                               hidden_dims=dims, features="none")
+        weights.append(float(net.molecular(graph)[1]))
+    assert weights == pytest.approx([40.0 / 150.0, 40.0 / 390.0])
+    assert info(150.0).fingerprint() != info(390.0).fingerprint()
+    with pytest.raises(ValueError, match="max_weight"):
+        DenoisingNetwork(info(None), T=10, n_layers=1, hidden_mlp_dims={"X": 8, "E": 4, "y": 4}, hidden_dims=dims,
+                         features="none")

@@ -11,6 +11,7 @@ import torch
 from scipy.stats import chi2, wasserstein_distance
 
 from sympe.datasets import graph_metrics as gm
+from sympe.datasets import graph_validity
 from sympe.datasets.graph_utils import networkx_to_data, to_networkx_list
 from sympe.datasets.spectre import digress_split_indices, generate_sbm, load_npz_graphs
 
@@ -18,6 +19,8 @@ from conftest import SHARED_DATA
 
 DATA = SHARED_DATA / "spectre"
 needs_npz = pytest.mark.skipif(not (DATA / "planar.npz").is_file(), reason="SPECTRE npz copies not available")
+LOUVAIN = gm.SBMTest(method="louvain")
+HAS_GRAPH_TOOL = graph_validity.graph_tool_python() is not None
 
 
 def relabel(g: nx.Graph, seed: int) -> nx.Graph:
@@ -268,15 +271,15 @@ def test_sbm_partition_recovers_planted_blocks():
 def test_real_sbm_graphs_mostly_valid_and_er_graphs_invalid(spectre_graphs):
     gs, idx = spectre_graphs["sbm"]
     test = [gs[i] for i in idx["test"]]
-    frac = np.mean([gm.is_sbm_valid(g) for g in test])
+    frac = np.mean(gm.sbm_validity(test, LOUVAIN))
     # all 200 real graphs: 0.90; the failures are pairs of blocks that share no edge (see module docstring)
     assert frac >= 0.8, frac
     rng = np.random.default_rng(0)
     er = [nx.gnm_random_graph(g.number_of_nodes(), g.number_of_edges(), seed=int(rng.integers(2**31)))
           for g in test[:8]]
-    assert not any(gm.is_sbm_valid(g) for g in er)
+    assert not any(gm.is_sbm_valid(g, LOUVAIN) for g in er)
     assert not any(gm.is_planar_valid(g) for g in er)
-    assert all(0.0 <= gm.is_sbm_valid(g, strict=False) <= 1.0 for g in er[:2])
+    assert all(0.0 <= gm.is_sbm_valid(g, LOUVAIN, strict=False) <= 1.0 for g in er[:2])
     er_planar_size = [nx.gnm_random_graph(64, 177, seed=s) for s in range(5)]   # planar graphs' size
     assert not any(gm.is_planar_valid(g) for g in er_planar_size)
 
@@ -338,3 +341,87 @@ def test_graph_metrics_without_validity_and_presets():
         gm.GraphMetrics("sbm", graphs[:2], graphs[2:4], preset="x")
     with pytest.raises(ValueError, match="non-empty"):
         gm.GraphMetrics("sbm", [], graphs)
+
+
+# ============================================================================ negative MMD²
+def test_tv_kernel_mmd_can_be_negative_by_hand():
+    """The Gaussian-TV kernel is not positive definite: MMD² < 0 on two 2-sample sets (closed form)."""
+    x, y = [[0.2, 0.7, 0.1], [0.0, 0.4, 0.6]], [[0.2, 0.3, 0.5], [0.0, 0.7, 0.3]]
+    # TV: x1-x2 0.5, y1-y2 0.4, x1-y1 0.4, x1-y2 0.2, x2-y1 0.2, x2-y2 0.3; k = exp(-TV^2 / 2)
+    expected = 1 + 0.5 * math.exp(-0.125) - math.exp(-0.02) - 0.5 * math.exp(-0.045)
+    assert expected < 0
+    assert gm.mmd_squared(x, y, kernel="tv", sigma=1.0) == pytest.approx(expected, rel=1e-12)
+    assert gm.negative_mmd_warnings({"degree": expected, "orbit": 0.1}, "a vs b") == [
+        f"MMD² degree of a vs b is negative ({expected:.3g}): the degree kernel is not positive definite, "
+        "the value is reported as computed"]
+
+
+def test_ratio_mean_never_averages_a_negative_ratio():
+    assert gm.ratio_mean({"a": 1.0, "b": 3.0}) == 2.0
+    assert gm.ratio_mean({"a": -0.3, "b": 3.0}) is None
+    assert gm.ratio_mean({"a": math.inf, "b": 3.0}) is None
+
+
+def test_real_planar_graphs_against_the_test_set_flag_a_negative_degree_mmd(spectre_graphs):
+    """All 200 benchmark planar graphs scored against the 40 test graphs: degree MMD² < 0 (ratio ≈ −0.34)."""
+    gs, idx = spectre_graphs["planar"]
+    metrics = gm.GraphMetrics("planar", [gs[i] for i in idx["train"]], [gs[i] for i in idx["test"]])
+    out = metrics(gs)
+    assert out["degree"] < 0 and out["degree_ratio"] == pytest.approx(-0.34, abs=0.01)
+    assert out["ratio_mean"] is None
+    assert any(w.startswith("MMD² degree of generated vs test is negative") for w in out["warnings"])
+    assert any("ratio_mean is None" in w and "degree_ratio" in w for w in out["warnings"])
+    assert out["mmd_kernel"] == "digress" and out["validity_definition"] == "planar: connected and planar"
+    assert set(out["train_test_mmd"]) == set(gm.DESCRIPTORS) and all(v > 0 for v in out["train_test_mmd"].values())
+
+
+# ============================================================================ SBM: graph-tool and Louvain
+def test_sbm_method_labels_and_forced_louvain(monkeypatch):
+    test = gm.validity_test("sbm", LOUVAIN)
+    assert test.definition.startswith("sbm: Louvain approximation")
+    monkeypatch.setenv("SYMPE_GRAPH_TOOL_PYTHON", "none")
+    graph_validity.graph_tool_python.cache_clear()
+    try:
+        assert graph_validity.resolved_sbm_method() == "louvain"
+        assert gm.validity_test("sbm").definition.startswith("sbm: Louvain approximation")
+        with pytest.raises(RuntimeError, match="python3-graph-tool"):
+            graph_validity.graph_tool_blocks([nx.path_graph(3)])
+    finally:
+        monkeypatch.delenv("SYMPE_GRAPH_TOOL_PYTHON")
+        graph_validity.graph_tool_python.cache_clear()
+    with pytest.raises(ValueError, match="method"):
+        gm.SBMTest(method="spectral")
+
+
+@pytest.mark.skipif(not HAS_GRAPH_TOOL, reason="graph-tool not importable (Debian: apt-get install python3-graph-tool)")
+def test_sbm_graph_tool_fit(spectre_graphs, monkeypatch):
+    """DiGress's graph-tool fit (few sweeps here, for time) on planted and real SBM graphs, and on ER graphs.
+
+    graph-tool's fit is not exactly reproducible from run to run, so only properties that hold for any
+    reasonable fit are asserted; the decision rule is checked on the labels actually returned.
+    """
+    rng = np.random.default_rng(3)
+    planted = [generate_sbm(rng) for _ in range(2)]
+    gs, idx = spectre_graphs["sbm"]
+    real = [gs[i] for i in idx["test"][:3]]
+    er = [nx.gnm_random_graph(g.number_of_nodes(), g.number_of_edges(), seed=1) for g in real[:2]]
+    graphs = [to_networkx_list([d])[0] for d in planted] + real + er
+    labels = graph_validity.graph_tool_blocks(graphs, refinement_steps=5, seed=0)
+    assert all(lab is not None and len(lab) <= g.number_of_nodes() for g, lab in zip(graphs, labels))
+    # fitted blocks never merge planted ones: >= 90 % of every fitted block lies in one planted block
+    for d, lab in zip(planted, labels[:2]):
+        truth = d.block.numpy()[: len(lab)]
+        for b in np.unique(lab):
+            members = truth[lab == b]
+            assert np.bincount(members).max() >= 0.9 * len(members)
+    # the verdicts follow DiGress's rule on the returned blocks (block sizes, count, Wald P > 0.9)
+    monkeypatch.setattr(graph_validity, "graph_tool_blocks", lambda gs_, *a, **k: labels[: len(gs_)])
+    test = gm.SBMTest(method="graph_tool", refinement_steps=5)
+    flags = gm.sbm_validity(graphs, test)
+    for g, lab, flag in zip(graphs, labels, flags):
+        blocks = [np.flatnonzero(lab == b).tolist() for b in range(lab.max() + 1)]
+        sizes_ok = 2 <= len(blocks) <= 5 and all(20 <= len(b) <= 40 for b in blocks)
+        p = gm.sbm_wald_pvalue(g.subgraph(range(len(lab))), blocks)
+        assert flag == (sizes_ok and p > 0.9)
+    assert flags[5:] == [False, False]                      # Erdős–Rényi graphs of the same size
+    assert gm.validity_test("sbm", test).definition.startswith("sbm: graph-tool block-model fit")

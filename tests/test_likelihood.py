@@ -31,8 +31,8 @@ DT = torch.float64
 class ToyChain:
     """Joint-state bookkeeping and a lookup-table model for graphs of N_REAL nodes."""
 
-    def __init__(self, dx, de, seed=0, scale=1.5, n_tables=1):
-        self.dx, self.de = dx, de
+    def __init__(self, dx, de, seed=0, scale=1.5, n_tables=1, kernel="plain"):
+        self.dx, self.de, self.kernel = dx, de, kernel
         self.cards = [dx] * N_REAL + [de] * len(PAIRS)  # variables: nodes, then pairs i<j
         self.S = math.prod(self.cards)
         g = torch.Generator().manual_seed(seed)
@@ -42,7 +42,7 @@ class ToyChain:
         edge_m = torch.softmax(torch.randn(de, generator=g, dtype=DT), 0)
         self.schedule = CosineSchedule(T).double()
         self.transition = MarginalTransition(node_m, edge_m).double()
-        self.process = DiscreteProcess(self.schedule, self.transition)
+        self.process = DiscreteProcess(self.schedule, self.transition, kernel=kernel)
         # the exact computations use the transition's own (float32-stored) limit, renormalised in float64
         self.node_m = self.transition.m_X / self.transition.m_X.sum()
         self.edge_m = self.transition.m_E / self.transition.m_E.sum()
@@ -125,7 +125,8 @@ class ToyChain:
         return J
 
     def reverse_joint(self, table, t):
-        """P_t[z_t, z_{t-1}] = Π_v Σ_k p̂_v(k) Q̄_{t-1}[k,a] Q_{t|t-1}[a, z_t,v] / Q̄_t[k, z_t,v]."""
+        """P_t[z_t, z_{t-1}] = Π_v Σ_k w_v(k) Q̄_{t-1}[k,a] Q_{t|t-1}[a, z_t,v] / Q̄_t[k, z_t,v] with
+        w = p̂ (plain kernel) or w_k ∝ p̂_k Q̄_t[k, z_t,v] (reweighted kernel)."""
         Qs, Qts = self.var_Q(self.ab[t - 1]), self.var_Q(self.ab[t] / self.ab[t - 1])
         Qt = self.var_Q(self.ab[t])
         P = torch.zeros(self.S, self.S, dtype=DT)
@@ -135,6 +136,9 @@ class ToyChain:
             for v, (c, lg) in enumerate(zip(self.cards, self.logits(table, t, s))):
                 p_hat = torch.softmax(lg, 0)
                 zt = vals[v]
+                if self.kernel == "reweighted":
+                    p_hat = torch.stack([p_hat[k] * Qt[v][k, zt] for k in range(c)])
+                    p_hat = p_hat / p_hat.sum()
                 post = torch.stack([
                     sum(p_hat[k] * Qs[v][k, a] * Qts[v][a, zt] / Qt[v][k, zt] for k in range(c)) for a in range(c)
                 ])
@@ -178,7 +182,7 @@ class ToyChain:
         D = self.decoder_joint(table)
         L0 = float((q(0) * -torch.log(D[:, x_state])).sum())
         return {"log_pN": math.log(float(self.n_nodes_dist[N_REAL])), "kl_prior": prior_kl,
-                "diffusion": sum(L), "reconstruction": L0}
+                "diffusion": sum(L), "reconstruction": L0, "L": L}
 
 
 X_VALS = [0, 1, 1, 1, 0, 1]  # node classes (3), then pairs (0,1), (0,2), (1,2)
@@ -210,15 +214,23 @@ def _check_mean(values, target, what):
     assert abs(mean - target) < 4.5 * se + 1e-6, f"{what}: mean {mean:.4f} ± {se:.4f} vs exact {target:.4f}"
 
 
-@pytest.mark.parametrize("estimator", ["exact", "mc"])
+@pytest.mark.parametrize("estimator", ["exact", "stratified", "mc"])
 def test_estimators_converge_to_enumerated_bound(toy, exact, estimator):
     B = 2000
     x = toy.dense(X_VALS, B)
     out = nll_terms(toy.model_fn, x, toy.process, toy.n_nodes_dist, estimator=estimator,
-                    generator=torch.Generator().manual_seed(7))
-    assert set(out) == {"log_pN", "kl_prior", "diffusion", "reconstruction", "nll"}
-    for v in out.values():
-        assert v.shape == (B,) and torch.isfinite(v).all()
+                    generator=torch.Generator().manual_seed(7), num_bins=2)
+    keys = {"log_pN", "kl_prior", "diffusion", "reconstruction", "nll"}
+    assert set(out) == (keys if estimator == "mc" else keys | {"diffusion_bins"})
+    for k in keys:
+        assert out[k].shape == (B,) and torch.isfinite(out[k]).all()
+    if estimator != "mc":
+        # bins [1, 1] and [2, 3] of time_bins(3, 2); they add up to the diffusion term
+        assert out["diffusion_bins"].shape == (B, 2)
+        torch.testing.assert_close(out["diffusion_bins"].sum(1), out["diffusion"])
+        Ls = exact["terms"]["L"]
+        _check_mean(out["diffusion_bins"][:, 0], Ls[0], f"{estimator} bin 1")
+        _check_mean(out["diffusion_bins"][:, 1], Ls[1] + Ls[2], f"{estimator} bin 2-3")
     terms = exact["terms"]
     torch.testing.assert_close(out["log_pN"], torch.full((B,), terms["log_pN"], dtype=DT))
     torch.testing.assert_close(out["kl_prior"], torch.full((B,), terms["kl_prior"], dtype=DT), rtol=1e-9, atol=1e-13)
@@ -238,27 +250,68 @@ def test_exact_estimator_has_lower_variance(toy):
     assert ex["diffusion"].var() < mc["diffusion"].var()
 
 
-def test_digress_compat_doubles_edge_terms():
-    """With one node class every node term is 0, so compat doubles kl_prior, diffusion and reconstruction."""
-    toy1 = ToyChain(dx=1, de=2, seed=1)
-    B = 64
-    x = toy1.dense([0, 0, 0, 1, 0, 1], B)
-    for estimator in ("mc", "exact"):
-        a = nll_terms(toy1.model_fn, x, toy1.process, toy1.n_nodes_dist, estimator=estimator,
-                      generator=torch.Generator().manual_seed(5))
-        b = nll_terms(toy1.model_fn, x, toy1.process, toy1.n_nodes_dist, estimator=estimator,
-                      generator=torch.Generator().manual_seed(5), digress_compat=True)
-        torch.testing.assert_close(b["log_pN"], a["log_pN"])
-        for k in ("kl_prior", "diffusion", "reconstruction"):
-            assert (a[k] > 0).any()
-            torch.testing.assert_close(b[k], 2 * a[k])
-    # with two node classes the node part is unchanged: compat - default = the default's edge part > 0
-    toy2 = ToyChain(dx=2, de=2, seed=2)
-    x = toy2.dense(X_VALS, B)
-    a = nll_terms(toy2.model_fn, x, toy2.process, toy2.n_nodes_dist, generator=torch.Generator().manual_seed(5))
-    b = nll_terms(toy2.model_fn, x, toy2.process, toy2.n_nodes_dist, generator=torch.Generator().manual_seed(5),
-                  digress_compat=True)
-    assert (b["kl_prior"] > a["kl_prior"]).all() and (b["kl_prior"] < 2 * a["kl_prior"]).all()
+def test_time_bins_cover_1_to_T():
+    from sympe.diffusion.likelihood import time_bins
+
+    for T_, nb in [(3, 2), (500, 10), (7, 7), (10, 3), (1, 1)]:
+        bins = time_bins(T_, nb)
+        assert len(bins) == nb and bins[0][0] == 1 and bins[-1][1] == T_
+        assert all(b[1] + 1 == c[0] for b, c in zip(bins, bins[1:]))
+        sizes = [hi - lo + 1 for lo, hi in bins]
+        assert max(sizes) - min(sizes) <= 1
+    assert time_bins(4) == [(1, 1), (2, 2), (3, 3), (4, 4)]
+    for bad in (0, 5):
+        with pytest.raises(ValueError, match="num_bins"):
+            time_bins(4, bad)
+
+
+def test_stratified_has_lower_variance_than_mc(toy):
+    B = 1500
+    x = toy.dense(X_VALS, B)
+    g = torch.Generator().manual_seed(13)
+    st = nll_terms(toy.model_fn, x, toy.process, toy.n_nodes_dist, estimator="stratified", generator=g)
+    mc = nll_terms(toy.model_fn, x, toy.process, toy.n_nodes_dist, estimator="mc", generator=g)
+    assert st["diffusion"].var() < mc["diffusion"].var()
+
+
+def test_reweighted_kernel_is_the_explicit_mixture():
+    """Σ_k w_k q(z_s | z_t, x0 = k), w_k ∝ p̂_k Q̄_t[k, z_t], written out against the library kernel."""
+    from sympe.diffusion.categorical import reweighted_posterior
+
+    g = torch.Generator().manual_seed(0)
+    d, M = 4, 7
+    m = torch.softmax(torch.randn(d, generator=g, dtype=DT), 0)
+    Q = lambda a: a * torch.eye(d, dtype=DT) + (1 - a) * m.unsqueeze(0)  # noqa: E731
+    ab_s, ab_t = 0.7, 0.4
+    Qs, Qt, Qts = Q(ab_s), Q(ab_t), Q(ab_t / ab_s)
+    p = torch.softmax(torch.randn(1, M, d, generator=g, dtype=DT), -1)
+    zt = torch.randint(0, d, (M,), generator=g)
+    z = torch.nn.functional.one_hot(zt, d).to(DT).unsqueeze(0)
+    got = reweighted_posterior(p, z, Qts.unsqueeze(0), Qs.unsqueeze(0))[0]
+    for v in range(M):
+        c = int(zt[v])
+        w = torch.stack([p[0, v, k] * Qt[k, c] for k in range(d)])
+        w = w / w.sum()
+        want = sum(w[k] * torch.stack([Qs[k, a] * Qts[a, c] / Qt[k, c] for a in range(d)]) for k in range(d))
+        torch.testing.assert_close(got[v], want)
+
+
+def test_reweighted_kernel_bound_sampler_and_exact_nll_agree():
+    """x0_kernel=reweighted: the bound is >= the enumerated NLL of the reweighted model, the estimators
+    converge to its enumerated bound, and the sampler draws from its enumerated distribution."""
+    toy_rw = ToyChain(dx=2, de=2, seed=0, kernel="reweighted")
+    x_state = toy_rw.state_index(X_VALS)
+    p_all = toy_rw.exact_marginal_p()
+    terms = toy_rw.exact_bound(x_state, toy_rw.tables[0])
+    bound = -terms["log_pN"] + terms["kl_prior"] + terms["diffusion"] + terms["reconstruction"]
+    nll = -terms["log_pN"] - math.log(float(p_all[x_state]))
+    assert bound >= nll - 1e-9
+    plain = ToyChain(dx=2, de=2, seed=0)
+    assert abs(float(plain.exact_marginal_p()[x_state]) - float(p_all[x_state])) > 1e-3  # another model
+    out = nll_terms(toy_rw.model_fn, toy_rw.dense(X_VALS, 2000), toy_rw.process, toy_rw.n_nodes_dist,
+                    estimator="exact", generator=torch.Generator().manual_seed(1))
+    _check_mean(out["nll"], bound, "reweighted exact nll")
+    _check_sampler(toy_rw, p_all, seed=5)
 
 
 def test_stochastic_model_single_draw_upper_bounds_marginal_nll():
@@ -284,14 +337,17 @@ def test_stochastic_model_single_draw_upper_bounds_marginal_nll():
 
 def test_sampler_draws_from_the_exact_model_distribution(toy, exact):
     """Ancestral samples of 3-node graphs follow the enumerated p_θ(x) over all joint states."""
+    _check_sampler(toy, exact["p_all"], seed=11)
+
+
+def _check_sampler(toy, p, seed):
     B = 3000
     n_nodes = torch.full((B,), N_REAL, dtype=torch.long)
     x = sample_graphs(toy.model_fn, n_nodes, toy.process,
-                      generator=torch.Generator().manual_seed(11))
+                      generator=torch.Generator().manual_seed(seed))
     x.validate()
     x = DenseGraph(x.X, x.E, x.y, x.node_mask)
     counts = torch.bincount(toy.graph_state(x), minlength=toy.S).to(DT)
-    p = exact["p_all"]
     # chi-square over the joint states with expected count >= 5 (the others pooled into one cell)
     expected = B * p
     big = expected >= 5

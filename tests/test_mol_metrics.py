@@ -123,9 +123,21 @@ def test_train_set_errors():
         MoleculeMetrics(QM9_SPEC, "CCO")
 
 
-def test_elements_outside_spec_are_counted():
-    r = MoleculeMetrics(QM9_SPEC, None).from_smiles(["CCS", "CCO"])
-    assert r["num_valid"] == 2 and r["num_outside_spec"] == 1
+def test_elements_outside_spec_are_invalid_counted_and_named():
+    r = MoleculeMetrics(QM9_SPEC, ["CCO"]).from_smiles(["CC[Si]C", "CCCl", "CCS.CCCl", "CCO", "[H]OCC"])
+    # RDKit accepts all five; the first three use elements QM9 has not, so they are invalid for QM9;
+    # written hydrogens are notation for an implicit-H dataset ([H]OCC is ethanol)
+    assert r["num_valid"] == 2 and r["num_unique"] == 1 and r["num_novel"] == 0
+    assert r["num_outside_spec"] == 3 and r["outside_spec_elements"] == {"Cl": 2, "S": 1, "Si": 1}
+    assert len(r["warnings"]) == 1 and "Cl (2), S (1), Si (1)" in r["warnings"][0]
+    assert r["relaxed_validity"] == 2 / 5
+    # graphs given with element symbols (a DiGress dump) follow the same rule
+    b = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+    g = MoleculeMetrics(QM9_SPEC_WITH_H).from_graphs([(np.array(["C", "Si", "C"], dtype=object), b),
+                                                      (np.array(["F", "F"], dtype=object), b[:2, :2])])
+    assert g["num_valid"] == 1 and g["num_outside_spec"] == 1 and g["outside_spec_elements"] == {"Si": 1}
+    assert g["num_atoms"] == 5 and g["num_stable_atoms"] == 2  # F-F stable; C, Si, C with 1-2 bonds are not
+    assert MoleculeMetrics(QM9_SPEC).from_smiles(["CCO"])["warnings"] == []
 
 
 # ---------------------------------------------------------------------- graph input
@@ -178,11 +190,33 @@ def test_smiles_and_graph_inputs_agree(qm9_smiles):
     """The same molecules scored from SMILES and from graphs give identical metrics."""
     sample = qm9_smiles[:150] + qm9_smiles[:20] + ["CC.O", "C.C"]  # duplicates and disconnected ones
     train = qm9_smiles[100:300]
-    for spec, remove_h in ((QM9_SPEC, True), (QM9_SPEC_WITH_H, False)):
+    with_h = [Chem.MolToSmiles(Chem.AddHs(Chem.MolFromSmiles(s))) for s in sample]  # every H written as [H]
+    assert sum("[H]" in s for s in with_h) >= 165  # a few QM9 molecules have no H (e.g. O=C=O)
+    for spec, remove_h, lines in ((QM9_SPEC, True, sample), (QM9_SPEC, True, with_h), (QM9_SPEC_WITH_H, False, with_h)):
         m = MoleculeMetrics(spec, train)
         from_graphs = m.from_graphs(_graphs(sample, spec, remove_h, with_charges=True))
-        assert m.from_smiles(sample) == from_graphs
+        assert m.from_smiles(lines) == from_graphs
         assert from_graphs["num_valid_connected"] == len(sample) - 2
+
+
+def test_explicit_h_smiles_count_only_written_hydrogens():
+    """QM9 with H: a SMILES is the graph of its atoms and its written H; RDKit's implicit H are not added."""
+    m = MoleculeMetrics(QM9_SPEC_WITH_H, None)
+    r = m.from_smiles(["[H]C([H])([H])[H]", "[CH4]", "C", "[H]OC([H])([H])[H]", "[H]C([H])[H]"])
+    # methane twice (two spellings, one molecule), bare C (no H: a carbon with no bonds), methanol with
+    # CH3 missing nothing, CH3 radical
+    assert r["num_valid"] == 3 and r["num_unique"] == 2
+    assert r["num_atoms"] == 5 + 5 + 1 + 6 + 4
+    assert r["num_stable_atoms"] == 5 + 5 + 0 + 6 + 3  # the CH3 carbon (sum 3) is unstable, its H are stable
+    assert r["num_stable_molecules"] == 3 and r["molecule_stability"] == 3 / 5
+    assert r["warnings"] == []
+    # a file with no written H at all: everything is a radical, and a warning says what to do
+    bare = m.from_smiles(["CCO", "C"])
+    assert bare["validity"] == 0.0 and bare["molecule_stability"] == 0.0
+    assert any("fill_hydrogens=true" in w for w in bare["warnings"])
+    # fill_hydrogens lets RDKit complete the valences for validity only; stability stays on the written graph
+    f = MoleculeMetrics(QM9_SPEC_WITH_H, None, fill_hydrogens=True).from_smiles(["CCO", "C", "[H]C([H])([H])[H]"])
+    assert f["num_valid"] == 3 and f["num_unique"] == 2 and f["num_stable_molecules"] == 1
 
 
 def test_pentavalent_carbon_invalid_and_tetravalent_nitrogen_relaxed():
@@ -222,7 +256,7 @@ def test_stability_explicit_h_graph_counts():
 
 
 def test_unparsable_smiles_is_unstable_molecule_without_atoms():
-    r = MoleculeMetrics(QM9_SPEC_WITH_H, None).from_smiles(["C", "garbage(", "None"])
+    r = MoleculeMetrics(QM9_SPEC_WITH_H, None).from_smiles(["[CH4]", "garbage(", "None"])
     assert r["num_atoms"] == 5 and r["num_stable_atoms"] == 5
     assert r["num_stable_molecules"] == 1 and r["molecule_stability"] == pytest.approx(1 / 3)
 
@@ -272,7 +306,7 @@ def test_evaluate_smiles_file(tmp_path, qm9_smiles):
         evaluate_smiles_file(empty, QM9_SPEC, None)
     npz = tmp_path / "graphs.npz"
     np.savez(npz, a=np.arange(3))
-    with pytest.raises(ValueError, match="graphs.npz.*binary"):
+    with pytest.raises(ValueError, match="graphs.npz.*arrays"):
         evaluate_smiles_file(npz, QM9_SPEC, None)
     latin = tmp_path / "latin.smi"
     latin.write_bytes("CCO \xe9\n".encode("latin-1"))
@@ -323,3 +357,21 @@ def test_fcd_agrees_with_fcd_torch(qm9_smiles):
                                               for s in b]) == pytest.approx(ours, rel=1e-5)
     with pytest.raises(ValueError, match="at least 2"):
         fcd(["CCO", "None"], b)
+
+
+def test_fcd_is_clipped_at_zero(monkeypatch):
+    """Round-off can make the Fréchet distance of a set with itself slightly negative; fcd() reports 0."""
+    import types
+
+    from sympe.datasets import mol_fcd
+
+    class Fake:
+        def get_predictions(self, smiles):
+            return np.arange(len(smiles) * 3, dtype=float).reshape(len(smiles), 3) % 5
+
+    monkeypatch.setitem(sys.modules, "fcd_torch", types.ModuleType("fcd_torch"))
+    monkeypatch.setattr(mol_fcd, "_fcd_model", lambda device, batch: Fake())
+    monkeypatch.setattr(mol_fcd, "frechet_distance", lambda *a: -2e-6)
+    assert fcd(["CCO", "CCN", "CCC"], ["CCO", "CCN", "CCC"]) == 0.0
+    monkeypatch.setattr(mol_fcd, "frechet_distance", lambda *a: 1.25)
+    assert fcd(["CCO", "CCN", "CCC"], ["CCO", "CCN", "CCC"]) == 1.25

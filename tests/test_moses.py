@@ -55,6 +55,45 @@ def test_split_mapping_and_filtering(tmp_path, local):
     assert sum(info.node_marginals) == pytest.approx(1.0) and sum(info.edge_marginals) == pytest.approx(1.0)
 
 
+def test_fast_processing_equals_mol_to_graph_and_pyg_collate(tmp_path, monkeypatch):
+    """The chunked converter + direct collation give exactly InMemoryDataset.collate of mol_to_graph graphs,
+    whatever the chunk boundaries and the number of worker processes."""
+    from torch_geometric.data import InMemoryDataset
+
+    from sympe.datasets.molecules import mol_to_graph
+
+    rows = ["CCOc1ccc(Cl)cc1", "c1ccc2[nH]ccc2c1", "xx", "O=S(=O)(N)c1ccc(C)cc1", "C#CC(=O)N", "Brc1cccs1",
+            "FC(F)(F)c1ccncc1", "C", BIG, "O=C(O)c1ccccc1Br"] * 3
+    expected = []
+    for i, smi in enumerate(rows):
+        if smi in ("xx", BIG):
+            continue
+        d = mol_to_graph(smi, MOSES_SPEC, remove_h=True)
+        d.mol_index, d.y = torch.tensor([i]), torch.zeros(1, 0)
+        expected.append(d)
+    ref_data, ref_slices = InMemoryDataset.collate(expected)
+    parts = [mosesmod.convert_chunk((rows[a:a + 7], a, "x", 27, True)) for a in range(0, len(rows), 7)]
+    data, slices = mosesmod.collate_chunks(parts, 7)
+    ref = ref_data.to_dict()
+    assert set(data) == set(ref) and set(slices) == set(ref_slices)
+    for k, v in ref.items():
+        assert (torch.equal(data[k], v) and data[k].dtype == v.dtype) if isinstance(v, torch.Tensor) else data[k] == v, k
+    for k, v in ref_slices.items():
+        assert torch.equal(slices[k], v), k
+    assert [s for p in parts for s in p["smiles"]] == [canonical_smiles(r) for r in rows if r not in ("xx", BIG)]
+    assert [r for p in parts for r in p["unparsable"]] == [2, 12, 22]
+    # the dataset built by worker processes (chunks of 4 rows, 2 of them in-process) equals the expected one
+    monkeypatch.setattr(mosesmod, "CHUNK", 4)
+    monkeypatch.setattr(mosesmod, "IN_PROCESS_CHUNKS", 2)
+    folder = _write(tmp_path / "data", {"train": rows, "test": rows[:5], "test_scaffolds": rows[5:]})
+    with pytest.warns(UserWarning):
+        two = MOSESDataset(tmp_path / "b", source="local", data_dir=folder, num_workers=2)
+    for k in ("x", "edge_index", "edge_attr", "charge", "mol_index"):
+        assert torch.equal(getattr(two._data, k), getattr(ref_data, k)), k
+    assert two.train_smiles() == [canonical_smiles(r) for r in rows if r not in ("xx", BIG)]
+    assert [two[i].num_nodes for i in range(len(two))] == [d.num_nodes for d in expected]
+
+
 def test_max_atoms_and_limit_change_cache(tmp_path, local):
     with pytest.warns(UserWarning):
         a = MOSESDataset(tmp_path / "root", split="val", source="local", data_dir=local)

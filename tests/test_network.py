@@ -32,7 +32,7 @@ def info(max_nodes=8, molecular=False) -> DatasetInfo:
     kw = {}
     if molecular:
         kw = {"is_molecular": True, "atom_valencies": [4, 2], "atom_weights": [12.0, 16.0],
-              "bond_orders": [0.0, 1.0, 2.0]}
+              "bond_orders": [0.0, 1.0, 2.0], "max_weight": 150.0}
     return DatasetInfo(name="toy", node_classes=["a", "b"], edge_classes=["none", "single", "double"],
                        node_marginals=[0.5, 0.5], edge_marginals=[0.6, 0.3, 0.1], n_nodes_dist=dist,
                        max_nodes=max_nodes, num_train_graphs=1, **kw)

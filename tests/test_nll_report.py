@@ -238,10 +238,11 @@ def test_execute_run_trains_once_and_runs_only_missing_evaluations(nr, tmp_path,
 
     def fake_run(cmd, log, env):
         script = Path(cmd[1]).name
-        calls.append(script)
-        out = next(a.split("=", 1)[1] for a in cmd if a.startswith(("hydra.run.dir=", "out_dir=")))
+        calls.append(script if script != "train_diffusion.py" else next(
+            a.split("=")[0] for a in cmd if a.startswith(("paths.out_dir=", "train.resume="))))
+        out = next(a.split("=", 1)[1] for a in cmd if a.startswith(("paths.out_dir=", "train.resume=", "out_dir=")))
         if script == "train_diffusion.py":
-            (Path(out) / "checkpoints").mkdir(parents=True)
+            (Path(out) / "checkpoints").mkdir(parents=True, exist_ok=True)
             (Path(out) / "checkpoints" / "last.ckpt").write_text("weights")
         else:
             Path(out).mkdir(parents=True, exist_ok=True)
@@ -253,7 +254,7 @@ def test_execute_run_trains_once_and_runs_only_missing_evaluations(nr, tmp_path,
     (rd / "eval_steps50").mkdir(parents=True)
     (rd / "eval_steps50" / "metrics.json").write_text('{"stale": true}')   # from an older, unfinished training
     timing = nr.execute_run(preset, task, "sympe", 0, tmp_path, {})
-    assert calls == ["train_diffusion.py", "evaluate.py", "evaluate.py", "evaluate.py"]
+    assert calls == ["paths.out_dir", "evaluate.py", "evaluate.py", "evaluate.py"]
     assert json.loads((rd / "eval_steps50" / "metrics.json").read_text()) == {}
     assert timing["train_cpu_s"] == 1.5 and nr.run_is_done(preset, task, rd)
     # an interrupted evaluation: only that call runs again, the model is not retrained
@@ -261,6 +262,19 @@ def test_execute_run_trains_once_and_runs_only_missing_evaluations(nr, tmp_path,
     calls.clear()
     nr.execute_run(preset, task, "sympe", 0, tmp_path, {})
     assert calls == ["evaluate.py"]
+    # an interrupted training (last.ckpt, no train_done) continues in its folder; its evaluations are redone
+    (rd / "train_done").unlink()
+    calls.clear()
+    nr.execute_run(preset, task, "sympe", 0, tmp_path, {})
+    assert calls == ["train.resume", "evaluate.py", "evaluate.py", "evaluate.py"]
+    assert (rd / "checkpoints" / "last.ckpt").read_text() == "weights" and (rd / "train_done").exists()
+    # a training that wrote no checkpoint starts again in a clean folder
+    (rd / "train_done").unlink()
+    (rd / "checkpoints" / "last.ckpt").unlink()
+    (rd / "checkpoints" / "best-epoch=0-step=2.ckpt").write_text("old")
+    calls.clear()
+    nr.execute_run(preset, task, "sympe", 0, tmp_path, {})
+    assert calls[0] == "paths.out_dir" and not (rd / "checkpoints" / "best-epoch=0-step=2.ckpt").exists()
 
 
 def test_parallel_grid_prepares_each_dataset_first(nr, tmp_path, monkeypatch):

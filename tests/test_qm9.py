@@ -178,6 +178,7 @@ def test_cache_invalidation_on_remove_h(tmp_path, small_rows):
     with_h = QM9Dataset(tmp_path / "root", split="train", source="csv", csv_path=path, remove_h=False)
     assert no_h.processed_dir != with_h.processed_dir
     assert no_h.info.node_classes == ["C", "N", "O", "F"] and with_h.info.node_classes == ["C", "N", "O", "F", "H"]
+    assert (no_h.info.max_weight, with_h.info.max_weight) == (150.0, 390.0)  # DiGress's molecular-weight scales
     assert torch.equal(_gdb(no_h), _gdb(with_h))  # same molecules, same order
     assert with_h._data.x.shape[1] == 5 and with_h._data.x.shape[0] > no_h._data.x.shape[0]
     for i in range(0, len(no_h), 37):

@@ -41,6 +41,9 @@ SMALL = {
     "sbm": lambda folder: {"source": "generate", "num_graphs": 10, "seed": 1},
     "comm20": lambda folder: {"source": "generate", "num_graphs": 10, "seed": 1},
     "symmetric": lambda folder: {"num_graphs": 6, "max_nodes": 10, "seed": 1},
+    "matching": lambda folder: {"m": 3, "num_graphs": 8, "seed": 1},
+    "marked_cycle": lambda folder: {"n": 6, "k": 1, "num_graphs": 8, "seed": 1},
+    "star": lambda folder: {"n": 5, "num_graphs": 8, "seed": 1},
 }
 
 

@@ -112,7 +112,7 @@ def test_split_sizes_and_indices():
 
 # ---------------------------------------------------------------------------- generate
 def test_planar_generated(tmp_path):
-    splits = all_splits(tmp_path, name="planar")
+    splits = all_splits(tmp_path, name="planar", source="generate")
     assert [len(splits[s]) for s in splits] == [128, 32, 40]
     for ds in splits.values():
         for G in nx_graphs(ds):
@@ -128,7 +128,7 @@ def test_planar_generated(tmp_path):
     # every graph of the generated set appears once, in exactly one split
     sigs = [signature(g) for ds in splits.values() for g in ds]
     assert len(set(sigs)) == 200
-    assert PlanarDataset(tmp_path, split="val").processed_dir == splits["val"].processed_dir
+    assert PlanarDataset(tmp_path, split="val", source="generate").processed_dir == splits["val"].processed_dir
 
 
 def test_sbm_generated_blocks():
@@ -153,7 +153,7 @@ def test_sbm_generated_blocks():
 
 
 def test_comm20_generated(tmp_path):
-    splits = all_splits(tmp_path, name="comm20")
+    splits = all_splits(tmp_path, name="comm20", source="generate")
     assert [len(splits[s]) for s in splits] == [64, 16, 20]
     for ds in splits.values():
         for g, G in zip(ds, nx_graphs(ds)):
@@ -175,7 +175,7 @@ def test_generation_is_seeded():
 
 
 def test_dense_conversion_is_valid(tmp_path):
-    ds = SpectreDataset(tmp_path, split="train", name="sbm", num_graphs=20)
+    ds = SpectreDataset(tmp_path, split="train", name="sbm", source="generate", num_graphs=20)
     batch = Batch.from_data_list([ds[i] for i in range(4)])
     dense = DenseGraph.from_pyg(batch).validate()
     assert dense.E.shape[-1] == 2 and dense.X.shape[-1] == 1
@@ -266,16 +266,16 @@ def test_url_source_with_faked_download(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------- cache and errors
 def test_cache_invalidation(tmp_path):
-    base = SpectreDataset(tmp_path, split="train", name="comm20", seed=0)
+    base = SpectreDataset(tmp_path, split="train", name="comm20", source="generate", seed=0)
     train_pt = osp.join(base.processed_dir, "train.pt")
     mtime = os.stat(train_pt).st_mtime_ns
-    same = SpectreDataset(tmp_path, split="train", name="comm20", seed=0)
+    same = SpectreDataset(tmp_path, split="train", name="comm20", source="generate", seed=0)
     assert same.processed_dir == base.processed_dir
     assert os.stat(train_pt).st_mtime_ns == mtime  # reused, not re-processed
-    other_seed = SpectreDataset(tmp_path, split="train", name="comm20", seed=1)
+    other_seed = SpectreDataset(tmp_path, split="train", name="comm20", source="generate", seed=1)
     assert other_seed.processed_dir != base.processed_dir
     assert [signature(g) for g in other_seed] != [signature(g) for g in base]
-    fewer = SpectreDataset(tmp_path, split="train", name="comm20", seed=0, num_graphs=50)
+    fewer = SpectreDataset(tmp_path, split="train", name="comm20", source="generate", seed=0, num_graphs=50)
     assert fewer.processed_dir != base.processed_dir and len(fewer) == 32
     if NPZ["comm20"].is_file():
         npz = SpectreDataset(tmp_path, split="train", name="comm20", source="npz", path=str(NPZ["comm20"]))
@@ -297,3 +297,49 @@ def test_bad_arguments(tmp_path, kw, err, msg):
         SpectreDataset(tmp_path, **kw)
     with pytest.raises(ValueError, match="is the 'planar' dataset"):
         PlanarDataset(tmp_path, name="sbm")
+
+
+# ---------------------------------------------------------------------------- shipped benchmark graphs
+@pytest.mark.parametrize("name, fname, total", [("planar", "planar.npz", 200), ("sbm", "sbm.npz", 200),
+                                                ("comm20", "community20.npz", 100)])
+def test_benchmark_graphs_are_the_default_source(tmp_path, name, fname, total):
+    """With no source=, a SPECTRE dataset is the shipped benchmark graphs in DiGress's split."""
+    splits = all_splits(tmp_path, name=name)
+    assert all(ds.source == "benchmark" for ds in splits.values())
+    shipped = spectre.benchmark_graphs(name)
+    assert len(shipped) == total
+    idx = digress_split_indices(total)
+    bench = spectre.benchmark_splits(name)
+    for s, ds in splits.items():
+        assert [signature(g) for g in ds] == [signature(shipped[i]) for i in idx[s]]
+        assert [signature(g) for g in bench[s]] == [signature(g) for g in ds]
+    if NPZ[name].is_file():  # the shipped copy is the project's offline reference copy, graph for graph
+        assert [signature(g) for g in spectre.load_npz_graphs(str(NPZ[name]))] == [signature(g) for g in shipped]
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "dataset" / f"{name}.yaml").read_text())
+    assert cfg["params"]["source"] == "benchmark"
+    with pytest.raises(ValueError, match="path= is only used with source='npz'"):
+        SpectreDataset(tmp_path, name=name, source="benchmark", path=str(spectre.benchmark_path(name)))
+
+
+def test_shipped_graphs_carry_licence_provenance_and_package_data():
+    """The shipped files match the hashes in PROVENANCE.md, and pyproject's package-data lists all of them."""
+    import hashlib
+    import glob
+    import tomllib
+
+    folder = Path(spectre.BENCHMARK_DIR)
+    provenance = (folder / "PROVENANCE.md").read_text()
+    licence = (folder / "LICENSE").read_text()
+    assert licence.count("MIT License") == 2 and "Copyright (c) 2022 KarolisMart" in licence
+    for fname in spectre.BENCHMARK_FILES.values():
+        digest = hashlib.sha256((folder / fname).read_bytes()).hexdigest()
+        assert f"`{fname}`" in provenance and digest in provenance, fname
+    repo = Path(__file__).resolve().parents[1]
+    pyproject = tomllib.loads((repo / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["sympe.datasets"]
+    package_dir = repo / pyproject["tool"]["setuptools"]["package-dir"]["sympe.datasets"]
+    matched = {Path(f).resolve() for p in patterns for f in glob.glob(str(package_dir / p))}
+    for f in [*spectre.BENCHMARK_FILES.values(), "LICENSE", "PROVENANCE.md"]:
+        assert (folder / f).resolve() in matched, f

@@ -68,11 +68,30 @@ def test_train_resume_test_and_sample(tmp_path):
     out = run_script("evaluate.py", [f"checkpoint={last}", "num_samples=4", "steps=2", "nll_estimator=both",
                                      "exact_nll_graphs=2", "out_dir=eval"], tmp_path)
     m = json.loads(out.stdout.strip().splitlines()[-1])
-    assert m["num_test_graphs"] == 8 and m["nll_exact_graphs"] == 2 and m["num_samples"] == 4
-    for key in ("nll_mc", "nll_exact"):
+    assert m["num_test_graphs"] == 8 and m["nll_ours_plain_exact_graphs"] == 2 and m["num_samples"] == 4
+    for key in ("nll_ours_plain_mc", "nll_ours_plain_exact"):
         assert np.isfinite(m[key]) and m[key] > 0  # the values themselves: test_nll_against_brute_force_enumeration
+        assert m[key + "_floor"] > 0 and m[key] > m[key + "_floor"]  # an untrained model is far above the floor
+    assert m["exchangeable_nll_floor_num_graphs"] == 8
+    assert "nll" not in m and "nll_mc" not in m  # every NLL key names its convention
     assert m["validity"] is None  # the symmetric families have no validity test
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == m
+
+    # inference options of an existing checkpoint switched at evaluation; several conventions; leak test
+    out = run_script("evaluate.py", [f"checkpoint={last}", "num_samples=2", "steps=2", "nll_estimator=stratified",
+                                     "exact_nll_graphs=3", "model.eval.digress_compat=true", "model.x0_kernel=reweighted",
+                                     "nll_conventions=[digress,ours_reweighted,ours_reweighted_mix2]",
+                                     "leak_test_permutations=2", "leak_test_graphs=3", "out_dir=eval2"], tmp_path)
+    m = json.loads(out.stdout.strip().splitlines()[-1])
+    assert m["x0_kernel"] == "reweighted" and set(m["nll_conventions"]) == {"digress", "ours_reweighted",
+                                                                           "ours_reweighted_mix2"}
+    for c in m["nll_conventions"]:
+        assert np.isfinite(m[f"nll_{c}_stratified"]) and m[f"nll_{c}_stratified_graphs"] == 3
+        bins = m[f"nll_{c}_stratified_bins"]
+        assert [b["t_min"] for b in bins][0] == 1 and bins[-1]["t_max"] == 20 and len(bins) == 10
+    leak = m["leak_test_digress_exact"]
+    assert leak["num_graphs"] == 3 and leak["num_permutations"] == 2 and "flagged" in leak
+    assert "exchangeable NLL floor" in out.stderr
 
 
 def test_ddp_two_cpu_processes(tmp_path):
@@ -312,3 +331,84 @@ def test_decoder_time_is_a_training_time():
         seen.clear()
         model.sample(3, n_nodes=5, steps=steps, generator=torch.Generator().manual_seed(0))
         assert seen and set(seen) <= trained and seen[-1] == 0  # the last call is the final decode
+
+
+# ---------------------------------------------------------------------- the mixture training objective
+def _toy_batch():
+    from torch_geometric.data import Batch, Data
+
+    data = []
+    for n in (5, 6, 6, 5):  # paths with alternating classes: learnable in a few steps
+        X = torch.eye(2)[torch.arange(n) % 2]
+        ei = torch.tensor([[i for i in range(n - 1)] + [i + 1 for i in range(n - 1)],
+                           [i + 1 for i in range(n - 1)] + [i for i in range(n - 1)]])
+        data.append(Data(x=X, edge_index=ei, edge_attr=torch.tensor([[0.0, 1.0]]).repeat(ei.shape[1], 1), num_nodes=n))
+    return Batch.from_data_list(data)
+
+
+def _mixture_model(K: int, T: int = 10) -> DiscreteDiffusion:
+    network = {"n_layers": 2, "hidden_mlp_dims": {"X": 32, "E": 16, "y": 16},
+               "hidden_dims": {"dx": 32, "de": 16, "dy": 16, "n_head": 2, "dim_ffX": 32, "dim_ffE": 16, "dim_ffy": 16},
+               "features": "none", "symbreak": "sympe", "symbreak_kwargs": {"k": 4}}
+    torch.manual_seed(0)
+    return DiscreteDiffusion(tiny_info().to_dict(), network=network, diffusion={"T": T},
+                             objective={"mixture_draws": K})
+
+
+def test_mixture_objective_at_K1_is_the_default_loss():
+    batch = _toy_batch()
+    default, mix1 = _mixture_model(0), _mixture_model(1)
+    mix1.load_state_dict(default.state_dict())
+    for seed in range(3):
+        torch.manual_seed(seed)
+        a = default.training_step(batch, 0)
+        torch.manual_seed(seed)
+        b = mix1.training_step(batch, 0)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_mixture_objective_K2_trains():
+    batch = _toy_batch()
+    model = _mixture_model(2, T=2)  # few steps: z_t keeps much of x0, so there is much to learn
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def held_out_loss():  # the objective at fixed draws (t, z_t, g̃), averaged over 8 of them
+        torch.manual_seed(123)
+        with torch.no_grad():
+            return sum(float(model.training_step(batch, 0)) for _ in range(8)) / 8
+
+    before = held_out_loss()
+    torch.manual_seed(0)
+    for _ in range(60):
+        loss = model.training_step(batch, 0)
+        opt.zero_grad()
+        loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+        opt.step()
+    assert model.network.breaker.V.grad is not None and model.network.breaker.V.grad.abs().sum() > 0
+    after = held_out_loss()
+    assert after < before - 0.15, (before, after)  # (the objective at the same draws; 0.3 measured)
+
+
+def test_objective_and_eval_options_are_checked():
+    with pytest.raises(ValueError, match="model.train"):
+        DiscreteDiffusion(tiny_info().to_dict(), network={"n_layers": 1}, diffusion={"T": 4}, objective={"draws": 2})
+    with pytest.raises(ValueError, match="model.eval"):
+        DiscreteDiffusion(tiny_info().to_dict(), network={"n_layers": 1}, diffusion={"T": 4}, eval={"digress": True})
+    model = tiny_model()
+    with pytest.raises(ValueError, match="x0_kernel"):
+        model.set_eval_options(x0_kernel="fancy")
+    with pytest.raises(ValueError, match="num_bins"):
+        model.set_eval_options(num_bins=11)
+    model.set_eval_options(x0_kernel="reweighted", mixture_draws=4, num_bins=5)
+    assert model.process.kernel_name == "reweighted" and model.nll_convention == "ours_reweighted_mix4"
+    with pytest.raises(ValueError, match="mixture_draws"):
+        model.set_eval_options(digress_compat=True)
+
+
+def test_summary_prints_the_exchangeable_floor(tmp_path):
+    out = run_script("train_diffusion.py", ["dataset=marked_cycle", "train.summary_only=true",
+                                            "+dataset.params.num_graphs={train: 20, val: 8, test: 8}",
+                                            "hydra.run.dir=run"], tmp_path, timeout=300)
+    # a cycle of 8 nodes with one marked node has |Aut| = 2: floor log(8!/2) = log 20160 (p(N = 8) = 1)
+    assert f"test: exchangeable NLL floor {math.log(20160):.3f}" in out.stdout

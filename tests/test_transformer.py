@@ -6,10 +6,12 @@ import pytest
 import torch
 
 from sympe.diffusion.transformer import (
+    Dropout,
     GraphTransformer,
     GraphTransformerLayer,
     NodeEdgeAttention,
-    edge_modulated_scores,
+    edge_attention,
+    edge_attention_reference,
     masked_statistics,
 )
 
@@ -184,18 +186,106 @@ def test_masked_statistics_brute_force():
         np.testing.assert_allclose(stats[b].numpy(), expected, atol=1e-12)
 
 
-def test_edge_modulated_scores_values_and_gradients():
-    g = torch.Generator().manual_seed(0)
-    B, n, d = 2, 4, 3
-    args = [torch.randn(s, generator=g, dtype=torch.float64, requires_grad=True)
-            for s in [(B, n, d), (B, n, d), (B, n, n, d), (B, n, n, d)]]
-    Q, K, M, A = args
-    S = edge_modulated_scores(Q, K, M, A)
-    plain = Q.unsqueeze(2) * K.unsqueeze(1) * M + A
-    assert torch.allclose(S, plain)
-    assert torch.autograd.gradcheck(edge_modulated_scores, args)
-    with pytest.raises(ValueError, match="edge_modulated_scores"):
-        edge_modulated_scores(Q, K, M[:, :3], A)
+def _attention_args(B=2, n=4, d=3, de=2, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(B, n, d), (B, n, d), (B, n, d), (B, n, n, de), (2 * d, de), (2 * d,), (B, d), (de + 1, d), (B, de + 1)]
+    args = [torch.randn(s, generator=g, dtype=dtype).requires_grad_() for s in shapes]
+    mask = torch.ones(B, n, dtype=torch.bool)
+    mask[0, 1] = False  # a padded key/query in the middle
+    if B > 1:
+        mask[1, n - 1] = False
+    return args, mask
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_edge_attention_gradcheck_against_autograd(seed):
+    """The hand-written backward of the fused attention: finite differences (gradcheck, float64) and the
+    plain-autograd formulation agree, for every input, with padded keys present."""
+    args, mask = _attention_args(seed=seed)
+    S, h = edge_attention(*args, mask)
+    rS, rh = edge_attention_reference(*args, mask)
+    assert torch.allclose(S, rS, atol=1e-12) and torch.allclose(h, rh, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda *a: edge_attention(*a, mask), args)
+    # the same gradients as autograd through the reference, for a random cotangent of both outputs
+    g = torch.Generator().manual_seed(10 + seed)
+    wS, wh = torch.randn(S.shape, generator=g, dtype=S.dtype), torch.randn(h.shape, generator=g, dtype=h.dtype)
+    ga = torch.autograd.grad((S * wS).sum() + (h * wh).sum(), args)
+    gr = torch.autograd.grad((rS * wS).sum() + (rh * wh).sum(), args)
+    for a, r in zip(ga, gr):
+        assert torch.allclose(a, r, atol=1e-10)
+    # only one output used (the other's gradient is None inside backward)
+    assert torch.autograd.gradcheck(lambda *a: edge_attention(*a, mask)[0], args)
+    assert torch.autograd.gradcheck(lambda *a: edge_attention(*a, mask)[1], args)
+
+
+def test_edge_attention_padded_keys_get_no_weight():
+    args, mask = _attention_args(seed=3)
+    Q, K, V, E, W, b, m, Wo, c = args
+    h = edge_attention(Q, K, V, E, W, b, m, Wo, c, mask)[1]
+    # changing the padded key's K, V and edges changes nothing at real queries
+    K2, V2, E2 = K.detach().clone(), V.detach().clone(), E.detach().clone()
+    K2[0, 1], V2[0, 1], E2[0, :, 1] = 50.0, -50.0, 9.0
+    h2 = edge_attention(Q, K2, V2, E2, W, b, m, Wo, c, mask)[1]
+    assert torch.allclose(h[0][mask[0]], h2[0][mask[0]], atol=1e-12)
+    # a graph with no real node stays finite
+    none = torch.zeros_like(mask)
+    S3, h3 = edge_attention(Q, K, V, E, W, b, m, Wo, c, none)
+    assert torch.isfinite(S3).all() and torch.isfinite(h3).all()
+    with pytest.raises(ValueError, match="edge_attention"):
+        edge_attention(Q, K, V, E[:, :3], W, b, m, Wo, c, mask)
+
+
+def test_layer_backward_under_bf16_autocast_is_close_to_float32():
+    """Reduced precision (autocast) runs through the fused backward and stays near the float32 gradients."""
+    torch.manual_seed(0)
+    layer = GraphTransformerLayer(16, 8, 12, 4, 32, 16, 24)
+    X, E = torch.randn(2, 5, 16), torch.randn(2, 5, 5, 8)
+    y, mask = torch.randn(2, 12), torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+
+    def grads(autocast):
+        layer.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            oX, oE, oy = layer(X, E, y, mask)
+            loss = oX.float().square().sum() + oE.float().square().sum() + oy.float().square().sum()
+        loss.backward()
+        return torch.cat([p.grad.flatten() for p in layer.parameters() if p.grad is not None])
+
+    g32, g16 = grads(False), grads(True)
+    assert torch.isfinite(g16).all()
+    assert (g16 - g32).norm() < 0.1 * g32.norm()
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_cpu_dropout_rate_scale_and_gradient(p):
+    """The bit-mask dropout drops each element with probability p (to 2^-15), independently of its position
+    in the 64-bit word it came from, keeps E[out] = x, and its gradient is the same mask and scale.
+    Bounds: 6 binomial standard deviations (false alarm < 1e-8 per check)."""
+    torch.manual_seed(0)
+    drop = Dropout(p).train()
+    N = 1 << 20
+    x = torch.ones(N, requires_grad=True)
+    out = drop(x)
+    kept = out != 0
+    p_eff = round(p * 32768) / 32768
+    assert abs(p_eff - p) <= 0.5 / 32768
+    sd = math.sqrt(p_eff * (1 - p_eff) / (N // 4))
+    for lane in range(4):  # elements 4k + lane come from the same 16-bit lane of each random word
+        rate = 1 - kept[lane::4].float().mean().item()
+        assert abs(rate - p_eff) < 6 * sd, (lane, rate, p_eff)
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / (1 - p_eff)))
+    assert abs(out.mean().item() - 1.0) < 6 * math.sqrt(p_eff / (1 - p_eff) / N)
+    out.backward(torch.arange(N, dtype=torch.float32))
+    assert torch.equal(x.grad, out.detach() * torch.arange(N, dtype=torch.float32))
+    # reproducible under the global seed; identity in eval mode
+    torch.manual_seed(3)
+    a = drop(torch.ones(1000))
+    torch.manual_seed(3)
+    assert torch.equal(a, drop(torch.ones(1000)))
+    drop.eval()
+    y = torch.randn(7, 5)
+    assert drop(y) is y
+    with pytest.raises(ValueError, match="Dropout"):
+        Dropout(1.0)
 
 
 def literal_attention(att: NodeEdgeAttention, X, E, y, mask):

@@ -1,0 +1,131 @@
+"""Data-side construction from a run config: paths, splits and the :class:`GraphDataModule`.
+
+The entry points (``scripts/``) compose a Hydra config; this module turns its ``dataset``, ``paths`` and
+``train`` sections into data objects, so that scripts and tests build data the same way:
+
+* :func:`resolve_path`: relative paths in configs are relative to the folder the command was started from;
+* :func:`build_splits_from_cfg`: ``{"train", "val", "test"}`` datasets of ``cfg.dataset``;
+* :func:`build_datamodule`: the :class:`~sympe.datasets.datamodule.GraphDataModule` of ``cfg.train``;
+* :func:`dataset_config`: ``(registry name, params)`` of ``configs/dataset/<name>.yaml`` (for commands that
+  take a dataset name rather than a composed config, e.g. ``scripts/evaluate.py samples=...``).
+
+Every default lives in the config files; nothing here falls back to a value of its own.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = ["DatasetConfigError", "check_dataset_config", "original_cwd", "resolve_path", "data_root", "dataset_params", "build_splits_from_cfg", "build_datamodule",
+           "dataset_config", "summary_text"]
+
+PATH_PARAMS = ("csv_path", "path")  # dataset parameters that name files
+
+
+class DatasetConfigError(ValueError):
+    """A dataset option that is not accepted; the message names the option (commands print it as one line)."""
+
+    user_error = True
+
+
+def check_dataset_config(cfg: DictConfig) -> None:
+    """Check ``cfg.dataset`` before anything loads: a known dataset name, a mapping of parameters, and files
+    named by ``csv_path`` / ``path`` that exist. Raises :class:`DatasetConfigError`."""
+    from sympe.datasets.registry import DATASETS
+
+    name = cfg.dataset.name
+    if name not in DATASETS:
+        raise DatasetConfigError(f"dataset.name={name} is not accepted: expected one of {', '.join(sorted(DATASETS))}")
+    params = cfg.dataset.params
+    if params is not None and not isinstance(params, DictConfig):
+        raise DatasetConfigError(f"dataset.params={params} is not accepted: expected a mapping of dataset parameters")
+    for key in PATH_PARAMS:
+        value = params.get(key) if params is not None else None
+        if value and not Path(resolve_path(value)).exists():
+            raise DatasetConfigError(f"dataset.params.{key}={value} does not exist (relative paths are taken from "
+                                     f"{original_cwd()})")
+
+
+def original_cwd() -> str:
+    """The folder the command was started from (Hydra's original cwd when running under Hydra)."""
+    try:
+        from hydra.utils import get_original_cwd
+
+        return get_original_cwd()
+    except (ImportError, ValueError):  # not running under @hydra.main
+        return os.getcwd()
+
+
+def resolve_path(p: str | os.PathLike | None) -> str | None:
+    """Absolute path of ``p``; a relative one is taken relative to :func:`original_cwd`."""
+    if p is None:
+        return None
+    path = Path(p)
+    return str(path if path.is_absolute() else Path(original_cwd()) / path)
+
+
+def data_root(cfg: DictConfig) -> str:
+    """``cfg.paths.data_root`` as an absolute path (processed datasets are cached there)."""
+    return resolve_path(cfg.paths.data_root)
+
+
+def dataset_params(params) -> dict:
+    """A plain dict of dataset parameters whose file parameters (``csv_path``, ``path``) are absolute."""
+    params = OmegaConf.to_container(params, resolve=True) if isinstance(params, DictConfig) else dict(params or {})
+    params = dict(params or {})
+    for key in PATH_PARAMS:
+        if params.get(key):
+            params[key] = resolve_path(params[key])
+    return params
+
+
+def build_splits_from_cfg(cfg: DictConfig) -> dict:
+    """``{"train", "val", "test"}`` of dataset ``cfg.dataset.name`` with ``cfg.dataset.params`` under
+    ``cfg.paths.data_root`` (processed once, then cached)."""
+    from sympe.datasets.registry import build_splits
+
+    return build_splits(cfg.dataset.name, data_root(cfg), **dataset_params(cfg.dataset.params))
+
+
+def build_datamodule(cfg: DictConfig, splits: dict):
+    """The :class:`GraphDataModule` over ``splits`` with the batch sizes, workers, subsets and seed of ``cfg``."""
+    from sympe.datasets.datamodule import GraphDataModule
+
+    t = cfg.train
+    return GraphDataModule(splits["train"], splits["val"], splits["test"], batch_size=t.batch_size,
+                           eval_batch_size=t.eval_batch_size, num_workers=t.num_workers, seed=cfg.seed,
+                           limit_train_graphs=t.limit_train_graphs, limit_eval_graphs=t.limit_eval_graphs)
+
+
+def dataset_config(configs_dir: str | os.PathLike, name: str, overrides: dict | None = None) -> tuple[str, dict]:
+    """``(registry name, params)`` of ``<configs_dir>/dataset/<name>.yaml`` with ``overrides`` applied.
+
+    Raises :class:`DatasetConfigError` (a ``ValueError``) naming the known dataset configs when ``name`` has none.
+    """
+    folder = Path(configs_dir) / "dataset"
+    path = folder / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in folder.glob("*.yaml"))
+        raise DatasetConfigError(f"dataset={name!r} is unknown; choose one of {known}")
+    cfg = OmegaConf.load(path)
+    params = {**(OmegaConf.to_container(cfg.params) or {}), **(overrides or {})}
+    return cfg.name, dataset_params(params)
+
+
+def summary_text(name: str, params: dict, splits: dict, floor: bool = True) -> str:
+    """Multi-line summary of a dataset: its config, split sizes, the train split's statistics and (``floor``)
+    the exchangeable NLL floor of the val and test splits (:mod:`sympe.datasets.floor`; exact |Aut| per graph,
+    computed once and cached beside the processed data)."""
+    sizes = ", ".join(f"{k}={len(v)}" for k, v in splits.items())
+    lines = [f"[sympe] dataset {name} {dict(params)}", f"[sympe] splits: {sizes}", splits["train"].info.summary()]
+    if floor:
+        from sympe.datasets.floor import exchangeable_floor
+
+        for split in ("val", "test"):
+            if split in splits and len(splits[split]):
+                f = exchangeable_floor(splits[split], splits["train"].info.n_nodes_dist)
+                lines.append(f"[sympe] {split}: {f}")
+        lines.append("[sympe] (no permutation-invariant model can score below the floor; p(N) of the train split)")
+    return "\n".join(lines)

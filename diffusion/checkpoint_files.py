@@ -1,0 +1,93 @@
+"""Checkpoint files: written atomically, and checked before they are loaded.
+
+* :func:`atomic_save` writes a Lightning checkpoint to ``<file>.tmp``, flushes it to disk (``fsync``),
+  checks that it is a complete torch archive (its zip central directory, which torch writes last, is
+  readable and lists ``data.pkl``), and only then renames it onto the final name (``os.replace``, atomic
+  on POSIX). An interrupted or truncated write never replaces the previous file.
+* :func:`check_checkpoint_file` gives one line naming the option, the file and the likely cause for a
+  checkpoint that is missing, empty, truncated or not a torch archive, reading only the archive's
+  directory (fast for any size).
+
+Nothing here imports torch or Lightning, so commands check their checkpoint options at once.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+__all__ = ["LAST_NAME", "CheckpointError", "MissingCheckpointError", "atomic_save", "check_checkpoint_file",
+           "is_complete_archive"]
+
+LAST_NAME = "last"  # -> checkpoints/last.ckpt
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read or written; the message names the file and the likely cause."""
+
+    user_error = True
+
+
+class MissingCheckpointError(CheckpointError, FileNotFoundError):
+    """A checkpoint path that does not exist."""
+
+
+def is_complete_archive(path: str) -> bool:
+    """True when ``path`` is a zip archive whose directory lists a ``data.pkl`` (a complete ``torch.save`` file)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(name.endswith("data.pkl") for name in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def atomic_save(trainer, filepath: str, weights_only: bool = False) -> None:
+    """``trainer.save_checkpoint`` to ``filepath`` through a checked temporary file (module docstring).
+
+    Raises :class:`CheckpointError` (the previous file is left untouched) when the written file is not a
+    complete archive. Collective under multi-process strategies: every rank must call it.
+    """
+    tmp = filepath + ".tmp"
+    trainer.save_checkpoint(tmp, weights_only)
+    if trainer.is_global_zero:
+        try:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            if not is_complete_archive(tmp):
+                raise CheckpointError(f"the checkpoint written to {tmp} is incomplete (disk full?); "
+                                      f"{filepath} was left as it was")
+            os.replace(tmp, filepath)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+    trainer.strategy.barrier("atomic_checkpoint")
+
+
+def check_checkpoint_file(path: str | os.PathLike, option: str = "checkpoint") -> str:
+    """Return ``path`` if it is a readable, complete checkpoint archive; raise :class:`CheckpointError`
+    (:class:`MissingCheckpointError`, also a ``FileNotFoundError``, when it does not exist) with one line naming ``option``, the file and the likely cause otherwise.
+
+    Reads only the archive's directory (fast for any size); whether the content is a sympe checkpoint is
+    checked when it is loaded.
+    """
+    p = Path(path)
+    if not p.exists():
+        hint = ""
+        if p.name == LAST_NAME + ".ckpt" and p.parent.exists():
+            others = sorted(x.name for x in p.parent.glob("*.ckpt"))
+            hint = f"; that folder holds {others}" if others else "; that folder holds no checkpoint yet"
+        raise MissingCheckpointError(f"{option}={path} does not exist{hint}")
+    if p.is_dir():
+        raise CheckpointError(f"{option}={path} is a folder; give a .ckpt file (e.g. {p / 'checkpoints' / 'last.ckpt'})")
+    if not os.access(p, os.R_OK):
+        raise CheckpointError(f"{option}={path} is not readable (file permissions)")
+    size = p.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{option}={path} is empty (0 bytes): an interrupted copy or write")
+    if not zipfile.is_zipfile(p):
+        raise CheckpointError(f"{option}={path} cannot be read as a checkpoint ({size} bytes, no complete torch archive):"
+                              " the file is truncated (an interrupted copy or write) or is not a .ckpt file")
+    if not is_complete_archive(str(p)):
+        raise CheckpointError(f"{option}={path} is a zip archive but not a torch checkpoint (no data.pkl inside)")
+    return str(p)
