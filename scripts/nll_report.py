@@ -545,13 +545,17 @@ def markdown(report: dict) -> str:
                                       for k, v in variants.items()), "",
              "Evaluation calls (`scripts/evaluate.py` overrides): " + "; ".join(
                  f"{k} = `{' '.join(v)}`" for k, v in report["evals"].items()), ""]
-    for col, title in (("nll", "per-draw bound"), ("nll_mix", f"mixture bound (K = {K})")):
+    overview = [("nll", "per-draw bound"), ("nll_mix", f"mixture bound (K = {K})")]
+    if any(r["nll_digress"]["mean"] is not None for t in report["tasks"] for r in t["rows"]):
+        overview.append(("nll_digress", "DiGress's formula (edges twice, reweighted kernel; to compare with "
+                                        "published numbers only)"))
+    for col, title in overview:
         head = ["task", "H", "floor"] + [variants[v].get("title", v) for v in variants]
         lines += [f"## Test NLL, {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for t in report["tasks"]:
             cells = [t["title"], _f(t["entropy"]), fmt({"mean": t["floor"], "sem": t.get("floor_sem")})]
             for row in t["rows"]:
-                mark = " ↓floor" if row["below_floor"][col] else ""
+                mark = " ↓floor" if row["below_floor"].get(col) else ""
                 cells.append(fmt(row[col]) + mark)
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
@@ -669,6 +673,8 @@ def plots(report: dict, out: Path) -> list[str]:
                     bsem = np.asarray(base["sem"]) if base["sem"] else np.zeros_like(mean)
                     ax_d.errorbar(xs, mean - np.asarray(base["mean"]), yerr=np.hypot(sem, bsem), marker="o", ms=3,
                                   capsize=2, label=r["title"], ls=ls)
+            if all(m > 0 for r in rows if r["nll_bins"] for m in r["nll_bins"]["mean"]):
+                ax.set_yscale("log")
             ax.set_xlabel("diffusion time t (bin centre)")
             ax.set_ylabel("NLL of the bin (nats / graph)")
             ax.set_title(t["title"], fontsize=9)

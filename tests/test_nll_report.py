@@ -137,6 +137,7 @@ def test_aggregator_builds_the_table_from_run_jsons(nr, tmp_path):
 
     md = (tmp_path / "report.md").read_text()
     assert "| task | H | floor | none | SymPE | index |" in md
+    assert "DiGress's formula" not in md                  # no run reported it
     assert "13.00 ± 0.58" in md                     # cycle / none per-draw: mean 13, s.e. 1/sqrt(3)
     assert "9.911" in md and "36.25 ± 0.06" in md
     assert "*index (control)*" in md and "↓floor" in md
