@@ -84,12 +84,21 @@ def test_errors_name_the_problem(tmp_path, content, args, message):
 
 def test_npz_round_trip_of_saved_samples(tmp_path):
     """save_graphs_npz writes the SPECTRE format that load_npz_graphs reads back."""
+    star = np.zeros((5, 5), dtype=np.int64)
+    star[3, [0, 1, 4]] = star[[0, 1, 4], 3] = 1  # hub 3: a node order that is not the identity's
     g = [(np.zeros(3, dtype=np.int64), np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])),
-         (np.zeros(2, dtype=np.int64), np.zeros((2, 2), dtype=np.int64))]
+         (np.zeros(2, dtype=np.int64), np.zeros((2, 2), dtype=np.int64)),
+         (np.zeros(5, dtype=np.int64), star)]
     save_graphs_npz(tmp_path / "g.npz", g)
     back = load_npz_graphs(str(tmp_path / "g.npz"))
-    assert [int(d.num_nodes) for d in back] == [3, 2]
-    assert back[0].edge_index.shape[1] == 4 and back[1].edge_index.shape[1] == 0
+    assert [int(d.num_nodes) for d in back] == [3, 2, 5]
+    for (_, adj), d in zip(g, back):
+        # the same endpoints (both directions, no self-loop) and the edge class 1 of every edge
+        got = np.zeros_like(adj)
+        got[d.edge_index[0].numpy(), d.edge_index[1].numpy()] = 1
+        assert np.array_equal(got, adj)
+        if d.edge_index.shape[1]:
+            assert d.edge_attr.argmax(-1).eq(1).all()
 
 
 def test_project_csv_with_foreign_elements(tmp_path, qm9_root):
