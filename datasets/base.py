@@ -100,6 +100,20 @@ class GraphDataset(InMemoryDataset):
         return f"{type(self).__name__}(split={self.split!r}, {len(self)} graphs)"
 
 
+def split_counts(num_graphs, splits, default: dict[str, int]) -> dict[str, int]:
+    """Graphs per split of a generated dataset: ``None`` -> ``default``; an int -> that count for every split;
+    a dict must name every split. Raises ``ValueError`` for a missing split or a count < 1."""
+    if num_graphs is None:
+        num_graphs = default
+    if isinstance(num_graphs, int) or (hasattr(num_graphs, "__index__") and not isinstance(num_graphs, dict)):
+        num_graphs = {s: int(num_graphs) for s in splits}
+    num_graphs = dict(num_graphs)
+    if set(num_graphs) != set(splits) or any(int(v) < 1 for v in num_graphs.values()):
+        raise ValueError(f"num_graphs must be an int >= 1 or a dict with positive counts for {list(splits)}, "
+                         f"got {num_graphs}")
+    return {s: int(num_graphs[s]) for s in splits}
+
+
 def _atomic_write_text(path: Path, content: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(content)

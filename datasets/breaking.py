@@ -81,7 +81,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from sympe.datasets.base import GraphDataset
+from sympe.datasets.base import GraphDataset, split_counts
 from sympe.datasets.graph_utils import EDGE_CLASSES, NODE_CLASSES, edges_to_data
 from sympe.diffusion.info import DatasetInfo
 
@@ -285,15 +285,7 @@ class SymmetryBreakingDataset(GraphDataset):
         self.name = family
         self.sizes = size_range(family, _plain(size))
         self.k = _check_marks(self.sizes, 1 if k is None else k) if family == "marked_cycle" else None
-        if num_graphs is None:
-            num_graphs = DEFAULT_NUM_GRAPHS
-        if isinstance(num_graphs, (int, np.integer)):
-            num_graphs = {s: int(num_graphs) for s in self.splits}
-        num_graphs = dict(num_graphs)
-        if set(num_graphs) != set(self.splits) or any(int(v) < 1 for v in num_graphs.values()):
-            raise ValueError(f"num_graphs must be an int >= 1 or a dict with positive counts for {list(self.splits)}, "
-                             f"got {num_graphs}")
-        self.num_graphs = {s: int(num_graphs[s]) for s in self.splits}
+        self.num_graphs = split_counts(num_graphs, self.splits, DEFAULT_NUM_GRAPHS)
         self.seed = int(seed)
         self.permute_nodes = bool(permute_nodes)
         super().__init__(root, split=split, transform=transform, force_reload=force_reload)

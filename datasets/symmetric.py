@@ -63,7 +63,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from sympe.datasets.base import GraphDataset
+from sympe.datasets.base import GraphDataset, split_counts
 from sympe.datasets.progress import progress
 from sympe.datasets.graph_utils import EDGE_CLASSES, NODE_CLASSES, networkx_to_data, to_networkx_list
 from sympe.diffusion.info import DatasetInfo
@@ -370,17 +370,9 @@ class SymmetricFamiliesDataset(GraphDataset):
                  num_graphs: int | dict | None = None, seed: int = 0, max_nodes: int = 32,
                  permute_nodes: bool = True, transform=None, force_reload: bool = False):
         self.families = _plain(families if families is not None else DEFAULT_FAMILIES)
-        if num_graphs is None:
-            num_graphs = DEFAULT_NUM_GRAPHS
-        if isinstance(num_graphs, (int, np.integer)):
-            num_graphs = {s: int(num_graphs) for s in self.splits}
-        num_graphs = dict(num_graphs)
-        if set(num_graphs) != set(self.splits) or any(int(v) < 1 for v in num_graphs.values()):
-            raise ValueError(f"num_graphs must be an int >= 1 or a dict with positive counts for {list(self.splits)}, "
-                             f"got {num_graphs}")
         if int(max_nodes) < 1:
             raise ValueError(f"max_nodes must be >= 1, got {max_nodes}")
-        self.num_graphs = {s: int(num_graphs[s]) for s in self.splits}
+        self.num_graphs = split_counts(num_graphs, self.splits, DEFAULT_NUM_GRAPHS)
         self.seed = int(seed)
         self.max_nodes = int(max_nodes)
         self.permute_nodes = bool(permute_nodes)
