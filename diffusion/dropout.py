@@ -3,8 +3,13 @@
 ``Dropout(p)`` multiplies each element by ``keep / (1 - p)`` with ``keep ~ Bernoulli(1 - p)`` in training and is
 the identity in evaluation. On CPU the keep mask is drawn from 15 random bits per element (one integer draw
 compared with a threshold), so the rate is p rounded to a multiple of 2⁻¹⁵ (0.100006 for p = 0.1); only the bool
-mask (1 byte per element) is kept for backward. On CUDA it is PyTorch's own dropout.
+mask (1 byte per element) is kept for backward. On CUDA (and under ``torch.compile``) it is PyTorch's own dropout.
 :func:`dropout_or_identity` gives ``nn.Identity`` for p = 0 (no kernel at all).
+
+``ReluDropout(p)`` is ``Dropout(p)(relu(x))`` (the hidden layer of a feed-forward block) as one autograd node
+that keeps only its output ``y`` for backward: ``∂x = ∂y ⊙ [y > 0] / (1 - p)``, since ``y > 0`` exactly where
+``x > 0`` and the element is kept. The next linear layer keeps the same ``y`` as its input, so the block stores one
+hidden-width tensor instead of three (ReLU output, mask, dropout output).
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Dropout", "dropout_or_identity"]
+__all__ = ["Dropout", "ReluDropout", "dropout_or_identity"]
 
 
 _DROP_BITS = 15  # random bits per element of a CPU dropout mask
@@ -31,6 +36,35 @@ class _MaskedScale(torch.autograd.Function):
     def backward(ctx, g: Tensor):
         (keep,) = ctx.saved_tensors
         return torch.mul(g, keep).mul_(ctx.scale), None, None
+
+
+def _keep_mask(x: Tensor, threshold: int) -> Tensor:
+    """Bool keep mask of ``x``'s shape from 15 random bits per element (``P(keep) = 1 - threshold / 2^15``)."""
+    N = x.numel()
+    words = torch.empty((N + 3) // 4, dtype=torch.int64, device=x.device).random_()  # 63 random bits each
+    bits = words.view(torch.int16)[:N].view(x.shape)  # 4 lanes per word; the top lane's sign bit is 0
+    return bits.bitwise_and_((1 << _DROP_BITS) - 1) >= threshold  # uniform on 0..2^15-1 per lane
+
+
+class _ReluMaskedScale(torch.autograd.Function):
+    """``relu(x) ⊙ keep · scale`` keeping only the output for backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, keep: Tensor | None, scale: float) -> Tensor:
+        y = torch.relu(x)
+        if keep is not None:
+            y.mul_(keep).mul_(scale)
+        ctx.save_for_backward(y)
+        ctx.scale = scale
+        return y
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        (y,) = ctx.saved_tensors
+        gx = torch.where(y > 0, g, 0.0)
+        if ctx.scale != 1.0:
+            gx.mul_(ctx.scale)
+        return gx, None, None
 
 
 class Dropout(nn.Module):
@@ -60,13 +94,22 @@ class Dropout(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self._threshold == 0:
             return x
-        if x.device.type != "cpu":
+        if x.device.type != "cpu" or torch.compiler.is_compiling():
             return nn.functional.dropout(x, self.p, training=True)
-        N = x.numel()
-        words = torch.empty((N + 3) // 4, dtype=torch.int64, device=x.device).random_()  # 63 random bits each
-        bits = words.view(torch.int16)[:N].view(x.shape)  # 4 lanes per word; the top lane's sign bit is 0
-        keep = bits.bitwise_and_((1 << _DROP_BITS) - 1) >= self._threshold  # uniform on 0..2^15-1 per lane
-        return _MaskedScale.apply(x, keep, self._scale)
+        return _MaskedScale.apply(x, _keep_mask(x, self._threshold), self._scale)
+
+
+class ReluDropout(Dropout):
+    """``Dropout(p)(relu(x))`` that keeps only its output for backward (see the module docstring); in eval mode
+    or with p = 0 it is ``relu`` (which also keeps only its output). Same random draws as :class:`Dropout` on CPU;
+    on CUDA and under ``torch.compile`` it is ``nn.functional.dropout(relu(x))``. Shapes: any -> same."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self._threshold == 0:
+            return torch.relu(x)
+        if x.device.type != "cpu" or torch.compiler.is_compiling():
+            return nn.functional.dropout(torch.relu(x), self.p, training=True)
+        return _ReluMaskedScale.apply(x, _keep_mask(x, self._threshold), self._scale)
 
 
 def dropout_or_identity(p: float) -> nn.Module:

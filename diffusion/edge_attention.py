@@ -168,6 +168,97 @@ class _EdgeAttention(torch.autograd.Function):
         return gQ, gK, gV, gE, gW, gb, gm, gW_out, gc, None
 
 
+class _EdgeAttentionCPU(torch.autograd.Function):
+    """:func:`edge_attention` on CPU in float32 with the fused C loops of :mod:`~sympe.diffusion.cpu_kernel`.
+
+    Forward: one GEMM ``[M0 | A0] = E Wᵀ`` (B·n·n, 2d) without biases; one C pass per query row that adds the
+    biases, forms ``S``, the softmax statistics and ``h``, and writes ``F = m ⊙ S``; the GEMM
+    ``E_out = F W_outᵀ + c``. α is never stored (backward recomputes it from S). Kept for backward: Q, K, V, h
+    (B, n, n) and E, plus
+
+    * ``recompute=False``: the buffer ``[M0 | S]`` (S written over A0): two (B, n, n, d) tensors (the PyTorch
+      formulation keeps three: M, S, α);
+    * ``recompute=True``: S alone (written to its own buffer; one (B, n, n, d) tensor); backward recomputes
+      ``M0 = E W_1ᵀ`` with one more GEMM (B·n·n × de × d multiply-adds).
+
+    Backward: ``g_F = g_O W_out`` (GEMM); one C pass (the formulas of :class:`_EdgeAttention`, α recomputed)
+    that overwrites M0 and S with ``∂M`` and ``∂A = ∂S``; the GEMMs ``∂E = ∂M W_1 + ∂A W_2``,
+    ``∂W = [∂M | ∂A]ᵀ E`` and ``∂W_out = g_Oᵀ (m ⊙ S)``. The saved buffers are consumed: a second backward through
+    the same graph (``retain_graph=True``) raises ``RuntimeError``.
+    """
+
+    @staticmethod
+    def forward(ctx, Q, K, V, E, W, b, m, W_out, c, node_mask, recompute):
+        from sympe.diffusion import cpu_kernel
+
+        B, n, d = Q.shape
+        Q, K, V, m = Q.contiguous(), K.contiguous(), V.contiguous(), m.contiguous()
+        E2 = E.reshape(-1, E.shape[-1])
+        MA = torch.mm(E2, W.t())  # (B·n·n, 2d): [M0 | A0]
+        M0, A0 = MA[:, :d], MA[:, d:]
+        S = torch.empty(E2.shape[0], d) if recompute else A0
+        b1p, b2 = (b[:d] + 1.0).contiguous(), b[d:].contiguous()
+        F, h = cpu_kernel.forward(Q, K, V, M0, A0, S, b1p, b2, m, node_mask)
+        E_out = torch.mm(F.view(-1, d), W_out.t()).view(B, n, n, -1)
+        del F
+        E_out.add_(c[:, None, None, :])
+        ctx.save_for_backward(Q, K, V, E, W, b1p, m, W_out, node_mask, S if recompute else MA, h)
+        ctx.recompute, ctx.consumed = recompute, False
+        return E_out, h
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gO: Tensor | None, gh: Tensor | None):
+        from sympe.diffusion import cpu_kernel
+
+        if ctx.consumed:
+            raise RuntimeError("edge_attention: the fused CPU kernel's backward consumes its saved buffers and can "
+                               "run only once per forward (retain_graph=True is not supported); set "
+                               "SYMPE_CPU_KERNEL=0 to use the PyTorch formulation")
+        ctx.consumed = True
+        Q, K, V, E, W, b1p, m, W_out, node_mask, saved, h = ctx.saved_tensors
+        B, n, d = Q.shape
+        E2 = E.reshape(-1, E.shape[-1])
+        if ctx.recompute:
+            S, M0, MA = saved, torch.mm(E2, W[:d].t()), None
+        else:
+            MA = saved
+            M0, S = MA[:, :d], MA[:, d:]
+        need = ctx.needs_input_grad
+        gF = gO2 = None
+        if gO is not None:
+            gO2 = gO.reshape(-1, gO.shape[-1]).contiguous()
+            gF = torch.mm(gO2, W_out)  # (B·n·n, d)
+        gh = gh.contiguous() if gh is not None else None
+        r = cpu_kernel.backward(Q, K, V, h, M0, S, b1p, m, node_mask, gF, gh, want_F=gO is not None and need[7])
+        del gF  # M0 now holds ∂M, S holds ∂A = ∂S
+        gW_out = torch.mm(gO2.t(), r["F"].view(-1, d)) if r["F"] is not None else None
+        gc = gO.reshape(B, n * n, -1).sum(dim=1) if (gO is not None and need[8]) else None
+        gm = r["gm"] if (gO is not None and need[6]) else None
+        gE = gW = None
+        if need[3]:
+            if MA is not None:
+                gE = torch.mm(MA, W)
+            else:
+                gE = torch.mm(M0, W[:d]).addmm_(S, W[d:])
+            gE = gE.view(E.shape)
+        if need[4]:
+            gW = torch.mm(MA.t(), E2) if MA is not None else torch.cat([torch.mm(M0.t(), E2), torch.mm(S.t(), E2)])
+        gb = r["gb"] if need[5] else None
+        return (r["gQ"] if need[0] else None, r["gK"] if need[1] else None, r["gV"] if need[2] else None,
+                gE, gW, gb, gm, gW_out, gc, None, None)
+
+
+def _use_cpu_kernel(*tensors: Tensor) -> bool:
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
+        return False
+    if torch.is_autocast_enabled("cpu"):
+        return False
+    from sympe.diffusion.cpu_kernel import kernel_available
+
+    return kernel_available()
+
+
 def _weighted_sum_over_keys(a: Tensor, v: Tensor) -> Tensor:
     """``Σ_j a_ij ⊙ v_j``: a (B, n, n, d), v (B, n, d) -> (B, n, d), without a (B, n, n, d) temporary."""
     out = a[:, :, 0] * v[:, 0:1]
@@ -185,7 +276,7 @@ def _weighted_sum_over_queries(a: Tensor, q: Tensor) -> Tensor:
 
 
 def edge_attention(Q: Tensor, K: Tensor, V: Tensor, E: Tensor, W: Tensor, b: Tensor, m: Tensor, W_out: Tensor,
-                   c: Tensor, node_mask: Tensor) -> tuple[Tensor, Tensor]:
+                   c: Tensor, node_mask: Tensor, recompute: bool = True) -> tuple[Tensor, Tensor]:
     """Edge-modulated per-channel attention and the new edge stream (steps 2-4 of the module docstring), fused.
 
     With ``[E1 | E2] = E Wᵀ + b`` (W (2d, de), b (2d,)), ``Q`` already scaled by ``1/sqrt(d_head)``::
@@ -207,4 +298,6 @@ def edge_attention(Q: Tensor, K: Tensor, V: Tensor, E: Tensor, W: Tensor, b: Ten
     _check_attention_shapes(Q, K, V, E, W, b, m, W_out, c, node_mask)
     if torch.compiler.is_compiling():
         return edge_attention_reference(Q, K, V, E, W, b, m, W_out, c, node_mask)
+    if _use_cpu_kernel(Q, K, V, E, W, b, m, W_out, c):
+        return _EdgeAttentionCPU.apply(Q, K, V, E, W, b, m, W_out, c, node_mask, recompute)
     return _EdgeAttention.apply(Q, K, V, E, W, b, m, W_out, c, node_mask)

@@ -41,12 +41,14 @@ class DenoisingNetwork(nn.Module):
         molecular_features: add valency / molecular weight (only used when ``info.is_molecular``).
         symbreak: ``"none"``, ``"noise"``, ``"sympe_nodes"`` or ``"sympe"``.
         symbreak_kwargs: keyword arguments of the breaker (encoding width, tie mode, ...).
+        recompute_attention: trade one GEMM per layer in backward for less training memory
+            (:class:`~sympe.diffusion.transformer.GraphTransformer`); values and gradients are unchanged.
     """
 
     def __init__(self, info: DatasetInfo, T: int, n_layers: int = 5, hidden_mlp_dims: dict | None = None,
                  hidden_dims: dict | None = None, dropout: float = 0.0, features: str = "all",
                  feature_kwargs: dict | None = None, molecular_features: bool = True, symbreak: str = "none",
-                 symbreak_kwargs: dict | None = None):
+                 symbreak_kwargs: dict | None = None, recompute_attention: bool = True):
         super().__init__()
         self.T = T
         self.dx, self.de = info.num_node_classes, info.num_edge_classes
@@ -69,6 +71,7 @@ class DenoisingNetwork(nn.Module):
         self.transformer = GraphTransformer(
             n_layers=n_layers, input_dims=input_dims, hidden_mlp_dims=hidden_mlp_dims, hidden_dims=hidden_dims,
             output_dims={"X": self.dx, "E": self.de, "y": 0}, dropout=dropout,
+            recompute_attention=recompute_attention,
         )
 
     def forward(self, z_t: DenseGraph, t_int: torch.Tensor, generator: torch.Generator | None = None):

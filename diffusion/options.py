@@ -287,6 +287,7 @@ def check_model_config(cfg: DictConfig) -> None:
     Int(1, what="transformer layers")("model.n_layers", m.n_layers)
     Float(0, 1, open_max=True)("model.dropout", m.dropout)
     Bool()("model.molecular_features", m.molecular_features)
+    Bool()("model.recompute_attention", m.recompute_attention)
     for group, keys in (("hidden_mlp_dims", ("X", "E", "y")),
                         ("hidden_dims", ("dx", "de", "dy", "n_head", "dim_ffX", "dim_ffE", "dim_ffy"))):
         d = m[group]

@@ -23,7 +23,7 @@ __all__ = ["MONITOR", "MONITOR_MODE", "NETWORK_KEYS", "network_kwargs", "build_m
 MONITOR = "val/nll"  # logged by DiscreteDiffusion.on_validation_epoch_end, nats per graph
 MONITOR_MODE = "min"
 NETWORK_KEYS = ("n_layers", "hidden_mlp_dims", "hidden_dims", "dropout", "features", "feature_kwargs",
-                "molecular_features", "symbreak", "symbreak_kwargs")
+                "molecular_features", "symbreak", "symbreak_kwargs", "recompute_attention")
 
 
 def network_kwargs(cfg: DictConfig) -> dict:

@@ -52,8 +52,9 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from sympe.diffusion.dropout import Dropout, dropout_or_identity
+from sympe.diffusion.dropout import Dropout, ReluDropout, dropout_or_identity
 from sympe.diffusion.edge_attention import edge_attention, edge_attention_reference
+from sympe.diffusion.pooling import masked_statistics
 
 __all__ = [
     "masked_statistics",
@@ -70,29 +71,6 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------------------- helpers
-def masked_statistics(x: Tensor, mask: Tensor) -> Tensor:
-    """Mean, min, max and (population) std of ``x`` over the positions where ``mask`` is True.
-
-    ``x``: (B, m, d), ``mask``: (B, m) bool. Returns (B, 4d) = ``[mean | min | max | std]`` with
-    ``std = sqrt(max(mean((x - mean)²), 1e-10))``. A graph with no masked-in position gets zeros.
-    Padded positions never influence the result, whatever they contain (finite or not).
-    """
-    m = mask.unsqueeze(-1)
-    nonempty = mask.any(dim=1, keepdim=True).to(x.dtype)  # (B, 1)
-    cnt = mask.sum(dim=1, keepdim=True).clamp_min(1).to(x.dtype)  # (B, 1)
-    # torch.where: one pass each way (masked_fill out of place is a copy plus a fill)
-    zero = x.new_zeros(())
-    xz = torch.where(m, x, zero)
-    mean = xz.sum(dim=1) / cnt
-    big = torch.finfo(x.dtype).max  # finite fill: an empty graph gives big * 0 = 0, not inf * 0
-    xmin = torch.where(m, x, x.new_full((), big)).amin(dim=1) * nonempty
-    xmax = torch.where(m, x, x.new_full((), -big)).amax(dim=1) * nonempty
-    dev = torch.where(m, x - mean.unsqueeze(1), zero)
-    var = (dev * dev).sum(dim=1) / cnt
-    std = var.clamp_min(1e-10).sqrt() * nonempty
-    return torch.cat([mean, xmin, xmax, std], dim=-1)
-
-
 class TwoLayerMLP(nn.Module):
     """``f(x) = act(W2 act(W1 x + b1) + b2)`` (final activation optional), on the last dimension.
 
@@ -118,14 +96,15 @@ class TwoLayerMLP(nn.Module):
 class FeedForward(nn.Module):
     """Position-wise FFN ``W2 dropout(relu(W1 x + b1)) + b2`` followed by dropout.
 
-    Shapes: (..., d) -> (..., d); hidden width ``d_ff``.
+    Shapes: (..., d) -> (..., d); hidden width ``d_ff``. The hidden ReLU and dropout are one
+    :class:`~sympe.diffusion.dropout.ReluDropout` (one hidden-width tensor kept for backward).
     """
 
     def __init__(self, d: int, d_ff: int, dropout: float):
         super().__init__()
         self.lin1 = nn.Linear(d, d_ff)
         self.lin2 = nn.Linear(d_ff, d)
-        self.drop1 = dropout_or_identity(dropout)
+        self.act_drop = ReluDropout(dropout)
         self.drop2 = dropout_or_identity(dropout)
         self.reset_parameters()
 
@@ -134,7 +113,7 @@ class FeedForward(nn.Module):
         self.lin2.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.drop2(self.lin2(self.drop1(torch.relu(self.lin1(x)))))
+        return self.drop2(self.lin2(self.act_drop(self.lin1(x))))
 
 
 class PooledToGraph(nn.Module):
@@ -167,8 +146,9 @@ class NodeEdgeAttention(nn.Module):
     ``x_pool`` / ``e_pool`` (:class:`PooledToGraph`), ``y_out`` (two-layer MLP dy -> dy).
     """
 
-    def __init__(self, dx: int, de: int, dy: int, n_head: int, update_y: bool = True):
+    def __init__(self, dx: int, de: int, dy: int, n_head: int, update_y: bool = True, recompute: bool = True):
         super().__init__()
+        self.recompute = bool(recompute)  # see edge_attention: keep S only and recompute E1 in backward
         if dx % n_head != 0:
             raise ValueError(f"NodeEdgeAttention: dx={dx} must be divisible by n_head={n_head}")
         self.dx, self.de, self.dy, self.n_head = dx, de, dy, n_head
@@ -206,7 +186,7 @@ class NodeEdgeAttention(nn.Module):
         # E' = W_e (a_E + (m_E + 1) ⊙ S) + b_e = ((m_E + 1) ⊙ S) W_eᵀ + (W_e a_E + b_e); S and h in one fused
         # autograd node (see edge_attention), S never leaves it
         E_new, h = edge_attention(Q * self.scale, K, V, E, self.e_film.weight, self.e_film.bias, m_E + 1.0,
-                                  self.e_out.weight, self.e_out(a_E), node_mask)
+                                  self.e_out.weight, self.e_out(a_E), node_mask, recompute=self.recompute)
         E_new = E_new * pair.unsqueeze(-1).to(E_new.dtype)
 
         X_new = self.x_out(a_X.unsqueeze(1) + (m_X + 1.0).unsqueeze(1) * h) * xm
@@ -232,10 +212,11 @@ class GraphTransformerLayer(nn.Module):
     """
 
     def __init__(self, dx: int, de: int, dy: int, n_head: int, dim_ffX: int, dim_ffE: int, dim_ffy: int,
-                 dropout: float = 0.0, layer_norm_eps: float = 1e-5, update_y: bool = True):
+                 dropout: float = 0.0, layer_norm_eps: float = 1e-5, update_y: bool = True,
+                 recompute_attention: bool = True):
         super().__init__()
         self.update_y = bool(update_y)
-        self.attn = NodeEdgeAttention(dx, de, dy, n_head, update_y=update_y)
+        self.attn = NodeEdgeAttention(dx, de, dy, n_head, update_y=update_y, recompute=recompute_attention)
         self.norm_x1 = nn.LayerNorm(dx, eps=layer_norm_eps)
         self.norm_e1 = nn.LayerNorm(de, eps=layer_norm_eps)
         self.norm_x2 = nn.LayerNorm(dx, eps=layer_norm_eps)
@@ -307,6 +288,9 @@ class GraphTransformer(nn.Module):
         output_dims: ``{X, E, y}`` output widths (``y`` may be 0).
         dropout: dropout rate inside the layers.
         input_residual: add the first ``output_dims[k]`` input channels to the output of stream k.
+        recompute_attention: the attention keeps only its scores for backward and recomputes ``E1`` (one more
+            GEMM per layer in backward, about a fifth less training memory; see
+            :func:`~sympe.diffusion.edge_attention.edge_attention`). No effect on values or gradients.
 
     Shapes: X (B, n, input_dims.X), E (B, n, n, input_dims.E), y (B, input_dims.y), node_mask (B, n)
     bool -> logits_X (B, n, output_dims.X) zero on padding, logits_E (B, n, n, output_dims.E)
@@ -315,7 +299,8 @@ class GraphTransformer(nn.Module):
     """
 
     def __init__(self, n_layers: int, input_dims: Mapping, hidden_mlp_dims: Mapping, hidden_dims: Mapping,
-                 output_dims: Mapping, dropout: float = 0.0, input_residual: bool = True):
+                 output_dims: Mapping, dropout: float = 0.0, input_residual: bool = True,
+                 recompute_attention: bool = True):
         super().__init__()
         if int(n_layers) != n_layers or n_layers < 0:
             raise ValueError(f"GraphTransformer: n_layers must be a non-negative integer, got {n_layers!r}")
@@ -346,7 +331,8 @@ class GraphTransformer(nn.Module):
         self.layers = nn.ModuleList(
             GraphTransformerLayer(hid["dx"], hid["de"], hid["dy"], hid["n_head"], hid["dim_ffX"], hid["dim_ffE"],
                                   hid["dim_ffy"], dropout=float(dropout),
-                                  update_y=bool(outd["y"]) or i < int(n_layers) - 1)
+                                  update_y=bool(outd["y"]) or i < int(n_layers) - 1,
+                                  recompute_attention=bool(recompute_attention))
             for i in range(int(n_layers))
         )
         self.mlp_out_X = TwoLayerMLP(hid["dx"], mid["X"], outd["X"], final_activation=False)

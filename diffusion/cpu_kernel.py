@@ -1,0 +1,201 @@
+"""Build and load the fused CPU loops of the edge attention (``csrc/edge_attention_cpu.c``).
+
+The loops of :func:`~sympe.diffusion.edge_attention.edge_attention` that are not matrix products (biases,
+``Q_i ⊙ K_j`` modulation, softmax over keys, weighted sum, and their gradients) are one C pass per query row
+instead of a dozen full passes of PyTorch kernels over (B, n, n, d) tensors. The file is plain C99 (no Python
+or PyTorch headers): on first use it is compiled with the system C compiler (``$CC``, else ``cc``) with
+``-O3 -march=native`` into a shared library cached under ``$SYMPE_KERNEL_CACHE`` (default
+``~/.cache/sympe/kernels``), keyed by a hash of the source, the flags, the compiler's version and this CPU's
+feature flags; the library is written under a temporary name and renamed, so concurrent processes never load a
+half-written file. Calls go through ``ctypes``, which releases the GIL: a batch is split over
+``torch.get_num_threads()`` threads by graph.
+
+When no C compiler works the kernel is unavailable and the PyTorch formulation is used (one warning says so).
+``SYMPE_CPU_KERNEL=0`` disables it (``1`` makes a failed build an error instead of a warning).
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+__all__ = ["kernel_available", "load_kernel", "forward", "backward", "KernelBuildError"]
+
+SOURCE = Path(__file__).with_name("csrc") / "edge_attention_cpu.c"
+CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared", "-std=c99"]
+ENV_SWITCH = "SYMPE_CPU_KERNEL"
+
+
+class KernelBuildError(RuntimeError):
+    """The C file could not be compiled or loaded (the message has the compiler's output)."""
+
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+_failed: str | None = None
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def _cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.machine() + platform.processor()
+
+
+def _compiler() -> str:
+    cc = os.environ.get("CC") or "cc"
+    if shutil.which(cc) is None:
+        raise KernelBuildError(f"no C compiler: `{cc}` is not on PATH (set CC, or {ENV_SWITCH}=0 to skip)")
+    return cc
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("SYMPE_KERNEL_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "sympe" / "kernels"
+
+
+def _build() -> ctypes.CDLL:
+    cc = _compiler()
+    try:
+        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as err:
+        raise KernelBuildError(f"C compiler `{cc}` does not run: {err}") from err
+    src = SOURCE.read_bytes()
+    key = hashlib.sha256(b"\0".join([src, " ".join(CFLAGS).encode(), version.encode(), _cpu_flags().encode()]))
+    target = _cache_dir() / f"edge_attention_cpu-{key.hexdigest()[:16]}.so"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+        os.close(fd)
+        try:
+            proc = subprocess.run([cc, *CFLAGS, str(SOURCE), "-o", tmp, "-lm"], capture_output=True, text=True,
+                                  timeout=300)
+            if proc.returncode != 0:
+                raise KernelBuildError(f"`{cc}` failed to compile {SOURCE}:\n{proc.stderr.strip()[-2000:]}")
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    try:
+        lib = ctypes.CDLL(str(target))
+    except OSError as err:
+        raise KernelBuildError(f"cannot load {target}: {err}") from err
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    lib.sympe_edge_attention_forward.argtypes = [i64] * 4 + [ptr] * 3 + [ptr, i64] * 3 + [ptr] * 6
+    lib.sympe_edge_attention_forward.restype = ctypes.c_int
+    lib.sympe_edge_attention_backward.argtypes = [i64] * 4 + [ptr] * 4 + [ptr, i64] * 2 + [ptr] * 11
+    lib.sympe_edge_attention_backward.restype = ctypes.c_int
+    return lib
+
+
+def load_kernel() -> ctypes.CDLL:
+    """The compiled library (built on first call). Raises :class:`KernelBuildError` when it cannot be built."""
+    global _lib, _failed
+    with _lock:
+        if _lib is not None:
+            return _lib
+        if _failed is not None:
+            raise KernelBuildError(_failed)
+        try:
+            _lib = _build()
+        except KernelBuildError as err:
+            _failed = str(err)
+            raise
+        return _lib
+
+
+def kernel_available() -> bool:
+    """True when the fused CPU kernel is enabled (``SYMPE_CPU_KERNEL`` is not ``0``) and builds. A failed build
+    warns once and returns False, unless ``SYMPE_CPU_KERNEL=1``, which raises :class:`KernelBuildError`."""
+    switch = os.environ.get(ENV_SWITCH, "auto").strip().lower()
+    if switch in ("0", "false", "off", "no"):
+        return False
+    try:
+        load_kernel()
+        return True
+    except KernelBuildError as err:
+        if switch in ("1", "true", "on", "yes"):
+            raise
+        if not getattr(kernel_available, "_warned", False):
+            kernel_available._warned = True
+            warnings.warn(f"fused CPU attention kernel unavailable, using the PyTorch formulation: {err}",
+                          RuntimeWarning, stacklevel=2)
+        return False
+
+
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def _run(fn, B: int, *args) -> None:
+    """Call ``fn(b0, b1, *args)`` over graph ranges covering [0, B), one per thread."""
+    global _pool, _pool_size
+    threads = max(1, min(torch.get_num_threads(), B))
+    if threads == 1:
+        if fn(0, B, *args) != 0:
+            raise MemoryError("edge attention kernel: out of memory for its scratch buffers")
+        return
+    with _lock:
+        if _pool is None or _pool_size < threads:
+            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sympe-kernel")
+            _pool_size = threads
+    bounds = [B * k // threads for k in range(threads + 1)]
+    codes = list(_pool.map(lambda k: fn(bounds[k], bounds[k + 1], *args), range(threads)))
+    if any(c != 0 for c in codes):
+        raise MemoryError("edge attention kernel: out of memory for its scratch buffers")
+
+
+def _rows(t: Tensor, d: int) -> tuple[int, int]:
+    """(pointer, row stride in floats) of a (R, d) float32 view whose rows are contiguous."""
+    if t.dim() != 2 or t.shape[1] != d or t.stride(1) != 1 or t.dtype != torch.float32:
+        raise ValueError(f"cpu_kernel: expected a float32 (R, {d}) view with contiguous rows, got "
+                         f"{t.dtype} {tuple(t.shape)} strides {t.stride()}")
+    return t.data_ptr(), t.stride(0)
+
+
+def forward(Q: Tensor, K: Tensor, V: Tensor, M0: Tensor, A0: Tensor, S: Tensor, b1p: Tensor, b2: Tensor,
+            m: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """The fused forward loops. ``M0, A0, S``: (B·n·n, d) row views (``S`` may be ``A0`` itself: written in
+    place); fills ``S`` and returns ``(F, h)``, ``F = m ⊙ S`` (B, n, n, d), ``h`` (B, n, d). Float32 CPU tensors,
+    Q, K, V, m, b1p, b2 contiguous, ``mask`` (B, n) bool."""
+    lib = load_kernel()
+    B, n, d = Q.shape
+    F = torch.empty(B, n, n, d)
+    h = torch.empty(B, n, d)
+    _run(lib.sympe_edge_attention_forward, B, n, d, _ptr(Q), _ptr(K), _ptr(V), *_rows(M0, d), *_rows(A0, d),
+         *_rows(S, d), _ptr(b1p), _ptr(b2), _ptr(m), _ptr(mask.contiguous().view(torch.uint8)), _ptr(F), _ptr(h))
+    return F, h
+
+
+def backward(Q: Tensor, K: Tensor, V: Tensor, h: Tensor, M0: Tensor, S: Tensor, b1p: Tensor, m: Tensor,
+             mask: Tensor, gF: Tensor | None, gh: Tensor | None, want_F: bool) -> dict:
+    """The fused backward loops (see the C file): ``M0`` and ``S`` ((B·n·n, d) row views) are overwritten with
+    ``∂M`` and ``∂A = ∂S``. Returns ``gQ, gK, gV`` (B, n, d), ``gm`` (B, d), ``gb`` (2d,) and ``F = m ⊙ S``
+    (B, n, n, d) or None."""
+    lib = load_kernel()
+    B, n, d = Q.shape
+    gQ, gK, gV = torch.zeros(B, n, d), torch.zeros(B, n, d), torch.zeros(B, n, d)
+    gm, gb = torch.zeros(B, d), torch.zeros(B, 2 * d)
+    F = torch.empty(B, n, n, d) if want_F else None
+    _run(lib.sympe_edge_attention_backward, B, n, d, _ptr(Q), _ptr(K), _ptr(V), _ptr(h), *_rows(M0, d),
+         *_rows(S, d), _ptr(b1p), _ptr(m), _ptr(mask.contiguous().view(torch.uint8)), _ptr(gF), _ptr(gh), _ptr(F),
+         _ptr(gQ), _ptr(gK), _ptr(gV), _ptr(gm), _ptr(gb))
+    return {"gQ": gQ, "gK": gK, "gV": gV, "gm": gm, "gb": gb.sum(0), "F": F}
