@@ -244,8 +244,12 @@ class DiscreteDiffusion(pl.LightningModule):
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
     def sample(self, num_graphs: int, batch_size: int = 256, n_nodes: int | torch.Tensor | None = None,
-               steps: int | None = None, generator: torch.Generator | None = None, keep_chain: int = 0):
+               steps: int | None = None, generator: torch.Generator | None = None, keep_chain: int = 0,
+               time_distortion: str = "identity"):
         """Sample ``num_graphs`` graphs; returns a list of DenseGraph batches (and chains if asked).
+
+        ``steps``: None (all T) or K strided steps, spaced evenly or by ``time_distortion`` (DeFoG's time
+        distortions, :func:`~sympe.diffusion.process.timestep_schedule`).
 
         ``n_nodes``: None (draw from the train distribution), an int (all graphs that size) or a (num_graphs,)
         tensor. Graphs are batched by node count so that little padding is computed.
@@ -266,6 +270,7 @@ class DiscreteDiffusion(pl.LightningModule):
             )
         if steps is not None and not (1 <= steps <= self.T):
             raise ValueError(f"steps must be in 1..T={self.T}, got {steps}")
+        self.process.timesteps(steps, time_distortion)  # a bad distortion fails before any network call
         order = torch.argsort(sizes, descending=True, stable=True)
         out, chains = [], []
         was_training = self.training
@@ -273,7 +278,8 @@ class DiscreteDiffusion(pl.LightningModule):
         for start in range(0, num_graphs, batch_size):
             idx = order[start : start + batch_size]
             res = sample_graphs(self.model_fn, sizes[idx].to(self.device), self.process, steps=steps,
-                                generator=generator, keep_chain=keep_chain, num_draws=self.num_draws)
+                                generator=generator, keep_chain=keep_chain, num_draws=self.num_draws,
+                                time_distortion=time_distortion)
             if keep_chain:
                 res, chain = res
                 chains.append(chain)

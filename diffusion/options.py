@@ -142,6 +142,20 @@ class Choice:
 
 
 @dataclass
+class RegistryChoice:
+    """One of the names of a registry dict, imported only when a value is checked (``module``, ``name``)."""
+    module: str
+    name: str
+    what: str = ""
+
+    def __call__(self, key: str, value):
+        import importlib
+
+        registry = getattr(importlib.import_module(self.module), self.name)
+        return Choice(tuple(registry), self.what)(key, value)
+
+
+@dataclass
 class Bool:
     def __call__(self, key: str, value):
         if not isinstance(value, bool):
@@ -228,6 +242,8 @@ SAMPLE_OPTIONS = {
     "num_samples": Int(1, what="graphs to sample"),
     "batch_size": Int(1, what="graphs sampled at once"),
     "steps": Int(1, none=True, what="reverse steps; null = all T"),
+    "time_distortion": RegistryChoice("sympe.diffusion.process", "TIME_DISTORTIONS",
+                                      "spacing of the strided steps (DeFoG's time distortions)"),
     "n_nodes": Int(1, none=True, what="nodes of every sampled graph; null = drawn from the train distribution"),
     "chain_snapshots": Int(0),
     "relaxed": Bool(),
@@ -240,6 +256,8 @@ EVALUATE_OPTIONS = {
     "num_samples": Int(0, what="graphs sampled for the sample metrics; 0 = NLL only"),
     "sample_batch_size": Int(1),
     "steps": Int(1, none=True, what="reverse steps when sampling; null = all T"),
+    "time_distortion": RegistryChoice("sympe.diffusion.process", "TIME_DISTORTIONS",
+                                      "spacing of the strided steps (DeFoG's time distortions)"),
     "nll_estimator": Choice(("mc", "stratified", "exact", "both", "all", "none")),
     "exact_nll_graphs": Int(1, none=True),
     "leak_test_permutations": Int(0, what="random relabellings per graph in the node-order leak test; 0 = off"),
@@ -262,6 +280,13 @@ def check_options(cfg: DictConfig, rules: dict, prefix: str = "") -> None:
             continue
         value = OmegaConf.select(cfg, name) if isinstance(cfg, DictConfig) else cfg[name]
         rule(prefix + name, value)
+
+
+def check_sampling_grid(cfg: DictConfig) -> None:
+    """``time_distortion`` other than ``identity`` needs ``steps`` = K (strided sampling)."""
+    if cfg.get("time_distortion", "identity") != "identity" and cfg.get("steps") is None:
+        raise ConfigError(f"time_distortion={cfg.time_distortion} is not accepted with steps=null: a time distortion "
+                          "spaces strided steps; set steps=K (e.g. steps=50) or time_distortion=identity")
 
 
 def check_train_config(cfg: DictConfig) -> None:

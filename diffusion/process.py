@@ -53,6 +53,8 @@ Edges are one variable per unordered pair: the model's edge probabilities are sy
 """
 from __future__ import annotations
 
+import math
+
 from typing import Callable, Protocol
 
 import torch
@@ -80,22 +82,64 @@ REVERSE_KERNELS: dict[str, ReverseKernel] = {"plain": model_posterior, "reweight
 
 
 # ---------------------------------------------------------------------------------------------- time grid
-def timestep_schedule(T: int, steps: int | None = None) -> list[int]:
+def _polydec(u: float) -> float:
+    return 2.0 * u - u * u
+
+
+def _cos(u: float) -> float:
+    return (1.0 - math.cos(math.pi * u)) / 2.0
+
+
+#: DeFoG's time distortions (Qin et al., ICML 2025, "DeFoG: Discrete Flow Matching for Graph Generation", sampling
+#: section): increasing maps f of [0, 1] onto itself with f(0) = 0, f(1) = 1, in DeFoG's time u (0 = noise,
+#: 1 = data). A strided grid takes the K + 1 evenly spaced u_k = k / K through f, so the steps are short where f
+#: is flat: ``polydec`` near the data, ``polyinc`` near the noise, ``cos`` at both ends, ``revcos`` in the middle.
+TIME_DISTORTIONS = {
+    "identity": lambda u: u,
+    "polyinc": lambda u: u * u,
+    "polydec": _polydec,
+    "cos": _cos,
+    "revcos": lambda u: 2.0 * u - _cos(u),
+}
+
+
+def timestep_schedule(T: int, steps: int | None = None, distortion: str = "identity") -> list[int]:
     """The strictly decreasing times visited by the sampler, from ``T`` to ``0`` inclusive.
 
-    ``steps=None``: all of ``T, T-1, ..., 0`` (T reverse steps). ``steps = K`` (1 <= K <= T): the K + 1 times
-    ``t_k = floor(T (K - k) / K)``, k = 0..K — evenly spaced, ``t_0 = T``, ``t_K = 0``, strictly decreasing
-    because the spacing ``T/K >= 1``. Raises ``ValueError`` for ``T < 1`` or ``K`` outside ``1..T``.
+    ``steps=None``: all of ``T, T-1, ..., 0`` (T reverse steps). ``steps = K`` (1 <= K <= T): K + 1 times,
+    ``t_0 = T``, ``t_K = 0``, strictly decreasing:
+
+    * ``distortion="identity"``: ``t_k = floor(T (K - k) / K)`` — evenly spaced (the spacing ``T/K >= 1``);
+    * another name of :data:`TIME_DISTORTIONS` (DeFoG's time distortions): ``t_k = round(T (1 - f(k / K)))``
+      with DeFoG's time ``u = 1 - t / T``; where two rounded times would coincide (steps shorter than one unit
+      of T), each is pushed up to one more than the next, from ``t_K = 0`` upwards, and capped at ``T - k``,
+      so there are always exactly K steps.
+
+    Raises ``ValueError`` for ``T < 1``, ``K`` outside ``1..T``, an unknown distortion, or a distortion other than
+    ``identity`` with ``steps=None`` (all T steps leave nothing to distort).
     """
     T = int(T)
     if T < 1:
         raise ValueError(f"timestep_schedule: T must be >= 1, got {T}")
+    if distortion not in TIME_DISTORTIONS:
+        raise ValueError(f"time_distortion must be one of {sorted(TIME_DISTORTIONS)}, got {distortion!r}")
     if steps is None:
+        if distortion != "identity":
+            raise ValueError(f"time_distortion={distortion} needs strided sampling (steps = K < T); with all T steps "
+                             "every time is visited")
         steps = T
     steps = int(steps)
     if not 1 <= steps <= T:
         raise ValueError(f"steps must be in 1..T={T} (number of reverse steps), got {steps}")
-    return [(T * (steps - k)) // steps for k in range(steps + 1)]
+    if distortion == "identity":
+        return [(T * (steps - k)) // steps for k in range(steps + 1)]
+    f = TIME_DISTORTIONS[distortion]
+    times = [0] * (steps + 1)
+    times[0] = T
+    for k in range(steps - 1, 0, -1):
+        t = round(T * (1.0 - f(k / steps)))
+        times[k] = min(max(t, times[k + 1] + 1), T - k)
+    return times
 
 
 def uniform_times(low: int, high: int, B: int, device, generator: torch.Generator | None) -> Tensor:
@@ -204,9 +248,10 @@ class DiscreteProcess:
         return int(self.transition.de)
 
     # ------------------------------------------------------------------ time
-    def timesteps(self, steps: int | None = None) -> list[int]:
-        """The reverse grid ``[T, ..., 0]``: all T steps (``steps=None``) or K strided ones (:func:`timestep_schedule`)."""
-        return timestep_schedule(self.T, steps)
+    def timesteps(self, steps: int | None = None, distortion: str = "identity") -> list[int]:
+        """The reverse grid ``[T, ..., 0]``: all T steps (``steps=None``) or K strided ones, evenly spaced or
+        through one of DeFoG's time distortions (:func:`timestep_schedule`)."""
+        return timestep_schedule(self.T, steps, distortion)
 
     def sample_t(self, B: int, device=None, generator: torch.Generator | None = None) -> Tensor:
         """Training times ``t ~ U{t_min..T}`` = ``U{0..T}``, (B,) long on ``device``.

@@ -67,13 +67,15 @@ def reverse_chain(
     steps: int | None = None,
     generator: torch.Generator | None = None,
     num_draws: int = 1,
+    time_distortion: str = "identity",
 ) -> Iterator[tuple[int, int, DenseGraph]]:
     """Run the reverse chain from ``z_T`` over the process's grid, yielding ``(t, s, z_s)`` after each step.
 
-    ``steps``: None = all T reverse steps, K = K evenly strided steps. The last state yielded is ``z_0``
-    (``s = 0``); the decode to ``x`` is not part of the chain (see :func:`sample_graphs`).
+    ``steps``: None = all T reverse steps, K = K strided steps, evenly spaced or through ``time_distortion``
+    (:func:`~sympe.diffusion.process.timestep_schedule`). The last state yielded is ``z_0`` (``s = 0``); the
+    decode to ``x`` is not part of the chain (see :func:`sample_graphs`).
     """
-    times = process.timesteps(steps)
+    times = process.timesteps(steps, time_distortion)
     z = z_T
     B, device = z.batch_size, z.X.device
     for t, s in zip(times[:-1], times[1:]):
@@ -92,6 +94,7 @@ def sample_graphs(
     keep_chain: int = 0,
     num_draws: int = 1,
     final: str = "sample",
+    time_distortion: str = "identity",
 ):
     """Sample ``B = len(n_nodes)`` graphs by ancestral sampling (module docstring).
 
@@ -106,6 +109,8 @@ def sample_graphs(
             capped at the number of states).
         num_draws: model calls averaged per step (for a stochastic ``model_fn``).
         final: ``"sample"`` (default) or ``"argmax"`` for ``x`` from ``p̂(x0 | z_0)``.
+        time_distortion: the strided grid's spacing, ``"identity"`` (even) or one of DeFoG's distortions
+            (:data:`~sympe.diffusion.process.TIME_DISTORTIONS`; e.g. ``"polydec"``: shorter steps near the data).
 
     Returns:
         ``x`` (a DenseGraph, padded to ``max(n_nodes)``), or ``(x, chain)`` with ``chain`` a list of
@@ -120,7 +125,7 @@ def sample_graphs(
         raise ValueError(f"sample_graphs: every graph needs at least 1 node, got n_nodes.min() = {int(n_nodes.min())}")
     if int(keep_chain) < 0:
         raise ValueError(f"keep_chain must be >= 0, got {keep_chain}")
-    num_states = len(process.timesteps(steps)) + 1  # validates steps before any draw
+    num_states = len(process.timesteps(steps, time_distortion)) + 1  # validates steps before any draw
     device = n_nodes.device
     B, n = n_nodes.numel(), int(n_nodes.max())
     node_mask = torch.arange(n, device=device).unsqueeze(0) < n_nodes.unsqueeze(1)
@@ -138,7 +143,8 @@ def sample_graphs(
     if 0 in keep:
         chain.append(z.clone())
 
-    for idx, (_, _, z) in enumerate(reverse_chain(model_fn, z, process, steps, generator, num_draws), start=1):
+    chain_iter = reverse_chain(model_fn, z, process, steps, generator, num_draws, time_distortion)
+    for idx, (_, _, z) in enumerate(chain_iter, start=1):
         if idx in keep:
             chain.append(z.clone())
 

@@ -36,7 +36,8 @@ from omegaconf import DictConfig, OmegaConf
 from sympe.datasets.config import dataset_config, dataset_params, resolve_path
 from sympe.datasets.registry import build_splits
 from sympe.diffusion.checkpoint_files import check_checkpoint_file
-from sympe.diffusion.options import EVALUATE_OPTIONS, ConfigError, check_inference_options, check_options, user_errors
+from sympe.diffusion.options import (EVALUATE_OPTIONS, ConfigError, check_inference_options, check_options,
+                                    check_sampling_grid, user_errors)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -120,6 +121,7 @@ def apply_model_overrides(model, cfg: DictConfig) -> None:
 @user_errors
 def main(cfg: DictConfig) -> None:
     check_options(cfg, EVALUATE_OPTIONS)
+    check_sampling_grid(cfg)
     check_inference_options(cfg.model, none=True)
     for label in cfg.nll_conventions or []:
         from sympe.diffusion.nll_evaluation import parse_convention
@@ -195,7 +197,7 @@ def main(cfg: DictConfig) -> None:
             total = sampling_calls(model, int(cfg.num_samples), int(cfg.sample_batch_size), cfg.steps)
             with network_call_progress(model.network, total, desc=f"sampling {cfg.num_samples} graphs", unit="net call"):
                 batches = model.sample(int(cfg.num_samples), batch_size=int(cfg.sample_batch_size), steps=cfg.steps,
-                                       generator=gen)
+                                       generator=gen, time_distortion=cfg.time_distortion)
             graphs = [g for b in batches for g in dense_to_class_lists(b)]
             info = model.info
             spec = None
@@ -213,6 +215,7 @@ def main(cfg: DictConfig) -> None:
                       valid=None if smiles is None else [s is not None for s in smiles])
             result["num_samples"] = len(graphs)
             result["sampling_steps"] = cfg.steps or model.T
+            result["time_distortion"] = cfg.time_distortion
             result.update(sample_metrics(splits, generated=graphs, fill_hydrogens=bool(cfg.fill_hydrogens),
                                          reference=cfg.reference, sbm_method=cfg.sbm_method,
                                          sbm_workers=int(cfg.sbm_workers)))

@@ -17,13 +17,14 @@ import hydra
 from omegaconf import DictConfig
 
 from sympe.diffusion.checkpoint_files import check_checkpoint_file
-from sympe.diffusion.options import SAMPLE_OPTIONS, ConfigError, check_options, user_errors
+from sympe.diffusion.options import SAMPLE_OPTIONS, ConfigError, check_options, check_sampling_grid, user_errors
 
 
 @hydra.main(version_base="1.3", config_path="../configs/sample", config_name="sample")
 @user_errors
 def main(cfg: DictConfig) -> None:
     check_options(cfg, SAMPLE_OPTIONS)
+    check_sampling_grid(cfg)
     ckpt = Path(check_checkpoint_file(cfg.checkpoint, "checkpoint"))
 
     import torch
@@ -46,12 +47,13 @@ def main(cfg: DictConfig) -> None:
     total = sampling_calls(model, int(cfg.num_samples), int(cfg.batch_size), cfg.steps)
     with network_call_progress(model.network, total, desc=f"sampling {cfg.num_samples} graphs", unit="net call"):
         res = model.sample(int(cfg.num_samples), batch_size=int(cfg.batch_size), n_nodes=cfg.n_nodes, steps=cfg.steps,
-                           generator=gen, keep_chain=int(cfg.chain_snapshots))
+                           generator=gen, keep_chain=int(cfg.chain_snapshots), time_distortion=cfg.time_distortion)
     batches, chains = res if cfg.chain_snapshots else (res, None)
     graphs = [g for b in batches for g in dense_to_class_lists(b)]
     spec = None
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"checkpoint": str(ckpt), "num_samples": len(graphs), "steps": cfg.steps or model.T}
+    summary = {"checkpoint": str(ckpt), "num_samples": len(graphs), "steps": cfg.steps or model.T,
+               "time_distortion": cfg.time_distortion}
     if info.is_molecular:
         from sympe.datasets.molecules import MoleculeSpec
 

@@ -288,6 +288,8 @@ def test_evaluate_model_overrides_are_checked(model, message):
     (SAMPLE_OPTIONS, {"device": "gpu0"}, "device=gpu0 is not accepted"),
     (EVALUATE_OPTIONS, {"num_samples": -1}, "num_samples=-1 is not accepted: expected an integer >= 0"),
     (EVALUATE_OPTIONS, {"nll_estimator": "guess"}, "nll_estimator=guess is not accepted: expected one of mc, stratified, exact"),
+    (SAMPLE_OPTIONS, {"time_distortion": "sqrt"}, "time_distortion=sqrt is not accepted: expected one of identity, "),
+    (EVALUATE_OPTIONS, {"time_distortion": 3}, "time_distortion=3 is not accepted: expected one of identity, "),
 ])
 def test_bad_sample_and_evaluate_values_name_the_option(rules, values, message):
     from omegaconf import OmegaConf
@@ -324,6 +326,8 @@ def test_scripts_refuse_bad_values_before_loading_and_leave_no_folder(tmp_path):
         ("train_diffusion.py", ["train.max_steps=abc"], "train.max_steps=abc is not accepted"),
         ("sample.py", ["checkpoint=x.ckpt", "num_samples=0"], "num_samples=0 is not accepted"),
         ("sample.py", ["checkpoint=x.ckpt", "n_nodes=abc"], "n_nodes=abc is not accepted"),
+        ("sample.py", ["checkpoint=x.ckpt", "time_distortion=polydec"], "time_distortion=polydec is not accepted with steps=null"),
+        ("evaluate.py", ["checkpoint=full.ckpt", "time_distortion=sqrt"], "time_distortion=sqrt is not accepted"),
         ("sample.py", ["checkpoint=cut.ckpt"], "checkpoint=cut.ckpt cannot be read as a checkpoint"),
         ("evaluate.py", ["checkpoint=cut.ckpt"], "checkpoint=cut.ckpt cannot be read as a checkpoint"),
         ("evaluate.py", ["checkpoint=full.ckpt", "model.x0_kernel=bogus"], "model.x0_kernel=bogus is not accepted"),

@@ -194,3 +194,47 @@ def test_certain_model_chain_follows_forward_marginals(kind):
             torch.testing.assert_close(z.X[:, i].mean(0), target.X[0, i] @ Qx[0], atol=0.04, rtol=0)
         torch.testing.assert_close(z.E[:, 0, 1].mean(0), target.E[0, 0, 1] @ Qe[0], atol=0.04, rtol=0)
         torch.testing.assert_close(z.E[:, 1, 2].mean(0), target.E[0, 1, 2] @ Qe[0], atol=0.04, rtol=0)
+
+
+@pytest.mark.parametrize("distortion", ["polydec", "polyinc", "cos", "revcos"])
+@pytest.mark.parametrize("T,K", [(500, 50), (20, 20), (7, 3), (100, 1), (10, 9)])
+def test_time_distortion_grids(distortion, T, K):
+    """DeFoG's distortions: always K strictly decreasing steps from T to 0, and each grid puts its short steps
+    where its map is flat (polydec near the data t = 0, polyinc near the noise t = T, cos at both ends)."""
+    ts = timestep_schedule(T, K, distortion)
+    assert len(ts) == K + 1 and ts[0] == T and ts[-1] == 0
+    assert all(a > b for a, b in zip(ts, ts[1:]))
+    if (T, K) == (500, 50):
+        gaps = [a - b for a, b in zip(ts, ts[1:])]
+        first, last = sum(gaps[:10]), sum(gaps[-10:])
+        if distortion == "polydec":
+            assert last < 0.25 * first
+        elif distortion == "polyinc":
+            assert first < 0.25 * last
+        elif distortion == "cos":
+            assert max(first, last) < 0.5 * max(gaps) * 10
+        # the unrounded map: t_k = T (1 - f(k / K)), off by at most the unit pushes near the flat end
+        from sympe.diffusion.process import TIME_DISTORTIONS
+
+        f = TIME_DISTORTIONS[distortion]
+        assert abs(ts[25] - T * (1 - f(0.5))) <= 1
+
+
+def test_time_distortion_errors_and_identity_is_the_even_grid():
+    assert timestep_schedule(10, 4, "identity") == timestep_schedule(10, 4) == [10, 7, 5, 2, 0]
+    with pytest.raises(ValueError, match="time_distortion must be one of"):
+        timestep_schedule(10, 4, "sqrt")
+    with pytest.raises(ValueError, match="needs strided sampling"):
+        timestep_schedule(10, None, "polydec")
+
+
+def test_certain_model_returns_its_graph_on_a_distorted_grid():
+    dx, de, T = 4, 3, 30
+    g = torch.Generator().manual_seed(2)
+    n_nodes = torch.tensor([5, 3])
+    Xi, Ei = torch.randint(0, dx, (2, 5), generator=g), torch.randint(0, de, (2, 5, 5), generator=g)
+    mask = torch.arange(5).unsqueeze(0) < n_nodes.unsqueeze(1)
+    target = DenseGraph.from_indices(Xi, Ei, mask, dx, de).validate()
+    x = sample_graphs(_fixed_graph_model(target), n_nodes, _proc(T, _transitions(dx, de)["marginal"]), steps=6,
+                      generator=g, time_distortion="polydec")
+    assert torch.equal(x.X, target.X) and torch.equal(x.E, target.E)
