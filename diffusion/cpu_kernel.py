@@ -45,6 +45,7 @@ _lib: ctypes.CDLL | None = None
 _failed: str | None = None
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
+_pool_pid = 0  # a forked child gets a pool of its own (threads do not survive fork)
 
 
 def _cpu_flags() -> str:
@@ -147,16 +148,18 @@ def _ptr(t: Tensor | None) -> int | None:
 
 def _run(fn, B: int, *args) -> None:
     """Call ``fn(b0, b1, *args)`` over graph ranges covering [0, B), one per thread."""
-    global _pool, _pool_size
+    global _pool, _pool_size, _pool_pid
     threads = max(1, min(torch.get_num_threads(), B))
     if threads == 1:
         if fn(0, B, *args) != 0:
             raise MemoryError("edge attention kernel: out of memory for its scratch buffers")
         return
     with _lock:
-        if _pool is None or _pool_size < threads:
+        if _pool is None or _pool_size < threads or _pool_pid != os.getpid():
+            if _pool is not None and _pool_pid == os.getpid():
+                _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sympe-kernel")
-            _pool_size = threads
+            _pool_size, _pool_pid = threads, os.getpid()
     bounds = [B * k // threads for k in range(threads + 1)]
     codes = list(_pool.map(lambda k: fn(bounds[k], bounds[k + 1], *args), range(threads)))
     if any(c != 0 for c in codes):

@@ -3,9 +3,11 @@
 Steps 2-4 of a :class:`~sympe.diffusion.transformer.GraphTransformerLayer` (the math is in that module's
 docstring): scores ``S_ij = (Q_i ⊙ K_j)/sqrt(d_head) ⊙ (E1_ij + 1) + E2_ij`` (B, n, n, dx), the new edge stream
 ``W_out((m_E + 1) ⊙ S) + c`` (B, n, n, de) and the attention ``h_i = Σ_j softmax_j(S_ij) ⊙ V_j`` over real keys
-(B, n, dx). :func:`edge_attention` computes them with a hand-written backward that keeps only the multiplier
-``E1 + 1``, the scores and the attention weights; :func:`edge_attention_reference` is the same math in plain
-autograd (the gradient check of the tests, and what ``torch.compile`` traces).
+(B, n, dx). :func:`edge_attention` computes them as one autograd node: on CPU in float32 with the C loops of
+:mod:`~sympe.diffusion.cpu_kernel` (keeps the scores, and the multiplier ``E1 + 1`` unless ``recompute``),
+elsewhere with PyTorch operations and a hand-written backward (keeps ``E1 + 1``, the scores and the attention
+weights); :func:`edge_attention_reference` is the same math in plain autograd (the oracle of the tests, and
+what ``torch.compile`` traces).
 """
 from __future__ import annotations
 
@@ -290,10 +292,19 @@ def edge_attention(Q: Tensor, K: Tensor, V: Tensor, E: Tensor, W: Tensor, b: Ten
     bool. Returns ``(E_out, h)``: ``E_out`` on every pair (padding included; the caller masks it), the softmax
     runs over real keys only, and ``h`` of a padded query is finite (the caller zeroes it).
 
-    Same values and gradients as :func:`edge_attention_reference` (tested with ``gradcheck``); one autograd
-    node whose backward recomputes nothing but ``m ⊙ S`` and builds no (B, n, n, d) product for its
-    reductions (see :class:`_EdgeAttention`). Under ``torch.compile`` the reference formulation is used
-    instead, which the compiler fuses itself. Raises ``ValueError`` on inconsistent shapes.
+    Same values and gradients as :func:`edge_attention_reference`. Three implementations, one autograd node
+    each:
+
+    * CPU, float32, no autocast, and the C kernel builds (:mod:`~sympe.diffusion.cpu_kernel`):
+      :class:`_EdgeAttentionCPU`, the elementwise loops in C between four GEMMs; keeps S only
+      (``recompute=True``: one more GEMM in backward) or S and E1 (``recompute=False``); α is never stored.
+      Checked against float64 autograd of the reference (``tests/test_cpu_kernel.py``).
+    * otherwise (CUDA, float64, autocast): :class:`_EdgeAttention`, PyTorch operations with a hand-written
+      backward that keeps E1 + 1, S and α and builds no (B, n, n, d) product for its reductions (``gradcheck``
+      in float64); ``recompute`` has no effect there.
+    * under ``torch.compile``: the reference formulation, which the compiler fuses itself.
+
+    Raises ``ValueError`` on inconsistent shapes.
     """
     _check_attention_shapes(Q, K, V, E, W, b, m, W_out, c, node_mask)
     if torch.compiler.is_compiling():

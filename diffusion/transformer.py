@@ -28,13 +28,16 @@ One :class:`GraphTransformerLayer` computes, with ``d_head = dx / n_head``,
 6. Per stream: ``Z = LN(Z + dropout(Z'))``, ``Z = LN(Z + dropout(FFN(Z)))``, with FFN widths
    ``dim_ffX``, ``dim_ffE``, ``dim_ffy``; padding of X and E is re-zeroed.
 
-Memory and speed: steps 2-4 are one autograd node (:func:`~sympe.diffusion.edge_attention.edge_attention`) with a hand-written backward; the
-(B, n, n, dx) tensors it keeps for backward are the multiplier ``E1 + 1`` (the +1 rides on the linear's bias),
-the scores ``S`` and the attention weights α; the graph FiLM of step 3 is applied as ``(m_E + 1) ⊙ S`` inside
-it, followed by one GEMM over all pairs, so no FiLMed copy of ``S`` is kept. Parameters are stored fused:
-``qkv`` (Q | K | V), ``e_film`` (E1 | E2), ``y_film`` (a_E | m_E | a_X | m_X). Dropout is :class:`~sympe.diffusion.dropout.Dropout`
-(``nn.Dropout`` semantics; on CPU a bit-mask draw, rate rounded to 2⁻¹⁵); with p = 0 it is an identity (no
-kernel).
+Memory and speed: steps 2-4 are one autograd node (:func:`~sympe.diffusion.edge_attention.edge_attention`). On
+CPU in float32 its elementwise loops are C (:mod:`~sympe.diffusion.cpu_kernel`) and the only (B, n, n, dx) tensor
+it keeps for backward is the scores ``S`` (``recompute_attention=True``; ``E1`` is recomputed with one GEMM) or
+``S`` and ``E1`` (``False``); elsewhere it keeps ``E1 + 1``, ``S`` and α. The graph FiLM of step 3 is applied as
+``(m_E + 1) ⊙ S`` inside it, followed by one GEMM over all pairs. Parameters are stored fused: ``qkv``
+(Q | K | V), ``e_film`` (E1 | E2), ``y_film`` (a_E | m_E | a_X | m_X). Dropout is
+:class:`~sympe.diffusion.dropout.Dropout` (``nn.Dropout`` semantics; on CPU a bit-mask draw, rate rounded to
+2⁻¹⁵; with p = 0 an identity); the FFN's ReLU and dropout are one
+:class:`~sympe.diffusion.dropout.ReluDropout` that keeps one tensor; the pooled statistics of step 5 are one node
+that keeps only its input (:mod:`~sympe.diffusion.pooling`).
 
 The model (:class:`GraphTransformer`) maps arbitrary input widths to hidden widths with two-layer
 MLPs, runs ``n_layers`` layers and maps back with two-layer MLPs. Optional input residual

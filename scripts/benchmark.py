@@ -27,7 +27,14 @@ training step and reverse step against this project's at matched settings (DiGre
 dropout 0.1, graph FFN 2048, T, batch), interleaved on the same batches in one process; ratios of medians
 (wall and CPU time) as JSON, and the training peak memory of each configuration in its own process::
 
-    python scripts/benchmark.py --vs-digress ../shared/reference --batch-sizes 64 256 --threads 1
+    python scripts/benchmark.py --vs-digress ../shared/reference --batch-sizes 64 256 --threads 1 --gemm-profile
+
+With ``--gemm-profile`` each row also splits two profiled training steps of each implementation into matrix
+products and the rest (``train_step_profile_ms``) and gives ``train_speedup_ceiling_fp32``: DiGress's step time
+over this project's GEMM time, the ratio no float32 implementation of the same products can pass at that GEMM
+throughput. The JSON records whether the fused CPU attention kernel was used (``sympe_cpu_kernel``) and
+``recompute_attention``. ``--memory-live`` repeats the memory probes with glibc's ``MALLOC_MMAP_THRESHOLD_`` fixed
+at 128 KiB, so that freed heap memory is not counted (``train_peak_ratio_live``).
 """
 from __future__ import annotations
 
@@ -286,7 +293,11 @@ def _fixed_batches(train, bs: int, count: int) -> list:
     return [next(it) for _ in range(min(count, len(loader)))]
 
 
-def _probe_memory(args, which: str, bs: int) -> dict:
+def _probe_memory(args, which: str, bs: int, live: bool = False) -> dict:
+    """Run :func:`memory_probe` for one configuration in a fresh process. ``live=True`` sets glibc's
+    ``MALLOC_MMAP_THRESHOLD_=131072`` there, so every large tensor is its own mapping, returned to the system when
+    freed: the resident set then follows the bytes alive (freed heap chunks do not count), at the price of
+    slower steps."""
     import subprocess
 
     cmd = [sys.executable, os.path.abspath(__file__), "--vs-digress", args.vs_digress, "--memory-probe", which,
@@ -295,8 +306,30 @@ def _probe_memory(args, which: str, bs: int) -> dict:
         cmd += ["--threads", str(args.threads)]
     if args.override:
         cmd += ["--override", *args.override]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    env = {**os.environ, **({"MALLOC_MMAP_THRESHOLD_": "131072"} if live else {})}
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+GEMM_OPS = ("aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::baddbmm", "aten::matmul")
+
+
+def gemm_share(step, batches: list) -> dict:
+    """Profile ``step(b)`` over ``batches`` (torch.profiler, CPU) and split its self CPU time into matrix
+    products (:data:`GEMM_OPS`) and everything else; ms per step. The profiler's own overhead inflates the
+    total a little; the GEMM part is what no elementwise fusion can remove at float32."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for b in batches:
+            step(b)
+    total = gemm = 0.0
+    for ev in prof.key_averages():
+        total += ev.self_cpu_time_total
+        if ev.key in GEMM_OPS:
+            gemm += ev.self_cpu_time_total
+    k = 1e3 * len(batches)
+    return {"gemm_ms": gemm / k, "other_ms": (total - gemm) / k}
 
 
 def vs_digress(args) -> None:
@@ -315,9 +348,14 @@ def vs_digress(args) -> None:
     dg = load_digress(args.vs_digress)
     cfg = compose([f"experiment={args.experiment}", *args.override])
     train = build_splits_from_cfg(cfg)["train"]
+    from sympe.diffusion.cpu_kernel import kernel_available
+
+    mcfg = compose([f"experiment={args.experiment}", *MATCHED_OVERRIDES, *args.override]).model
     result = {"what": "DiGress (reference) vs sympe, matched settings, interleaved in one process",
               "matched_overrides": MATCHED_OVERRIDES + list(args.override), "torch": torch.__version__,
-              "threads": torch.get_num_threads(), "T": int(cfg.model.diffusion.T), "runs": []}
+              "threads": torch.get_num_threads(), "T": int(cfg.model.diffusion.T),
+              "sympe_cpu_kernel": kernel_available(), "recompute_attention": bool(mcfg.recompute_attention),
+              "runs": []}
     for bs in args.batch_sizes:
         rounds = args.warmup + args.train_steps
         batches = _fixed_batches(train, bs, rounds)
@@ -341,6 +379,14 @@ def vs_digress(args) -> None:
                "train_graphs_per_s": {k: bs / v for k, v in wall.items()},
                "train_speedup": _median_ratio(t_dg, t_pr), "train_speedup_cpu": _median_ratio(t_dg, t_pr, 1),
                "train_rounds": len(t_dg)}
+        if args.gemm_profile:
+            prof_batches = batches[:2]
+            share = {"digress": gemm_share(lambda b: dg.train_step(dm, dopt, b), prof_batches),
+                     "sympe": gemm_share(lambda b: project_train_step(pm, popt, b), prof_batches)}
+            row["train_step_profile_ms"] = share
+            # the best ratio any float32 implementation doing the same matrix products at this GEMM speed can
+            # reach: DiGress's step over this project's GEMM time alone
+            row["train_speedup_ceiling_fp32"] = wall["digress"] / (share["sympe"]["gemm_ms"] / 1e3)
         # one reverse step of the full-T chain, same node counts, eval mode, no grad
         dm.eval()
         pm.eval()
@@ -366,6 +412,10 @@ def vs_digress(args) -> None:
             row["memory"] = mem
             row["peak_rss_ratio"] = mem["sympe"]["peak_rss_mb"] / mem["digress"]["peak_rss_mb"]
             row["train_peak_ratio"] = mem["sympe"]["train_peak_mb"] / mem["digress"]["train_peak_mb"]
+            if args.memory_live:
+                live = {w: _probe_memory(args, w, bs, live=True) for w in ("digress", "sympe")}
+                row["memory_live"] = live
+                row["train_peak_ratio_live"] = live["sympe"]["train_peak_mb"] / live["digress"]["train_peak_mb"]
         result["runs"].append(row)
         print(json.dumps(row), file=sys.stderr)
     print(json.dumps(result))
@@ -395,6 +445,11 @@ def main() -> None:
     ap.add_argument("--memory-steps", type=int, default=3,
                     help="with --vs-digress: training steps of each memory subprocess (0 skips memory)")
     ap.add_argument("--memory-probe", default=None, choices=["digress", "sympe"], help=argparse.SUPPRESS)
+    ap.add_argument("--memory-live", action="store_true",
+                    help="with --vs-digress: also measure memory with large allocations unmapped when freed "
+                         "(the resident set then follows the live bytes)")
+    ap.add_argument("--gemm-profile", action="store_true",
+                    help="with --vs-digress: profile 2 training steps of each and split them into GEMM / other time")
     args = ap.parse_args()
     if args.memory_probe:
         return memory_probe(args)
