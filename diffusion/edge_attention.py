@@ -176,7 +176,7 @@ class _EdgeAttentionCPU(torch.autograd.Function):
     Forward: one GEMM ``[M0 | A0] = E Wᵀ`` (B·n·n, 2d) without biases; one C pass per query row that adds the
     biases, forms ``S``, the softmax statistics and ``h``, and writes ``F = m ⊙ S``; the GEMM
     ``E_out = F W_outᵀ + c``. α is never stored (backward recomputes it from S). Kept for backward: Q, K, V, h
-    (B, n, n) and E, plus
+    (B, n, d) and E, plus
 
     * ``recompute=False``: the buffer ``[M0 | S]`` (S written over A0): two (B, n, n, d) tensors (the PyTorch
       formulation keeps three: M, S, α);
@@ -304,11 +304,15 @@ def edge_attention(Q: Tensor, K: Tensor, V: Tensor, E: Tensor, W: Tensor, b: Ten
       in float64); ``recompute`` has no effect there.
     * under ``torch.compile``: the reference formulation, which the compiler fuses itself.
 
-    Raises ``ValueError`` on inconsistent shapes.
+    Raises ``ValueError`` on inconsistent shapes; on the CPU kernel path a second backward through the same
+    forward (``retain_graph=True``) raises ``RuntimeError`` (its saved buffers are consumed; set
+    ``SYMPE_CPU_KERNEL=0`` where double backward is needed).
     """
     _check_attention_shapes(Q, K, V, E, W, b, m, W_out, c, node_mask)
     if torch.compiler.is_compiling():
         return edge_attention_reference(Q, K, V, E, W, b, m, W_out, c, node_mask)
     if _use_cpu_kernel(Q, K, V, E, W, b, m, W_out, c):
-        return _EdgeAttentionCPU.apply(Q, K, V, E, W, b, m, W_out, c, node_mask, recompute)
+        # without a backward to feed (no_grad, inference) S is written over A0: nothing is kept either way
+        training = torch.is_grad_enabled() and any(t.requires_grad for t in (Q, K, V, E, W, b, m, W_out, c))
+        return _EdgeAttentionCPU.apply(Q, K, V, E, W, b, m, W_out, c, node_mask, recompute and training)
     return _EdgeAttention.apply(Q, K, V, E, W, b, m, W_out, c, node_mask)

@@ -212,3 +212,123 @@ def test_masked_statistics_gradient_matches_plain_autograd():
     xs = torch.randn(2, 5, 3, generator=g, dtype=torch.float64).requires_grad_()
     ms = torch.tensor([[1, 1, 0, 1, 1], [1, 1, 1, 1, 1]], dtype=torch.bool)
     assert torch.autograd.gradcheck(lambda t: masked_statistics(t, ms), (xs,))
+
+
+def test_padded_key_scoring_above_the_real_maximum_keeps_gradients_finite():
+    """A padded key whose score exceeds the real keys' by exactly 50-266 (where exp(S - max) would overflow,
+    e.g. 88.7 and 266.2 land on the exponent 255) has weight 0: values and gradients stay finite and equal the
+    reference's. Scores are built exactly: Q = K = 0 and b = 0, so S = E W2ᵀ."""
+    _kernel_or_skip()
+    g = torch.Generator().manual_seed(0)
+    for gap in (50.0, 88.7, 100.0, 266.2):
+        B, n, d, de = 1, 3, 4, 1
+        Q, K = torch.zeros(B, n, d), torch.zeros(B, n, d)
+        V = torch.randn(B, n, d, generator=g)
+        E = torch.zeros(B, n, n, de)
+        E[0, :, 1, 0] = gap  # every query sees the padded key 1 at score `gap`, the real keys at 0
+        W = torch.zeros(2 * d, de)
+        W[d:, 0] = 1.0
+        b, m = torch.zeros(2 * d), torch.ones(B, d)
+        Wo, c = torch.randn(3, d, generator=g), torch.zeros(B, 3)
+        mask = torch.tensor([[True, False, True]])
+        args = [t.requires_grad_() for t in (Q, K, V, E, W, b, m, Wo, c)]
+        ref = [a.detach().double().requires_grad_() for a in args]
+        rE, rh = ea.edge_attention_reference(*ref, mask)
+        want = torch.autograd.grad(rE.sum() + rh.sum(), ref)
+        for recompute in (False, True):
+            E_out, h = ea._EdgeAttentionCPU.apply(*args, mask, recompute)
+            got = torch.autograd.grad(E_out.sum() + h.sum(), args)
+            for a, r in zip(got, want):
+                assert torch.isfinite(a).all(), (gap, recompute)
+                assert (a.double() - r).abs().max() <= 1e-5 * max(1.0, float(r.abs().max())), (gap, recompute)
+
+
+@pytest.mark.parametrize("d", [5, 37])
+def test_kernel_odd_widths_and_chunked_inputs(d):
+    """Widths that are not a multiple of the vector length (the loops' tails) and K, V given as the
+    non-contiguous chunks of one projection, as the layer passes them; every gradient checked on its own
+    scale."""
+    _kernel_or_skip()
+    args, mask = _inputs(B=3, n=6, d=d, de=4, dout=3, seed=d)
+    Q, K, V = args[:3]
+    qkv = torch.cat([Q.detach(), K.detach(), V.detach()], dim=-1).requires_grad_()
+    Qc, Kc, Vc = qkv.chunk(3, dim=-1)
+    assert not Kc.is_contiguous()
+    rest = args[3:]
+    ref_qkv = qkv.detach().double().requires_grad_()
+    ref_rest = [a.detach().double().requires_grad_() for a in rest]
+    E_out, h = ea.edge_attention(Qc, Kc, Vc, *rest, mask)
+    assert type(E_out.grad_fn).__name__.startswith("_EdgeAttentionCPU")
+    rE, rh = ea.edge_attention_reference(*ref_qkv.chunk(3, dim=-1), *ref_rest, mask)
+    g = torch.Generator().manual_seed(1)
+    wE, wh = torch.randn(E_out.shape, generator=g), torch.randn(h.shape, generator=g)
+    got = torch.autograd.grad((E_out * wE).sum() + (h * wh).sum(), [qkv, *rest])
+    want = torch.autograd.grad((rE * wE.double()).sum() + (rh * wh.double()).sum(), [ref_qkv, *ref_rest])
+    assert (E_out.double() - rE).abs().max() < 1e-5 * rE.abs().max()
+    for a, r in zip(got, want):
+        assert ((a.double() - r).abs().max() / r.abs().max()) < 1e-5
+
+
+def test_bad_inputs_to_the_raw_kernel_are_refused():
+    _kernel_or_skip()
+    B, n, d = 2, 3, 4
+    Q = torch.randn(B, n, d)
+    MA = torch.randn(B * n * n, 2 * d)
+    args = dict(Q=Q, K=torch.randn(B, n, d), V=torch.randn(B, n, d), M0=MA[:, :d], A0=MA[:, d:], S=MA[:, d:],
+                b1p=torch.randn(d), b2=torch.randn(d), m=torch.randn(B, d), mask=torch.ones(B, n, dtype=torch.bool))
+    ck.forward(**args)  # valid
+    for key, bad in [("K", torch.randn(B, n, 2 * d)[..., :d]), ("V", torch.randn(B, n, d).double()),
+                     ("m", torch.randn(B, d + 1)), ("S", torch.randn(B * n * n, d + 1)),
+                     ("mask", torch.ones(B, n))]:
+        with pytest.raises(ValueError, match="cpu_kernel"):
+            ck.forward(**{**args, key: bad})
+
+
+def _fresh_build(monkeypatch, tmp_path, cc=None):
+    monkeypatch.setattr(ck, "_lib", None)
+    monkeypatch.setattr(ck, "_failed", None)
+    monkeypatch.setattr(ck.kernel_available, "_warned", False, raising=False)
+    monkeypatch.setenv("SYMPE_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.delenv("SYMPE_CPU_KERNEL", raising=False)
+    if cc is not None:
+        monkeypatch.setenv("CC", cc)
+
+
+def test_unwritable_cache_directory_falls_back_with_a_warning(monkeypatch, tmp_path):
+    if ck.shutil.which("cc") is None:
+        pytest.skip("no C compiler")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    _fresh_build(monkeypatch, blocker / "kernels")  # a folder below a regular file cannot be created
+    with pytest.warns(RuntimeWarning, match="cannot build the kernel"):
+        assert ck.kernel_available() is False
+
+
+def test_corrupt_cached_library_is_rebuilt_and_cc_may_carry_flags(tmp_path):
+    """In fresh processes (a library loaded in this one must not be overwritten): the first builds with a CC
+    that carries flags; after the cached file is truncated, the next one rebuilds it and computes correctly."""
+    import os
+    import subprocess
+    import sys
+
+    if ck.shutil.which("cc") is None:
+        pytest.skip("no C compiler")
+    code = (
+        "import torch; import sympe.diffusion.cpu_kernel as ck; import sympe.diffusion.edge_attention as ea\n"
+        "assert ck.kernel_available()\n"
+        "g = torch.Generator().manual_seed(0); B, n, d, de = 2, 4, 6, 3\n"
+        "a = [torch.randn(s, generator=g) for s in [(B,n,d),(B,n,d),(B,n,d),(B,n,n,de),(2*d,de),(2*d,),(B,d),(2,d),(B,2)]]\n"
+        "mask = torch.ones(B, n, dtype=torch.bool)\n"
+        "E, h = ea._EdgeAttentionCPU.apply(*a, mask, True)\n"
+        "rE, rh = ea.edge_attention_reference(*[t.double() for t in a], mask)\n"
+        "assert (E.double() - rE).abs().max() < 1e-5 * rE.abs().max()\n"
+    )
+    env = {**os.environ, "SYMPE_KERNEL_CACHE": str(tmp_path), "CC": "cc -O2", "SYMPE_CPU_KERNEL": "1"}
+    run = lambda: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    first = run()
+    assert first.returncode == 0, first.stderr[-2000:]
+    (lib,) = list(tmp_path.iterdir())
+    lib.write_bytes(b"truncated")  # a broken file under the right name
+    second = run()
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert lib.stat().st_size > 1000

@@ -23,12 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* exp(x) for x <= 0 (here x = S - max_j S): Cody-Waite range reduction x = k ln2 + r, |r| <= ln2/2, and the
- * degree-6 minimax polynomial of Cephes' expf (relative error about 1e-7); 2^k is built in the exponent bits.
- * Inputs below -87 give exp(-87) ~ 1.6e-38 instead of a smaller value. Written so that the compiler vectorizes
- * it (no calls, no branches). */
+/* exp(x) for x <= 0 (here x = S - max_j S over the attended keys): Cody-Waite range reduction x = k ln2 + r,
+ * |r| <= ln2/2, and the degree-6 minimax polynomial of Cephes' expf (relative error about 1e-7); 2^k is built in
+ * the exponent bits. x is clamped to [-87, 0]: below, exp(-87) ~ 1.6e-38 replaces a smaller value; above (a
+ * padded key scoring over the real maximum, whose weight is then multiplied by zero) it returns 1, so the result
+ * is always finite and k stays in [-126, 0]. Written so that the compiler vectorizes it (no calls, no branches). */
 static inline float exp_nonpos(float x) {
     x = x < -87.0f ? -87.0f : x;
+    x = x > 0.0f ? 0.0f : x;
     float kf = floorf(x * 1.44269504088896341f + 0.5f);
     float r = x - kf * 0.693359375f;
     r = r - kf * -2.12194440e-4f;
@@ -76,8 +78,8 @@ int sympe_edge_attention_forward(int64_t b0, int64_t b1, int64_t n, int64_t d,
                                  const float *M0, int64_t rm, const float *A0, int64_t ra, float *S, int64_t rs,
                                  const float *b1p, const float *b2, const float *m, const uint8_t *mask,
                                  float *F, float *h) {
-    float *scratch = (float *)malloc(sizeof(float) * (size_t)(3 * d));
-    uint8_t *use = (uint8_t *)malloc((size_t)n);
+    float *scratch = (float *)malloc(sizeof(float) * (size_t)(3 * d + 1));
+    uint8_t *use = (uint8_t *)malloc((size_t)n + 1);
     if (!scratch || !use) { free(scratch); free(use); return -1; }
     float *mx = scratch, *sum = scratch + d, *acc = scratch + 2 * d;
     for (int64_t b = b0; b < b1; ++b) {
@@ -166,8 +168,8 @@ int sympe_edge_attention_backward(int64_t b0, int64_t b1, int64_t n, int64_t d,
                                   const float *gF, const float *gh, float *F,
                                   float *gQ, float *gK, float *gV, float *gm, float *gb) {
     /* mx, inv, a zero vector (missing gF / gh, keys not attended) and a sink for F when it is not wanted */
-    float *scratch = (float *)calloc((size_t)(4 * d), sizeof(float));
-    uint8_t *use = (uint8_t *)malloc((size_t)n);
+    float *scratch = (float *)calloc((size_t)(4 * d + 1), sizeof(float));
+    uint8_t *use = (uint8_t *)malloc((size_t)n + 1);
     if (!scratch || !use) { free(scratch); free(use); return -1; }
     float *mx = scratch, *inv = scratch + d, *zero = scratch + 2 * d, *sink = scratch + 3 * d;
     for (int64_t b = b0; b < b1; ++b) {
