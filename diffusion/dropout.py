@@ -61,7 +61,7 @@ class _ReluMaskedScale(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor):
         (y,) = ctx.saved_tensors
-        gx = torch.where(y > 0, g, 0.0)
+        gx = torch.ops.aten.threshold_backward(g, y, 0.0)  # g where y > 0, else 0 (one pass)
         if ctx.scale != 1.0:
             gx.mul_(ctx.scale)
         return gx, None, None
