@@ -175,6 +175,14 @@ def load_digress(path: str):
     return Digress()
 
 
+def _digress_model(dg, batch):
+    """DiGress's model and optimizer; what its constructor prints goes to stderr (stdout carries the JSON)."""
+    import contextlib
+
+    with contextlib.redirect_stdout(sys.stderr):
+        return dg.model(batch)
+
+
 def matched_project_model(args, info, extra=()):
     from sympe.diffusion.training import build_model
 
@@ -250,7 +258,7 @@ def memory_probe(args) -> None:
     del train
     if args.memory_probe == "digress":
         dg = load_digress(args.vs_digress)
-        m, opt = dg.model(batches[0])
+        m, opt = _digress_model(dg, batches[0])
         step = lambda b: dg.train_step(m, opt, b)  # noqa: E731
     else:
         m, opt = matched_project_model(args, info)
@@ -359,7 +367,7 @@ def vs_digress(args) -> None:
     for bs in args.batch_sizes:
         rounds = args.warmup + args.train_steps
         batches = _fixed_batches(train, bs, rounds)
-        dm, dopt = dg.model(batches[0])
+        dm, dopt = _digress_model(dg, batches[0])
         pm, popt = matched_project_model(args, train.info)
         t_dg, t_pr = [], []
         for r in range(rounds):

@@ -332,3 +332,30 @@ def test_corrupt_cached_library_is_rebuilt_and_cc_may_carry_flags(tmp_path):
     second = run()
     assert second.returncode == 0, second.stderr[-2000:]
     assert lib.stat().st_size > 1000
+
+
+def test_kernel_results_do_not_depend_on_the_thread_count():
+    """Each graph is computed whole by one thread in a fixed order: 1, 2 and 3 threads give identical bits."""
+    _kernel_or_skip()
+    g = torch.Generator().manual_seed(4)
+    B, n, d = 7, 5, 12
+    Q, K, V = (torch.randn(B, n, d, generator=g) for _ in range(3))
+    MA = torch.randn(B * n * n, 2 * d, generator=g)
+    b1p, b2, m = torch.randn(d, generator=g), torch.randn(d, generator=g), torch.randn(B, d, generator=g)
+    mask = torch.arange(n)[None] < torch.tensor([5, 3, 0, 1, 5, 4, 2])[:, None]
+    gF, gh = torch.randn(B * n * n, d, generator=g), torch.randn(B, n, d, generator=g)
+    old = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            buf = MA.clone()
+            S = torch.empty(B * n * n, d)
+            F, h = ck.forward(Q, K, V, buf[:, :d], buf[:, d:], S, b1p, b2, m, mask)
+            r = ck.backward(Q, K, V, h, buf[:, :d], S, b1p, m, mask, gF, gh, want_F=True)
+            results.append([F, h, buf, S] + [r[k] for k in ("gQ", "gK", "gV", "gm", "gb", "F")])
+    finally:
+        torch.set_num_threads(old)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert torch.equal(a, b)
