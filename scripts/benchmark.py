@@ -29,9 +29,10 @@ dropout 0.1, graph FFN 2048, T, batch), interleaved on the same batches in one p
 
     python scripts/benchmark.py --vs-digress ../shared/reference --batch-sizes 64 256 --threads 1 --gemm-profile
 
-With ``--gemm-profile`` each row also splits two profiled training steps of each implementation into matrix
-products and the rest (``train_step_profile_ms``) and gives ``train_speedup_ceiling_fp32``: DiGress's step time
-over this project's GEMM time, the ratio no float32 implementation of the same products can pass at that GEMM
+With ``--gemm-profile`` each row also splits two profiled training steps and two reverse steps of each
+implementation into matrix products and the rest (``train_step_profile_ms``, ``reverse_step_profile_ms``) and
+gives ``train_speedup_ceiling_fp32`` / ``reverse_step_speedup_ceiling_fp32``: DiGress's step time over this
+project's GEMM time, the ratio no float32 implementation of the same products can pass at that GEMM
 throughput. The JSON records whether the fused CPU attention kernel was used (``sympe_cpu_kernel``) and
 ``recompute_attention``. ``--memory-live`` repeats the memory probes with glibc's ``MALLOC_MMAP_THRESHOLD_`` fixed
 at 128 KiB, so that freed heap memory is not counted (``train_peak_ratio_live``).
@@ -414,6 +415,11 @@ def vs_digress(args) -> None:
         row["reverse_step_speedup"] = _median_ratio(s_dg, s_pr)
         row["reverse_step_speedup_cpu"] = _median_ratio(s_dg, s_pr, 1)
         row["reverse_step_batch"] = int(sizes.numel())
+        if args.gemm_profile:
+            share = {"digress": gemm_share(lambda _: dg.sample_step(dm, st_dg), [None, None]),
+                     "sympe": gemm_share(lambda _: project_sample_step(pm, st_pr), [None, None])}
+            row["reverse_step_profile_ms"] = share
+            row["reverse_step_speedup_ceiling_fp32"] = row["reverse_step_s"]["digress"] / (share["sympe"]["gemm_ms"] / 1e3)
         del dm, dopt, pm, popt, st_dg, st_pr
         if args.memory_steps > 0:
             mem = {w: _probe_memory(args, w, bs) for w in ("digress", "sympe")}
