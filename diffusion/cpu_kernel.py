@@ -152,10 +152,14 @@ def load_kernel() -> ctypes.CDLL:
 
 def kernel_available() -> bool:
     """True when the fused CPU kernel is enabled (``SYMPE_CPU_KERNEL`` is not ``0``) and builds. A failed build
-    warns once and returns False, unless ``SYMPE_CPU_KERNEL=1``, which raises :class:`KernelBuildError`."""
+    warns once and returns False, unless ``SYMPE_CPU_KERNEL=1``, which raises :class:`KernelBuildError`; any
+    other value than 0 / 1 / auto raises ``ValueError``."""
     switch = os.environ.get(ENV_SWITCH, "auto").strip().lower()
     if switch in ("0", "false", "off", "no"):
         return False
+    if switch not in ("", "auto", "1", "true", "on", "yes"):
+        raise ValueError(f"{ENV_SWITCH}={os.environ[ENV_SWITCH]!r} is not understood: use 0 (off), 1 (required) "
+                         "or auto (default: used when it builds)")
     try:
         load_kernel()
         return True

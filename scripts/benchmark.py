@@ -463,7 +463,8 @@ def main() -> None:
                     help="with --vs-digress: also measure memory with large allocations unmapped when freed "
                          "(the resident set then follows the live bytes)")
     ap.add_argument("--gemm-profile", action="store_true",
-                    help="with --vs-digress: profile 2 training steps of each and split them into GEMM / other time")
+                    help="with --vs-digress: profile 2 training steps and 2 reverse steps of each and split them "
+                         "into GEMM / other time")
     args = ap.parse_args()
     if args.memory_probe:
         return memory_probe(args)

@@ -359,3 +359,9 @@ def test_kernel_results_do_not_depend_on_the_thread_count():
     for other in results[1:]:
         for a, b in zip(results[0], other):
             assert torch.equal(a, b)
+
+
+def test_unknown_switch_value_is_refused(monkeypatch):
+    monkeypatch.setenv("SYMPE_CPU_KERNEL", "maybe")
+    with pytest.raises(ValueError, match="SYMPE_CPU_KERNEL='maybe' is not understood"):
+        ck.kernel_available()
