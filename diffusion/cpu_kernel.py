@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["kernel_available", "load_kernel", "forward", "backward", "KernelBuildError"]
+__all__ = ["kernel_available", "load_kernel", "forward", "backward", "KernelBuildError", "KernelSwitchError"]
 
 SOURCE = Path(__file__).with_name("csrc") / "edge_attention_cpu.c"
 CFLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared", "-std=c99"]
@@ -41,7 +41,16 @@ ENV_SWITCH = "SYMPE_CPU_KERNEL"
 
 
 class KernelBuildError(RuntimeError):
-    """The C file could not be compiled or loaded (the message has the compiler's output)."""
+    """The C file could not be compiled or loaded (the message has the compiler's output). Raised out of
+    :func:`kernel_available` only with ``SYMPE_CPU_KERNEL=1``; the scripts then print it as one ``error:`` line."""
+
+    user_error = True
+
+
+class KernelSwitchError(ValueError):
+    """``SYMPE_CPU_KERNEL`` holds a value other than 0, 1 or auto."""
+
+    user_error = True
 
 
 _lock = threading.Lock()
@@ -153,13 +162,13 @@ def load_kernel() -> ctypes.CDLL:
 def kernel_available() -> bool:
     """True when the fused CPU kernel is enabled (``SYMPE_CPU_KERNEL`` is not ``0``) and builds. A failed build
     warns once and returns False, unless ``SYMPE_CPU_KERNEL=1``, which raises :class:`KernelBuildError`; any
-    other value than 0 / 1 / auto raises ``ValueError``."""
+    other value than 0 / 1 / auto raises :class:`KernelSwitchError` (a ``ValueError``)."""
     switch = os.environ.get(ENV_SWITCH, "auto").strip().lower()
     if switch in ("0", "false", "off", "no"):
         return False
     if switch not in ("", "auto", "1", "true", "on", "yes"):
-        raise ValueError(f"{ENV_SWITCH}={os.environ[ENV_SWITCH]!r} is not understood: use 0 (off), 1 (required) "
-                         "or auto (default: used when it builds)")
+        raise KernelSwitchError(f"{ENV_SWITCH}={os.environ[ENV_SWITCH]!r} is not understood: use 0 (off), "
+                                "1 (required) or auto (default: used when it builds)")
     try:
         load_kernel()
         return True
