@@ -42,6 +42,9 @@ RUN_DIR_ENV = "SYMPE_RUN_DIR"
 RESUME_KEYS = ("train.resume", "train.ckpt_path", "paths.out_dir", "hydra.run.dir")
 # what a resumed run must share with the run it continues (train.* may change, e.g. a larger max_steps)
 SHARED_SECTIONS = ("model", "dataset", "seed")
+# keys inside those sections that change neither values, gradients nor the saved state (how much memory a step
+# keeps): a resumed run may set them differently, and a run saved before such a key existed resumes
+FREE_ON_RESUME = ("model.recompute_attention",)
 
 
 @dataclass
@@ -176,7 +179,8 @@ def _flatten(d, prefix: str = "") -> dict:
 
 def compare_with_saved_config(cfg: DictConfig, run: RunFolder) -> list[str]:
     """Keys of :data:`SHARED_SECTIONS` whose value in ``cfg`` differs from the run's ``config.yaml``, as
-    ``"key: run <saved> vs now <given>"`` (empty when the run folder has no ``config.yaml``)."""
+    ``"key: run <saved> vs now <given>"`` (empty when the run folder has no ``config.yaml``); the keys of
+    :data:`FREE_ON_RESUME` are not compared."""
     saved_path = run.path / "config.yaml"
     if not saved_path.exists():
         return []
@@ -185,7 +189,7 @@ def compare_with_saved_config(cfg: DictConfig, run: RunFolder) -> list[str]:
     diffs = []
     for section in SHARED_SECTIONS:
         a, b = _flatten(saved.get(section), section), _flatten(now.get(section), section)
-        for key in sorted(set(a) | set(b)):
+        for key in sorted((set(a) | set(b)) - set(FREE_ON_RESUME)):
             if a.get(key) != b.get(key):
                 diffs.append(f"{key}: run {a.get(key)!r} vs now {b.get(key)!r}")
     return diffs

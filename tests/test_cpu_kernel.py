@@ -156,11 +156,13 @@ def test_build_goes_to_the_cache_and_is_reused(monkeypatch, tmp_path):
     monkeypatch.setattr(ck, "_lib", None)
     monkeypatch.setattr(ck, "_failed", None)
     ck.load_kernel()
-    files = sorted(p.name for p in tmp_path.iterdir())
-    assert len(files) == 1 and files[0].endswith(".so")
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].suffix == ".so"
+    before = (files[0].stat().st_ino, files[0].stat().st_mtime_ns)
     monkeypatch.setattr(ck, "_lib", None)
     ck.load_kernel()
-    assert sorted(p.name for p in tmp_path.iterdir()) == files
+    assert sorted(tmp_path.iterdir()) == files
+    assert (files[0].stat().st_ino, files[0].stat().st_mtime_ns) == before  # not rebuilt (a rebuild renames a new file in)
 
 
 # ---------------------------------------------------------------------------------------- ReluDropout

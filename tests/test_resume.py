@@ -24,7 +24,7 @@ from sympe.diffusion.checkpoint_files import CheckpointError, atomic_save, check
 from sympe.diffusion.interrupt import TrainingInterrupted
 from sympe.diffusion.options import (EVALUATE_OPTIONS, SAMPLE_OPTIONS, ConfigError, check_model_config, check_options,
                                      check_train_config)
-from sympe.diffusion.run_folder import RUN_DIR_ENV, resolve_run
+from sympe.diffusion.run_folder import RUN_DIR_ENV, compare_with_saved_config, resolve_run
 from sympe.diffusion.training import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,6 +187,16 @@ def test_resume_refuses_other_model_settings_and_missing_runs(tmp_path):
     fit(make_cfg(tmp_path, "train.max_steps=2", "train.test_after_fit=false", f"paths.out_dir={run_dir}"))
     with pytest.raises(ConfigError, match="model.n_layers: run 1 vs now 2"):
         fit(make_cfg(tmp_path, "train.max_steps=4", "model.n_layers=2", f"train.resume={run_dir}"))
+    # a memory knob may change, and a config saved before it existed still matches
+    saved = (run_dir / "config.yaml").read_text()
+    assert "recompute_attention: true" in saved
+    assert compare_with_saved_config(make_cfg(tmp_path, "model.recompute_attention=false"), resolve_run(
+        make_cfg(tmp_path, f"train.resume={run_dir}"))) == []
+    (run_dir / "config.yaml").write_text(saved.replace("  recompute_attention: true\n", ""))
+    assert "recompute_attention" not in (run_dir / "config.yaml").read_text()
+    assert compare_with_saved_config(make_cfg(tmp_path), resolve_run(make_cfg(tmp_path, f"train.resume={run_dir}"))) == []
+    assert compare_with_saved_config(make_cfg(tmp_path, "model.n_layers=2"), resolve_run(
+        make_cfg(tmp_path, f"train.resume={run_dir}"))) == ["model.n_layers: run 1 vs now 2"]
     with pytest.raises(ConfigError, match="already holds a run"):
         resolve_run(make_cfg(tmp_path, f"paths.out_dir={run_dir}"))
     with pytest.raises(ConfigError, match="train.resume=.* is not a folder"):

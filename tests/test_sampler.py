@@ -213,6 +213,7 @@ def test_time_distortion_grids(distortion, T, K):
             assert first < 0.25 * last
         elif distortion == "cos":
             assert max(first, last) < 0.5 * max(gaps) * 10
+            assert max(first, last) < 0.5 * sum(gaps[20:30])  # both ends shorter than the middle
         # the unrounded map: t_k = T (1 - f(k / K)), off by at most the unit pushes near the flat end
         from sympe.diffusion.process import TIME_DISTORTIONS
 
