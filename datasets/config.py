@@ -18,10 +18,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["DatasetConfigError", "check_dataset_config", "original_cwd", "resolve_path", "data_root", "dataset_params", "build_splits_from_cfg", "build_datamodule",
+__all__ = ["DatasetConfigError", "check_dataset_config", "check_dataset_params", "original_cwd", "resolve_path", "data_root", "dataset_params", "build_splits_from_cfg", "build_datamodule",
            "dataset_config", "summary_text"]
 
-PATH_PARAMS = ("csv_path", "path")  # dataset parameters that name files
+PATH_PARAMS = ("csv_path", "path", "data_dir")  # dataset parameters that name files or folders
+# sources that read a local file or folder, and the parameter that must name it (QM9, SPECTRE, MOSES)
+SOURCE_NEEDS = {"csv": ("csv_path", "a CSV with columns gdb_index,smiles"),
+                "npz": ("path", "an .npz of graphs with arrays num_nodes, edges, edge_ptr"),
+                "local": ("data_dir", "a folder with MOSES's train / test / test_scaffolds CSVs")}
 
 
 class DatasetConfigError(ValueError):
@@ -41,10 +45,23 @@ def check_dataset_config(cfg: DictConfig) -> None:
     params = cfg.dataset.params
     if params is not None and not isinstance(params, DictConfig):
         raise DatasetConfigError(f"dataset.params={params} is not accepted: expected a mapping of dataset parameters")
+    check_dataset_params(OmegaConf.to_container(params, resolve=True) if params is not None else {}, "dataset.params")
+
+
+def check_dataset_params(params: dict, prefix: str) -> None:
+    """Raise :class:`DatasetConfigError` naming ``<prefix>.<key>`` when a source that reads local files has no
+    path for them (``source=csv`` without ``csv_path``, ``source=npz`` without ``path``, ``source=local``
+    without ``data_dir``) or a named file or folder does not exist. Relative paths are taken from the folder
+    the command was started in."""
+    source = params.get("source")
+    if source in SOURCE_NEEDS:
+        key, what = SOURCE_NEEDS[source]
+        if not params.get(key):
+            raise DatasetConfigError(f"{prefix}.source={source} needs {prefix}.{key}=<path>: {what}")
     for key in PATH_PARAMS:
-        value = params.get(key) if params is not None else None
+        value = params.get(key)
         if value and not Path(resolve_path(value)).exists():
-            raise DatasetConfigError(f"dataset.params.{key}={value} does not exist (relative paths are taken from "
+            raise DatasetConfigError(f"{prefix}.{key}={value} does not exist (relative paths are taken from "
                                      f"{original_cwd()})")
 
 
@@ -111,6 +128,7 @@ def dataset_config(configs_dir: str | os.PathLike, name: str, overrides: dict | 
         raise DatasetConfigError(f"dataset={name!r} is unknown; choose one of {known}")
     cfg = OmegaConf.load(path)
     params = {**(OmegaConf.to_container(cfg.params) or {}), **(overrides or {})}
+    check_dataset_params(params, "dataset_params")
     return cfg.name, dataset_params(params)
 
 

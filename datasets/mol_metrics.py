@@ -341,11 +341,13 @@ class MoleculeMetrics:
         return out
 
     def summarize(self, records: Sequence[SampleRecord]) -> dict:
-        """Metrics dict from per-sample records (definitions in the module docstring)."""
+        """Metrics dict from per-sample records (definitions in the module docstring). The canonical SMILES of
+        the valid samples, in sample order with duplicates, are kept in ``self.valid_smiles`` (e.g. for the FCD)."""
         n = len(records)
         if n == 0:
             raise ValueError("MoleculeMetrics: no samples to score (got an empty list)")
         valid = [r.smiles for r in records if r.smiles is not None]
+        self.valid_smiles = list(valid)
         relaxed = [r.relaxed_smiles for r in records if r.relaxed_smiles is not None]
         unique, unique_relaxed = set(valid), set(relaxed)
         foreign = Counter(e for r in records for e in r.foreign)

@@ -308,7 +308,7 @@ class MOSESDataset(GraphDataset):
         _atomic_write_text(Path(self.processed_dir) / "params.json", json.dumps(self.cache_params(), indent=1, default=str))
 
     def _convert_file(self, path: str, fname: str, want_smiles: bool) -> Iterator[dict]:
-        from tqdm import tqdm
+        from sympe.datasets.progress import progress
 
         def jobs():
             block, start = [], 0
@@ -323,7 +323,7 @@ class MOSESDataset(GraphDataset):
         total = MOLSETS_ROWS[fname] if self.source == "molsets" else None
         if total is not None and self.limit is not None:
             total = min(total, self.limit)
-        bar = tqdm(total=total, desc=f"MOSES {fname}", unit="mol", mininterval=2.0, disable=self.num_workers < 0)
+        bar = progress(None, total=total, desc=f"MOSES {fname}", unit="mol", enable=False if self.num_workers < 0 else None)
         if self.num_workers > 0:
             workers = self.num_workers
         elif self.num_workers < 0:

@@ -423,9 +423,9 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
 def _progress(name: str, enabled: bool, total: int | None = None):
     if not enabled:
         return None
-    from tqdm import tqdm
+    from sympe.datasets.progress import progress
 
-    return tqdm(total=total, desc=f"MOSES {name}", unit="mol", mininterval=2.0)
+    return progress(None, total=total, desc=f"MOSES {name}", unit="mol")
 
 
 def read_csv_smiles(path: str | os.PathLike, column: str = "SMILES") -> Iterator[str]:

@@ -12,11 +12,14 @@ import sys
 __all__ = ["progress"]
 
 
-def progress(iterable, total: int | None = None, desc: str = "", unit: str = "graph"):
-    """``iterable`` with a progress bar (module docstring)."""
+def progress(iterable, total: int | None = None, desc: str = "", unit: str = "graph", enable: bool | None = None):
+    """``iterable`` with a progress bar (module docstring); ``iterable=None`` gives a bar advanced by hand
+    (``bar.update(k)``). ``enable=False`` never draws it."""
     from tqdm.auto import tqdm
 
     flag = os.environ.get("SYMPE_PROGRESS")
-    disable = None if flag is None else flag == "0"
+    disable = None if flag not in ("0", "1") else flag == "0"
+    if enable is False:
+        disable = True
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, file=sys.stderr, mininterval=0.5,
                 dynamic_ncols=True)

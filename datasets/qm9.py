@@ -189,8 +189,9 @@ def build_qm9_splits(records: Iterable[tuple[int, object]], spec: MoleculeSpec, 
     _quiet = BlockLogs()  # noqa: F841 - silence RDKit parse errors; they are counted instead
     gdb_tensor = torch.arange(QM9_NUM_MOLECULES + 1)  # per-graph views gdb_tensor[g:g+1] (cheaper than new tensors)
     no_features = torch.zeros(1, 0)
-    for gdb, item in progress(records, total=QM9_NUM_MOLECULES, desc=f"{source_name}: molecules -> graphs",
-                              unit="mol"):
+    # the sources hold the characterized molecules only (130,831): the bar ends at the molecules kept
+    expected = QM9_NUM_MOLECULES - QM9_NUM_UNCHARACTERIZED
+    for gdb, item in progress(records, total=expected, desc=f"{source_name}: molecules -> graphs", unit="mol"):
         if not 1 <= gdb <= QM9_NUM_MOLECULES:
             raise ValueError(f"{source_name}: gdb_index {gdb} is outside 1..{QM9_NUM_MOLECULES}")
         if seen[gdb]:
@@ -210,6 +211,11 @@ def build_qm9_splits(records: Iterable[tuple[int, object]], spec: MoleculeSpec, 
     if skipped:
         warnings.warn(f"{source_name}: skipped {len(skipped)} molecules that RDKit could not read "
                       f"(first gdb indices: {skipped[:5]})", stacklevel=2)
+    kept = sum(len(f) for f in found)
+    absent = QM9_NUM_MOLECULES - int(seen[1:].sum())
+    print(f"[sympe] {source_name}: {kept:,} molecules kept of {QM9_NUM_MOLECULES:,}; {absent:,} not in the source"
+          + (f" (the {QM9_NUM_UNCHARACTERIZED:,} uncharacterized ones)" if absent == QM9_NUM_UNCHARACTERIZED else "")
+          + (f", {len(skipped):,} unreadable" if skipped else ""), file=sys.stderr)
     out, train_smiles = {}, []
     for s, name in enumerate(names):
         found[s].sort(key=lambda t: t[0])

@@ -35,6 +35,7 @@ import pytorch_lightning as pl
 import torch
 
 from sympe.diffusion.checkpoint_files import LAST_NAME, atomic_save
+from sympe.diffusion.progress import close_progress_bars
 
 __all__ = ["SaveOnInterrupt", "TrainingInterrupted"]
 
@@ -134,6 +135,7 @@ class SaveOnInterrupt(pl.Callback):
                f"[sympe] resume with:\n  {self.resume_command}")
         self._uninstall()
         if trainer.is_global_zero:
+            close_progress_bars(trainer)  # the bar ends at this step and is not redrawn below the message
             print("\n" + msg, file=sys.stderr, flush=True)
         raise TrainingInterrupted(signum, msg)
 
@@ -185,6 +187,7 @@ class SaveOnInterrupt(pl.Callback):
             else:
                 print(f"[sympe] not writing {self.last_path}: the weights are not finite", file=sys.stderr)
         if trainer.is_global_zero and self.last_path.exists():
+            close_progress_bars(trainer)
             what = "saved" if saved else "the latest checkpoint is"
             print(f"\n[sympe] training stopped by {reason} at step {trainer.global_step}; {what} {self.last_path}\n"
                   f"[sympe] resume with:\n  {self.resume_command}", file=sys.stderr, flush=True)

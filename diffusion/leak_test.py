@@ -93,9 +93,9 @@ def leak_test(nll_fn: NLLFn, batches: Iterable[DenseGraph], num_permutations: in
     if K < 1:
         raise ValueError(f"leak_test: num_permutations (random relabellings per graph) must be >= 1, got {num_permutations}")
     if progress:
-        from tqdm.auto import tqdm
+        from sympe.diffusion.bars import progress_bar
 
-        batches = tqdm(batches, desc=progress if isinstance(progress, str) else "leak test", leave=False, unit="batch")
+        batches = progress_bar(batches, desc=progress if isinstance(progress, str) else "leak test", unit="batch")
     stored, permuted = [], []
     with torch.no_grad():
         for x in batches:

@@ -322,7 +322,8 @@ def evaluate_nll(model, loader, estimator: str = "mc", generator: torch.Generato
         loader: an iterable of PyG batches (e.g. a ``torch_geometric.loader.DataLoader``).
         estimator: ``"mc"``, ``"stratified"`` or ``"exact"`` (module docstring).
         generator: one ``torch.Generator`` for every draw of every batch (reproducible from its seed).
-        progress: show a tqdm progress bar over batches (``True``, or a string used as its label).
+        progress: a progress bar over batches (``True``, or a string used as its label), drawn on a terminal only
+            (:func:`sympe.diffusion.bars.bars_enabled`).
         device: where batches go (default ``model.device``, else where they are).
 
     Returns:
@@ -336,10 +337,10 @@ def evaluate_nll(model, loader, estimator: str = "mc", generator: torch.Generato
     parts: dict[str, list[Tensor]] = {}
     batches = loader
     if progress:
-        from tqdm.auto import tqdm
+        from sympe.diffusion.bars import progress_bar
 
         desc = progress if isinstance(progress, str) else f"NLL ({estimator})"
-        batches = tqdm(loader, desc=desc, leave=False, unit="batch")
+        batches = progress_bar(loader, desc=desc, unit="batch")  # drawn on a terminal only
     with torch.no_grad():
         for batch in batches:
             if device is not None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["ConfigError", "user_errors", "Int", "Float", "Choice", "Bool", "TimeLimit", "Devices", "check_options",
+__all__ = ["ConfigError", "user_errors", "Int", "Float", "Choice", "Bool", "AutoBool", "TimeLimit", "Devices", "check_options",
            "check_train_config", "check_model_config", "check_inference_options", "TRAIN_OPTIONS", "SAMPLE_OPTIONS", "EVALUATE_OPTIONS",
            "DEVICE_PATTERN"]
 
@@ -164,6 +164,17 @@ class Bool:
 
 
 @dataclass
+class AutoBool:
+    """``auto``, true or false (Hydra reads ``true`` / ``false`` as booleans)."""
+    what: str = ""
+
+    def __call__(self, key: str, value):
+        if isinstance(value, bool) or value == "auto":
+            return value
+        raise _fail(key, value, "one of auto, true, false" + (f" ({self.what})" if self.what else ""))
+
+
+@dataclass
 class TimeLimit:
     """null, ``"DD:HH:MM:SS"`` or a dict of ``timedelta`` arguments (Lightning's ``max_time``)."""
 
@@ -231,6 +242,7 @@ TRAIN_OPTIONS = {
     "compile": Bool(),
     "logger": Choice(("csv", "tensorboard", "both")),
     "progress_bar": Bool(),
+    "model_summary": Bool(),
     "ckpt_every_n_steps": Int(0, what="write last.ckpt every N optimizer steps; 0 = off"),
     "ckpt_every_minutes": Float(0, what="write last.ckpt every M minutes of training; 0 = off"),
     "test_after_fit": Bool(),
@@ -267,6 +279,7 @@ EVALUATE_OPTIONS = {
     "batch_size": Int(1, what="graphs per NLL batch"),
     "fill_hydrogens": Bool(),
     "relaxed": Bool(),
+    "fcd": AutoBool("Fréchet ChemNet Distance of molecules; auto = when fcd-torch is installed"),
     "seed": Int(),
     "device": Device(),
 }

@@ -54,8 +54,18 @@ def build_model(cfg: DictConfig, info):
     return model
 
 
+def validation_interval(val_check_interval, batches_per_epoch: int | None):
+    """``train.val_check_interval`` as handed to Lightning: an integer larger than an epoch's train batches
+    becomes None (validate at each epoch's end) instead of Lightning's error, so that one default (1,000
+    batches) serves QM9 (3,055 batches per epoch at batch 32) and datasets of a few batches per epoch."""
+    if (isinstance(val_check_interval, int) and not isinstance(val_check_interval, bool)
+            and batches_per_epoch is not None and val_check_interval > batches_per_epoch):
+        return None
+    return val_check_interval
+
+
 def build_trainer(cfg: DictConfig, out_dir: str | Path, resume_step: int | None = None, resume_command: str = "",
-                  extra_callbacks=None, for_test: bool = False):
+                  extra_callbacks=None, for_test: bool = False, batches_per_epoch: int | None = None):
     """``(trainer, checkpoint_callback)`` writing checkpoints and logs under ``out_dir``.
 
     Callbacks, in order: :class:`~sympe.diffusion.interrupt.SaveOnInterrupt`'s train-end writer, the EMA of
@@ -67,7 +77,9 @@ def build_trainer(cfg: DictConfig, out_dir: str | Path, resume_step: int | None 
     there). ``checkpoint_callback`` is the best-checkpoint callback.
 
     With ``for_test`` the trainer has no checkpointing and no EMA (it tests fixed weights) and logs to
-    ``<out_dir>/csv/test``; ``checkpoint_callback`` is then None.
+    ``<out_dir>/csv/test``; ``checkpoint_callback`` is then None. ``batches_per_epoch``: train batches per
+    epoch, for :func:`validation_interval` (None: ``train.val_check_interval`` goes to Lightning unchanged).
+    Progress: a bar when stdout is a terminal, plain lines otherwise (:mod:`sympe.diffusion.progress`).
     """
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import CSVLogger
@@ -75,11 +87,12 @@ def build_trainer(cfg: DictConfig, out_dir: str | Path, resume_step: int | None 
     from sympe.diffusion.checkpoint import checkpoint_callbacks
     from sympe.diffusion.interrupt import SaveOnInterrupt
     from sympe.diffusion.metrics_log import ContinuedCSVLogger
-    from sympe.diffusion.progress import RunProgressBar, quiet_lightning
+    from sympe.diffusion.progress import RunProgressBar, RunProgressLog, bars_enabled, quiet_lightning
     from sympe.diffusion.rng_state import RNGStateCheckpoint
 
     quiet_lightning()
     t = cfg.train
+    bars = bool(t.progress_bar) and bars_enabled(sys.stdout)  # Lightning's bars write to stdout
     out = Path(out_dir)
     callbacks, ckpt_cb = [], None
     if not for_test:
@@ -93,8 +106,8 @@ def build_trainer(cfg: DictConfig, out_dir: str | Path, resume_step: int | None 
 
             callbacks.append(EMAWeightAveraging(decay=float(t.ema_decay)))
         callbacks += [saver, RNGStateCheckpoint(int(cfg.seed))]
-        if t.progress_bar:
-            callbacks.append(RunProgressBar())
+        if t.progress_bar:  # a bar on a terminal, plain lines in a log (sympe.diffusion.progress)
+            callbacks.append(RunProgressBar() if bars else RunProgressLog())
         callbacks += list(extra_callbacks or []) + ckpts
     else:
         callbacks += list(extra_callbacks or [])
@@ -115,9 +128,9 @@ def build_trainer(cfg: DictConfig, out_dir: str | Path, resume_step: int | None 
         max_epochs=t.max_epochs, max_steps=t.max_steps, max_time=t.max_time, accelerator=t.accelerator,
         devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy, precision=t.precision,
         gradient_clip_val=t.gradient_clip_val, check_val_every_n_epoch=t.check_val_every_n_epoch,
-        val_check_interval=t.val_check_interval, limit_val_batches=t.limit_val_batches,
+        val_check_interval=validation_interval(t.val_check_interval, batches_per_epoch), limit_val_batches=t.limit_val_batches,
         limit_test_batches=t.limit_test_batches, log_every_n_steps=t.log_every_n_steps,
-        enable_progress_bar=bool(t.progress_bar), logger=loggers, callbacks=callbacks, deterministic=t.deterministic,
+        enable_progress_bar=bars, enable_model_summary=bool(t.model_summary), logger=loggers, callbacks=callbacks, deterministic=t.deterministic,
         default_root_dir=str(out),
     )
     return trainer, ckpt_cb
@@ -190,8 +203,11 @@ def train(cfg: DictConfig, info, datamodule, run, extra_callbacks=None) -> dict:
                               + hint)
         resume_step = int(check_checkpoint_matches(run.ckpt_path, info).get("global_step", 0))
     model = build_model(cfg, info)
+    per_epoch = None
+    if getattr(datamodule, "train_set", None) is not None:
+        per_epoch = -(-len(datamodule.train_set) // int(cfg.train.batch_size))
     trainer, ckpt_cb = build_trainer(cfg, run.path, resume_step=resume_step, resume_command=command,
-                                     extra_callbacks=extra_callbacks)
+                                     extra_callbacks=extra_callbacks, batches_per_epoch=per_epoch)
     rank_zero = trainer.is_global_zero
     run.create()
     if trainer.world_size > 1:
@@ -201,7 +217,9 @@ def train(cfg: DictConfig, info, datamodule, run, extra_callbacks=None) -> dict:
         if run.fresh or not (run.path / "resume_command.txt").exists():
             run.write_text("resume_command.txt", command + "\n")
         what = f"continuing from {run.ckpt_path} (step {resume_step})" if run.ckpt_path else "new run"
-        print(f"[sympe] run folder: {run.path} ({what})\n[sympe] resume with: {command}", flush=True)
+        params = sum(p.numel() for p in model.network.parameters())
+        print(f"[sympe] run folder: {run.path} ({what})\n[sympe] model: {params:,} parameters in the denoiser "
+              f"(train.model_summary=true for the table)\n[sympe] resume with: {command}", flush=True)
     try:
         trainer.fit(model, datamodule, ckpt_path=run.ckpt_path)
     except BaseException:

@@ -4,18 +4,21 @@
     python scripts/evaluate.py samples=digress_qm9.smi dataset=qm9
     python scripts/evaluate.py samples=generated.npz dataset=planar
 
-The metrics are printed as one JSON object on the last line of stdout and written to ``metrics.json``.
-Option values and the checkpoint file are checked before anything loads; progress bars follow the NLL
-and sampling loops. Molecules: validity (strict and relaxed), uniqueness, novelty, connected fraction, atom / molecule stability
-(explicit H only), V.U.N. Graphs: MMD² of degree / clustering / orbit / spectrum with their ratios to the
-train-vs-test MMD, validity (planar / SBM) with the same validity of the real test graphs, uniqueness,
-novelty, V.U.N.; planar / SBM / comm20 are scored against the shipped SPECTRE benchmark graphs (DiGress's
-split) unless reference=dataset. Sample files are read by sympe.datasets.sample_readers (format detected
-from the content or given with format=); anything that needs saying is in the ``warnings`` list. The NLL is in
-nats per graph, mean ± standard error over the test graphs, under each convention of ``nll_conventions``
-(default: the checkpoint's options, changed with ``model.eval.*`` / ``model.x0_kernel``), with the exchangeable
-floor of the same graphs beside it and, with ``leak_test_permutations=K``, the node-order leak test; keys name
-the convention (``nll_<convention>_<estimator>``, see sympe.diffusion.nll_evaluation).
+The metrics are printed as one JSON object on the last line of stdout and written to ``metrics.json``. Option
+values and the checkpoint file are checked before anything loads; progress bars follow the NLL and sampling
+loops. Molecules: validity (strict and relaxed), uniqueness, novelty, connected fraction, atom / molecule
+stability (explicit H only), V.U.N., and the Fréchet ChemNet Distance (``fcd``, Preuer et al. 2018,
+dimensionless) of the valid samples to the dataset's test split (``fcd_reference``, the set DiGress-style papers
+compare with; its ChemNet statistics are cached beside the processed split, see sympe.datasets.mol_fcd;
+``fcd=auto|true|false``). Graphs: MMD² of degree / clustering / orbit / spectrum with their ratios to the
+train-vs-test MMD, validity (planar / SBM) with the same validity of the real test graphs, uniqueness, novelty,
+V.U.N.; planar / SBM / comm20 are scored against the shipped SPECTRE benchmark graphs (DiGress's split) unless
+reference=dataset. Sample files are read by sympe.datasets.sample_readers (format detected from the content or
+given with format=); anything that needs saying is in the ``warnings`` list. The NLL is in nats per graph, mean
+± standard error over the test graphs, under each convention of ``nll_conventions`` (default: the checkpoint's
+options, changed with ``model.eval.*`` / ``model.x0_kernel``), with the exchangeable floor of the same graphs
+beside it and, with ``leak_test_permutations=K``, the node-order leak test; keys name the convention
+(``nll_<convention>_<estimator>``, see sympe.diffusion.nll_evaluation).
 
     python scripts/evaluate.py checkpoint=... model.eval.digress_compat=true    # DiGress's formula
     python scripts/evaluate.py checkpoint=... model.x0_kernel=reweighted        # sample + score that model
@@ -43,8 +46,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydrogens: bool = False,
-                   reference: str = "benchmark", sbm_method: str = "auto", sbm_workers: int = 1) -> dict:
-    """Metrics of generated (atoms, bonds) pairs, or of SMILES lines (molecules only)."""
+                   reference: str = "benchmark", sbm_method: str = "auto", sbm_workers: int = 1,
+                   fcd="auto", device: str = "cpu") -> dict:
+    """Metrics of generated (atoms, bonds) pairs, or of SMILES lines (molecules only).
+
+    Molecules also get ``fcd`` / ``fcd_reference`` (:func:`sympe.datasets.mol_fcd.fcd_section`; ``fcd`` is ``"auto"``, True or False as
+    the option of the same name, ``device`` runs ChemNet)."""
     train = splits["train"]
     info = train.info
     if info.is_molecular:
@@ -53,7 +60,12 @@ def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydroge
 
         metrics = MoleculeMetrics(MoleculeSpec(tuple(info.node_classes)), train.train_smiles(),
                                   fill_hydrogens=fill_hydrogens)
-        return metrics.from_smiles(smiles_lines) if smiles_lines is not None else metrics.from_graphs(generated)
+        out = metrics.from_smiles(smiles_lines) if smiles_lines is not None else metrics.from_graphs(generated)
+        from sympe.datasets.mol_fcd import fcd_section
+
+        section, fcd_warnings = fcd_section(splits["test"], metrics.valid_smiles, fcd, device)
+        out["warnings"] += fcd_warnings
+        return {**out, **section}
     if smiles_lines is not None:
         raise ValueError(f"a SMILES file was given but dataset {info.name!r} is not molecular; give an .npz of graphs")
     from sympe.datasets.graph_metrics import GraphMetrics, SBMTest
@@ -121,6 +133,12 @@ def apply_model_overrides(model, cfg: DictConfig) -> None:
 @user_errors
 def main(cfg: DictConfig) -> None:
     check_options(cfg, EVALUATE_OPTIONS)
+    if cfg.fcd in (True, "true"):
+        from sympe.datasets.mol_fcd import FCD_INSTALL, fcd_torch_missing
+
+        if fcd_torch_missing():
+            raise ConfigError(f"fcd=true needs the optional package fcd-torch, which is not installed: {FCD_INSTALL}, "
+                              "or pass fcd=auto (computed when installed) or fcd=false")
     check_sampling_grid(cfg)
     check_inference_options(cfg.model, none=True)
     for label in cfg.nll_conventions or []:
@@ -155,6 +173,8 @@ def main(cfg: DictConfig) -> None:
         info = None if splits is None else splits["train"].info
         graphs, lines, how = read_samples(path, info, cfg)
         result.update({"samples": str(path), "dataset": cfg.dataset, "num_samples": len(graphs or lines), **how})
+        from sympe.diffusion.training import resolve_device
+
         if splits is None:  # MOSES's own metric suite (sympe.datasets.moses_metrics), on SMILES
             from sympe.datasets.moses_metrics import evaluate_moses_samples
 
@@ -165,7 +185,8 @@ def main(cfg: DictConfig) -> None:
         else:
             result.update(sample_metrics(splits, generated=graphs, smiles_lines=lines,
                                          fill_hydrogens=bool(cfg.fill_hydrogens), reference=cfg.reference,
-                                         sbm_method=cfg.sbm_method, sbm_workers=int(cfg.sbm_workers)))
+                                         sbm_method=cfg.sbm_method, sbm_workers=int(cfg.sbm_workers),
+                                         fcd=cfg.fcd, device=resolve_device(cfg.device)))
         out_dir = Path(cfg.out_dir) if cfg.out_dir else path.resolve().parent
     else:
         import torch
@@ -218,7 +239,7 @@ def main(cfg: DictConfig) -> None:
             result["time_distortion"] = cfg.time_distortion
             result.update(sample_metrics(splits, generated=graphs, fill_hydrogens=bool(cfg.fill_hydrogens),
                                          reference=cfg.reference, sbm_method=cfg.sbm_method,
-                                         sbm_workers=int(cfg.sbm_workers)))
+                                         sbm_workers=int(cfg.sbm_workers), fcd=cfg.fcd, device=device))
     out_dir.mkdir(parents=True, exist_ok=True)
     clean = json.loads(json.dumps(result, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))
     tmp = out_dir / "metrics.json.tmp"

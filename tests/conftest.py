@@ -1,17 +1,48 @@
-"""Shared test fixtures: where the reference data lies, and one processed QM9 for the whole session."""
+"""Shared test fixtures: the benchmark data the tests read, and one processed QM9 for the whole session.
+
+The tests need nothing beside the repository: the SPECTRE graphs ship inside the package
+(``sympe/datasets/data/spectre``) and QM9's ``gdb_index,smiles`` table is written from the installed
+``qm9pack`` package. Where the project's offline reference folder (``../shared/data``, or
+``SYMPE_SHARED_DATA``) exists, its QM9 table is used instead (it holds the same rows; reading it is faster),
+and the tests that compare the shipped files with it run against it.
+"""
 from __future__ import annotations
 
+import csv
+import gzip
 import os
 from pathlib import Path
 
 import pytest
 
+from sympe.datasets.spectre import BENCHMARK_DIR
+
 REPO = Path(__file__).resolve().parents[1]
-# The offline reference data (../shared/data beside the repository, as on CI); SYMPE_SHARED_DATA overrides.
-SHARED_DATA = Path(os.environ.get("SYMPE_SHARED_DATA", REPO.parent / "shared" / "data"))
+# The project's offline reference data, when present (never required); SYMPE_SHARED_DATA overrides,
+# SYMPE_SHARED_DATA=none ignores it (CI runs the suite once that way).
+_shared = os.environ.get("SYMPE_SHARED_DATA", str(REPO.parent / "shared" / "data"))
+SHARED_DATA = None if _shared.lower() == "none" or not Path(_shared).is_dir() else Path(_shared)
+# The SPECTRE benchmark graphs shipped with the package (planar.npz, sbm.npz, community20.npz).
+SPECTRE_DIR = Path(BENCHMARK_DIR)
 
 
 @pytest.fixture(scope="session")
 def qm9_root(tmp_path_factory) -> Path:
     """A data root in which QM9 (qm9pack source) is processed at most once per test session."""
     return tmp_path_factory.mktemp("qm9_shared")
+
+
+@pytest.fixture(scope="session")
+def qm9_index_csv(tmp_path_factory) -> Path:
+    """A ``gdb_index,smiles`` CSV (gzipped) of the 130,831 characterized QM9 molecules: the reference copy in
+    ``../shared/data`` when present, else written once per session from the installed ``qm9pack``."""
+    if SHARED_DATA is not None and (SHARED_DATA / "qm9_index_smiles.csv.gz").is_file():
+        return SHARED_DATA / "qm9_index_smiles.csv.gz"
+    from sympe.datasets.qm9 import read_qm9pack
+
+    path = tmp_path_factory.mktemp("qm9_index") / "qm9_index_smiles.csv.gz"
+    with gzip.open(path, "wt", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["gdb_index", "smiles"])
+        writer.writerows(read_qm9pack())
+    return path

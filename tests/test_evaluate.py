@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, SHARED_DATA
+from conftest import REPO, SPECTRE_DIR
 from sympe.datasets.outputs import save_graphs_npz
 from sympe.datasets import spectre
 from sympe.datasets.spectre import SpectreDataset, load_npz_graphs
 
-PLANAR = SHARED_DATA / "spectre" / "planar.npz"
+PLANAR = SPECTRE_DIR / "planar.npz"
 
 
 def evaluate(args, cwd, data_root, check=True):
@@ -52,7 +52,7 @@ def test_real_planar_test_graphs_score_as_the_ceiling(tmp_path):
 def test_smiles_file_of_another_system(tmp_path, qm9_root):
     lines = ["CCO", "CCO", "None", "c1ccccc1", "not_a_smiles", "C1=CC=CN=C1", "CC(=O)O", "[CH3]"]
     (tmp_path / "samples.smi").write_text("SMILES\n" + "\n".join(lines) + "\n\n")
-    proc = evaluate(["samples=samples.smi", "dataset=qm9"], tmp_path, qm9_root)
+    proc = evaluate(["samples=samples.smi", "dataset=qm9", "fcd=false"], tmp_path, qm9_root)  # FCD: test_evaluate_fcd.py
     m = json.loads(proc.stdout.strip().splitlines()[-1])
     assert m["num_samples"] == 8  # the header line and trailing blank lines are not samples
     assert m["samples_format"] == "smiles" and m["samples_notes"] == ["header line 'SMILES' skipped"]
@@ -61,6 +61,8 @@ def test_smiles_file_of_another_system(tmp_path, qm9_root):
     assert m["uniqueness"] == pytest.approx(4 / 5)
     # ethanol, acetic acid, pyridine and benzene are all QM9 molecules; only those outside the train split are novel
     assert 0.0 <= m["novelty"] <= 1.0 and m["atom_stability"] is None  # no stability without explicit H
+    assert m["fcd"] is None and m["fcd_reference"] is None  # fcd=false: skipped silently
+    assert not any("fcd" in w for w in m["warnings"])
 
 
 @pytest.mark.parametrize("content, args, message", [
@@ -70,6 +72,7 @@ def test_smiles_file_of_another_system(tmp_path, qm9_root):
     ("CCO\n", ["dataset=qm10"], "dataset='qm10' is unknown"),
     ("CCO\n", ["dataset=planar", "format=xml"], "format=xml is not accepted: expected one of auto, npz_edges"),
     (None, ["dataset=planar"], "samples=s.smi is not a file"),
+    ("CCO\n", ["dataset=planar", "fcd=maybe"], "fcd=maybe is not accepted: expected one of auto, true, false"),
 ])
 def test_errors_name_the_problem(tmp_path, content, args, message):
     """A bad file or option ends the command with one line ``error: ...`` (status 2), never a traceback."""
@@ -104,7 +107,8 @@ def test_npz_round_trip_of_saved_samples(tmp_path):
 def test_project_csv_with_foreign_elements(tmp_path, qm9_root):
     """The project's own gdb_index,smiles CSV; elements QM9 has not make a sample invalid, named in a warning."""
     (tmp_path / "samples.csv").write_text("gdb_index,smiles\n1,C\n2,N\n3,O\n4,CC[Si]C\n5,CCCl\n6,CCO\n")
-    m = json.loads(evaluate(["samples=samples.csv", "dataset=qm9"], tmp_path, qm9_root).stdout.splitlines()[-1])
+    m = json.loads(evaluate(["samples=samples.csv", "dataset=qm9", "fcd=false"], tmp_path,
+                         qm9_root).stdout.splitlines()[-1])
     assert m["samples_format"] == "csv" and m["num_samples"] == 6
     assert m["num_valid"] == 4 and m["validity"] == pytest.approx(4 / 6)
     assert m["num_outside_spec"] == 2 and m["outside_spec_elements"] == {"Cl": 1, "Si": 1}
@@ -120,7 +124,8 @@ def test_digress_text_dump_of_molecules(tmp_path, qm9_root):
     co2 = block([2, 0, 2], [[0, 2, 0], [2, 0, 2], [0, 2, 0]])
     pentavalent = block([0, 0, 0, 0, 0, 0], [[0, 1, 1, 1, 1, 1]] + [[1, 0, 0, 0, 0, 0]] * 5)
     (tmp_path / "generated_samples1.txt").write_text(ethanol + co2 + pentavalent)
-    m = json.loads(evaluate(["samples=generated_samples1.txt", "dataset=qm9"], tmp_path, qm9_root).stdout.splitlines()[-1])
+    m = json.loads(evaluate(["samples=generated_samples1.txt", "dataset=qm9", "fcd=false"], tmp_path,
+                         qm9_root).stdout.splitlines()[-1])
     assert m["samples_format"] == "digress_txt" and m["num_samples"] == 3
     assert m["num_valid"] == 2 and m["num_unique"] == 2
 

@@ -15,10 +15,9 @@ from sympe.datasets import graph_validity
 from sympe.datasets.graph_utils import networkx_to_data, to_networkx_list
 from sympe.datasets.spectre import digress_split_indices, generate_sbm, load_npz_graphs
 
-from conftest import SHARED_DATA
+from conftest import SPECTRE_DIR
 
-DATA = SHARED_DATA / "spectre"
-needs_npz = pytest.mark.skipif(not (DATA / "planar.npz").is_file(), reason="SPECTRE npz copies not available")
+DATA = SPECTRE_DIR  # the benchmark graphs shipped with the package
 LOUVAIN = gm.SBMTest(method="louvain")
 HAS_GRAPH_TOOL = graph_validity.graph_tool_python() is not None
 
@@ -217,7 +216,6 @@ def test_empty_graphs_are_dropped():
 
 
 # ============================================================================ validity
-@needs_npz
 def test_real_planar_graphs_are_all_valid(spectre_graphs):
     gs, _ = spectre_graphs["planar"]
     assert len(gs) == 200 and all(gm.is_planar_valid(g) for g in gs)
@@ -267,7 +265,6 @@ def test_sbm_partition_recovers_planted_blocks():
     assert recovered >= 5
 
 
-@needs_npz
 def test_real_sbm_graphs_mostly_valid_and_er_graphs_invalid(spectre_graphs):
     gs, idx = spectre_graphs["sbm"]
     test = [gs[i] for i in idx["test"]]
@@ -312,7 +309,6 @@ def test_uniqueness_novelty_vun_crafted():
 
 
 # ============================================================================ all together
-@needs_npz
 def test_graph_metrics_end_to_end_planar(spectre_graphs):
     gs, idx = spectre_graphs["planar"]
     train = [gs[i] for i in idx["train"][:16]]

@@ -21,17 +21,12 @@ from sympe.datasets.mol_metrics import (
 )
 from sympe.datasets.molecules import QM9_SPEC, QM9_SPEC_WITH_H, canonical_smiles, graph_classes, mol_to_graph
 
-from conftest import SHARED_DATA
-
-QM9_CSV = SHARED_DATA / "qm9_index_smiles.csv.gz"
 C, N, O, F, H = range(5)  # class indices of QM9_SPEC_WITH_H (the first four also of QM9_SPEC)
 
 
 @pytest.fixture(scope="module")
-def qm9_smiles():
-    if not QM9_CSV.exists():
-        pytest.fail(f"{QM9_CSV} is missing: the shared QM9 index is needed by these tests")
-    with gzip.open(QM9_CSV, "rt", newline="") as f:
+def qm9_smiles(qm9_index_csv):
+    with gzip.open(qm9_index_csv, "rt", newline="") as f:
         rows = [r["smiles"] for _, r in zip(range(500), csv.DictReader(f))]
     assert len(rows) == 500
     return rows

@@ -22,11 +22,8 @@ from sympe.datasets.qm9 import (
     read_uncharacterized,
 )
 
-from conftest import SHARED_DATA
 
-SHARED_CSV = str(SHARED_DATA / "qm9_index_smiles.csv.gz")
 SIZES = {"train": 97_734, "val": 20_042, "test": 13_055}
-has_shared_csv = pytest.mark.skipif(not osp.isfile(SHARED_CSV), reason=f"reference copy {SHARED_CSV} not present")
 
 
 def _qm9pack_installed():
@@ -132,9 +129,10 @@ def test_reload_uses_cache(qm9):
 
 # ---------------------------------------------------------------------- sources
 @needs_qm9pack
-@has_shared_csv
-def test_csv_rows_equal_qm9pack(records):
-    assert list(read_index_smiles_csv(SHARED_CSV)) == records
+def test_csv_rows_equal_qm9pack(records, qm9_index_csv):
+    """The gdb_index,smiles table (the offline reference copy where present, else written from qm9pack) reads
+    back as qm9pack's rows, in order."""
+    assert list(read_index_smiles_csv(str(qm9_index_csv))) == records
 
 
 def test_missing_qm9pack_message(monkeypatch):
@@ -160,15 +158,14 @@ def test_constructor_errors(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def small_rows():
+def small_rows(qm9_index_csv):
     """The first 400 molecules (gdb_index 1..): enough for every split to be non-empty."""
     rows = []
-    for g, s in read_index_smiles_csv(SHARED_CSV) if osp.isfile(SHARED_CSV) else []:
+    for g, s in read_index_smiles_csv(str(qm9_index_csv)):
         rows.append((g, s))
         if len(rows) == 400:
             break
-    if not rows:
-        pytest.skip("reference CSV not present")
+    assert len(rows) == 400
     return rows
 
 

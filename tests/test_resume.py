@@ -343,6 +343,16 @@ def test_scripts_refuse_bad_values_before_loading_and_leave_no_folder(tmp_path):
         ("evaluate.py", ["checkpoint=full.ckpt", "model.x0_kernel=bogus"], "model.x0_kernel=bogus is not accepted"),
         ("evaluate.py", ["checkpoint=full.ckpt", "nll_conventions=[ours_magic]"], "NLL convention 'ours_magic'"),
         ("train_diffusion.py", ["model.eval.num_bins=0"], "model.eval.num_bins=0 is not accepted"),
+        ("train_diffusion.py", ["dataset=planar", "dataset.params.source=npz"],
+         "dataset.params.source=npz needs dataset.params.path=<path>"),
+        ("train_diffusion.py", ["dataset=qm9", "dataset.params.source=csv"],
+         "dataset.params.source=csv needs dataset.params.csv_path=<path>"),
+        ("train_diffusion.py", ["dataset=planar", "dataset.params.source=npz", "dataset.params.path=absent.npz"],
+         "dataset.params.path=absent.npz does not exist"),
+        ("evaluate.py", ["samples=full.ckpt", "dataset=planar", "dataset_params={source: npz}"],
+         "dataset_params.source=npz needs dataset_params.path=<path>"),
+        ("evaluate.py", ["samples=full.ckpt", "dataset=planar", "dataset_params={source: npz, path: absent.npz}"],
+         "dataset_params.path=absent.npz does not exist"),
     ]:
         torch.save({"w": torch.ones(1000)}, tmp_path / "full.ckpt")
         (tmp_path / "cut.ckpt").write_bytes((tmp_path / "full.ckpt").read_bytes()[:500])

@@ -18,11 +18,10 @@ from sympe.datasets.spectre import (SpectreDataset, PlanarDataset, digress_split
                                     generate_graphs, graphs_from_adjacencies)
 from sympe.diffusion.graph import DenseGraph
 
-from conftest import SHARED_DATA  # noqa: E402
+from conftest import SHARED_DATA, SPECTRE_DIR  # noqa: E402
 
-DATA = SHARED_DATA / "spectre"
+DATA = SPECTRE_DIR  # the benchmark graphs shipped with the package
 NPZ = {"planar": DATA / "planar.npz", "sbm": DATA / "sbm.npz", "comm20": DATA / "community20.npz"}
-needs_npz = pytest.mark.skipif(not NPZ["planar"].is_file(), reason="reference npz files not available")
 
 
 def all_splits(root, **kw):
@@ -187,7 +186,6 @@ def test_dense_conversion_is_valid(tmp_path):
 
 
 # ---------------------------------------------------------------------------- npz
-@needs_npz
 def test_planar_npz(tmp_path):
     splits = all_splits(tmp_path, name="planar", source="npz", path=str(NPZ["planar"]))
     assert [len(splits[s]) for s in splits] == [128, 32, 40]
@@ -205,7 +203,6 @@ def test_planar_npz(tmp_path):
         assert [signature(g) for g in again[s]] == [signature(g) for g in splits[s]]
 
 
-@needs_npz
 def test_sbm_npz(tmp_path):
     splits = all_splits(tmp_path, name="sbm", source="npz", path=str(NPZ["sbm"]))
     assert [len(splits[s]) for s in splits] == [128, 32, 40]
@@ -213,7 +210,6 @@ def test_sbm_npz(tmp_path):
     assert len(sizes) == 200 and min(sizes) == 44 and max(sizes) == 187
 
 
-@needs_npz
 def test_comm20_npz(tmp_path):
     splits = all_splits(tmp_path, name="comm20", source="npz", path=str(NPZ["comm20"]))
     assert [len(splits[s]) for s in splits] == [64, 16, 20]
@@ -313,8 +309,9 @@ def test_benchmark_graphs_are_the_default_source(tmp_path, name, fname, total):
     for s, ds in splits.items():
         assert [signature(g) for g in ds] == [signature(shipped[i]) for i in idx[s]]
         assert [signature(g) for g in bench[s]] == [signature(g) for g in ds]
-    if NPZ[name].is_file():  # the shipped copy is the project's offline reference copy, graph for graph
-        assert [signature(g) for g in spectre.load_npz_graphs(str(NPZ[name]))] == [signature(g) for g in shipped]
+    reference = SHARED_DATA / "spectre" / fname if SHARED_DATA is not None else None
+    if reference is not None and reference.is_file():  # the offline reference copy, where it lies beside the repo
+        assert [signature(g) for g in spectre.load_npz_graphs(str(reference))] == [signature(g) for g in shipped]
     import yaml
 
     cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "dataset" / f"{name}.yaml").read_text())
