@@ -245,9 +245,9 @@ def split_chemnet_stats(dataset, device: str = "cpu", batch_size: int = 512, pro
     _require_fcd_torch("the FCD (split_chemnet_stats)")
     split = getattr(dataset, "split", None) or "reference"
     if progress:
-        where = f"cached in {path}" if path is not None else "not cached: the split has no processed file"
-        print(f"[sympe] FCD: ChemNet statistics of {len(dataset):,} {split} molecules ({where})",
-              file=sys.stderr, flush=True)
+        where = f"then cached in {path}" if path is not None else "not cached: the split has no processed file"
+        print(f"[sympe] FCD: computing the ChemNet statistics of {len(dataset):,} {split} molecules (once; about "
+              f"{max(1, round(len(dataset) / 400)):,} s on a 2-core CPU; {where})", file=sys.stderr, flush=True)
     smiles = split_smiles(dataset, spec)
     stats = chemnet_stats(smiles, device, batch_size, name=f"the {split} split")
     if path is not None:

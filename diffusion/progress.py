@@ -69,6 +69,11 @@ class RunProgressBar(TQDMProgressBar):
                     position=2 * self.process_position, disable=self.is_disabled, leave=True, dynamic_ncols=True,
                     file=sys.stdout, smoothing=0, bar_format=self.BAR_FORMAT)
 
+    def on_train_start(self, trainer, pl_module) -> None:
+        super().on_train_start(trainer, pl_module)
+        if self._train_progress_bar is not None:  # a resumed run is mid-epoch: name its epoch at once
+            self.train_progress_bar.set_description(f"train steps (epoch {trainer.current_epoch})")
+
     def on_train_epoch_start(self, trainer, *_) -> None:
         if self._train_progress_bar is not None:
             self.train_progress_bar.set_description(f"train steps (epoch {trainer.current_epoch})")

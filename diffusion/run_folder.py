@@ -34,7 +34,8 @@ from omegaconf import DictConfig, OmegaConf
 from sympe.diffusion.checkpoint_files import LAST_NAME, check_checkpoint_file
 from sympe.diffusion.options import ConfigError
 
-__all__ = ["RunFolder", "resolve_run", "resume_command", "compare_with_saved_config", "RUN_DIR_ENV",
+__all__ = ["RunFolder", "resolve_run", "resume_command", "compare_with_saved_config", "changed_train_settings",
+           "RUN_DIR_ENV",
            "RESUME_KEYS"]
 
 RUN_DIR_ENV = "SYMPE_RUN_DIR"
@@ -175,6 +176,19 @@ def _flatten(d, prefix: str = "") -> dict:
     for k, v in d.items():
         out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
     return out
+
+
+def changed_train_settings(cfg: DictConfig, run: RunFolder) -> list[str]:
+    """``train.*`` settings of ``cfg`` that differ from the run's ``config.yaml`` (they may change on resume, e.g.
+    a larger ``train.max_steps``, or because a default changed since the run started), as
+    ``"key: run <saved> -> now <given>"``; the keys that choose what to resume from are left out."""
+    saved_path = run.path / "config.yaml"
+    if not saved_path.exists():
+        return []
+    saved = _flatten(OmegaConf.to_container(OmegaConf.load(saved_path), resolve=False).get("train"), "train")
+    now = _flatten(OmegaConf.to_container(cfg, resolve=True).get("train"), "train")
+    return [f"{key}: run {saved.get(key)!r} -> now {now.get(key)!r}" for key in sorted(set(saved) | set(now))
+            if key not in RESUME_KEYS and saved.get(key) != now.get(key)]
 
 
 def compare_with_saved_config(cfg: DictConfig, run: RunFolder) -> list[str]:

@@ -190,7 +190,7 @@ def train(cfg: DictConfig, info, datamodule, run, extra_callbacks=None) -> dict:
 
     from sympe.diffusion.model import check_checkpoint_matches, load_model
     from sympe.diffusion.options import ConfigError
-    from sympe.diffusion.run_folder import RUN_DIR_ENV, compare_with_saved_config, resume_command
+    from sympe.diffusion.run_folder import RUN_DIR_ENV, changed_train_settings, compare_with_saved_config, resume_command
 
     command = resume_command(run)
     resume_step = None
@@ -202,6 +202,10 @@ def train(cfg: DictConfig, info, datamodule, run, extra_callbacks=None) -> dict:
             raise ConfigError(f"train.resume: the run in {run.path} was trained with other settings: " + "; ".join(diffs)
                               + hint)
         resume_step = int(check_checkpoint_matches(run.ckpt_path, info).get("global_step", 0))
+        changed = changed_train_settings(cfg, run)
+        if changed:
+            print("[sympe] training settings that differ from the run's config.yaml (the new values apply; give "
+                  "the old ones on the command line to keep them): " + "; ".join(changed), flush=True)
     model = build_model(cfg, info)
     per_epoch = None
     if getattr(datamodule, "train_set", None) is not None:

@@ -191,6 +191,12 @@ def test_fcd_of_a_set_with_itself_is_zero():
     acc.update(acts)
     assert mm.frechet(acts.mean(0), np.cov(acts.T), acc.mean, acc.covariance) == pytest.approx(0.0, abs=1e-4)
     assert mm.frechet(acts.mean(0), np.cov(acts.T), acts.mean(0), np.cov(acts.T)) >= 0.0  # clipped
+
+
+@needs_molsets  # moses_metrics scores MOSES's filters too, whose SMARTS are molsets's data files
+@needs_fcd
+def test_fcd_of_the_suite_against_a_reference_of_the_same_set_is_zero():
+    smiles = DRUGS * 4
     ref = mm.MosesReference.from_smiles(smiles, fcd=True)
     out = mm.moses_metrics(smiles, {"Test": ref})
     assert 0.0 <= out["FCD/Test"] < 1e-3

@@ -57,6 +57,9 @@ def test_train_resume_test_and_sample(tmp_path):
     out = run_script("train_diffusion.py", common + ["train.max_steps=9", f"train.ckpt_path={last}"], tmp_path)
     assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 9
     assert "test NLL" in out.stdout
+    # the changed training settings are named (train.ckpt_path, which picks the checkpoint, is not)
+    changed = next(line for line in out.stdout.splitlines() if "differ from the run's config.yaml" in line)
+    assert changed.endswith("train.max_steps: run 6 -> now 9"), changed
 
     # sample graphs, strided
     out = run_script("sample.py", [f"checkpoint={last}", "num_samples=5", "steps=4", "out_dir=samples"], tmp_path)
