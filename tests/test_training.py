@@ -415,3 +415,16 @@ def test_summary_prints_the_exchangeable_floor(tmp_path):
                                             "hydra.run.dir=run"], tmp_path, timeout=300)
     # a cycle of 8 nodes with one marked node has |Aut| = 2: floor log(8!/2) = log 20160 (p(N = 8) = 1)
     assert f"test: exchangeable NLL floor {math.log(20160):.3f}" in out.stdout
+
+
+def test_validation_interval_falls_back_to_epoch_ends():
+    """An integer interval longer than an epoch validates at each epoch's end (Lightning would refuse it);
+    fractions, None and intervals within an epoch go through unchanged."""
+    from sympe.diffusion.training import validation_interval
+
+    assert validation_interval(1000, 3) is None
+    assert validation_interval(1000, 3055) == 1000
+    assert validation_interval(3, 3) == 3
+    assert validation_interval(0.5, 3) == 0.5
+    assert validation_interval(None, 3) is None
+    assert validation_interval(1000, None) == 1000
