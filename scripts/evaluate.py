@@ -37,44 +37,13 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from sympe.datasets.config import dataset_config, dataset_params, resolve_path
+from sympe.datasets.evaluation import sample_metrics
 from sympe.datasets.registry import build_splits
 from sympe.diffusion.checkpoint_files import check_checkpoint_file
 from sympe.diffusion.options import (EVALUATE_OPTIONS, ConfigError, check_inference_options, check_options,
                                     check_sampling_grid, user_errors)
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydrogens: bool = False,
-                   reference: str = "benchmark", sbm_method: str = "auto", sbm_workers: int = 1,
-                   fcd="auto", device: str = "cpu") -> dict:
-    """Metrics of generated (atoms, bonds) pairs, or of SMILES lines (molecules only).
-
-    Molecules also get ``fcd`` / ``fcd_reference`` (:func:`sympe.datasets.mol_fcd.fcd_section`; ``fcd`` is ``"auto"``, True or False as
-    the option of the same name, ``device`` runs ChemNet)."""
-    train = splits["train"]
-    info = train.info
-    if info.is_molecular:
-        from sympe.datasets.mol_metrics import MoleculeMetrics
-        from sympe.datasets.molecules import MoleculeSpec
-
-        metrics = MoleculeMetrics(MoleculeSpec(tuple(info.node_classes)), train.train_smiles(),
-                                  fill_hydrogens=fill_hydrogens)
-        out = metrics.from_smiles(smiles_lines) if smiles_lines is not None else metrics.from_graphs(generated)
-        from sympe.datasets.mol_fcd import fcd_section
-
-        section, fcd_warnings = fcd_section(splits["test"], metrics.valid_smiles, fcd, device)
-        out["warnings"] += fcd_warnings
-        return {**out, **section}
-    if smiles_lines is not None:
-        raise ValueError(f"a SMILES file was given but dataset {info.name!r} is not molecular; give an .npz of graphs")
-    from sympe.datasets.graph_metrics import GraphMetrics, SBMTest
-    from sympe.datasets.spectre import scoring_reference
-
-    ref_train, ref_test, described = scoring_reference(splits, reference)
-    out = GraphMetrics(info.name, ref_train, ref_test, sbm=SBMTest(method=sbm_method, workers=sbm_workers))(generated)
-    out["warnings"] = described.pop("warnings") + out["warnings"]
-    return {**described, **out}
 
 
 def read_samples(path: Path, info, cfg: DictConfig):
