@@ -134,12 +134,12 @@ def dataset_config(configs_dir: str | os.PathLike, name: str, overrides: dict | 
 
 def summary_text(name: str, params: dict, splits: dict, floor: bool = True) -> str:
     """Multi-line summary of a dataset: its config, split sizes, the train split's statistics and (``floor``)
-    the exchangeable NLL floor of the val and test splits (:mod:`sympe.datasets.floor`; exact |Aut| per graph,
+    the exchangeable NLL floor of the val and test splits (:mod:`sympe.datasets.floor.exchangeable`; exact |Aut| per graph,
     computed once and cached beside the processed data)."""
     sizes = ", ".join(f"{k}={len(v)}" for k, v in splits.items())
     lines = [f"[sympe] dataset {name} {dict(params)}", f"[sympe] splits: {sizes}", splits["train"].info.summary()]
     if floor:
-        from sympe.datasets.floor import exchangeable_floor
+        from sympe.datasets.floor.exchangeable import exchangeable_floor
 
         for split in ("val", "test"):
             if split in splits and len(splits[split]):

@@ -3,7 +3,7 @@
 Batches are PyG ``Batch`` objects (sparse); the model converts them to a
 :class:`~sympe.diffusion.graph.DenseGraph`. Shuffling of the train split uses a ``torch.Generator``
 seeded with ``seed``, so the order of batches is the same in every run with the same seed. The train
-loader is a :class:`~sympe.datasets.sampler.ResumableDataLoader`: its state (the permutation of the
+loader is a :class:`~sympe.datasets.train_sampler.ResumableDataLoader`: its state (the permutation of the
 current epoch and how many of its graphs were trained on) goes into every checkpoint through
 Lightning's stateful-dataloader protocol, and a run resumed mid-epoch sees exactly the batches that the
 uninterrupted run would have seen. (On one process; under DDP, Lightning's distributed sampler shards
@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from torch_geometric.loader import DataLoader
 
-from sympe.datasets.sampler import ResumableDataLoader
+from sympe.datasets.train_sampler import ResumableDataLoader
 
 
 class GraphDataModule(pl.LightningDataModule):

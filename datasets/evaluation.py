@@ -11,17 +11,17 @@ def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydroge
     """Sample metrics of generated ``(atoms, bonds)`` pairs, or of SMILES lines (molecules only), for the dataset
     whose ``{"train", "val", "test"}`` splits are given.
 
-    Molecules: :class:`~sympe.datasets.mol_metrics.MoleculeMetrics` against the train split (novelty), plus
-    ``fcd`` / ``fcd_reference`` against the test split (:func:`~sympe.datasets.mol_fcd.fcd_section`; ``fcd`` is
-    ``"auto"``, True or False, ``device`` runs ChemNet). Graphs: :class:`~sympe.datasets.graph_metrics.GraphMetrics`
-    against the scoring reference of :func:`~sympe.datasets.spectre.scoring_reference` (``reference``:
+    Molecules: :class:`~sympe.datasets.metrics.mol_metrics.MoleculeMetrics` against the train split (novelty), plus
+    ``fcd`` / ``fcd_reference`` against the test split (:func:`~sympe.datasets.metrics.fcd.fcd_section`; ``fcd`` is
+    ``"auto"``, True or False, ``device`` runs ChemNet). Graphs: :class:`~sympe.datasets.metrics.graph_metrics.GraphMetrics`
+    against the scoring reference of :func:`~sympe.datasets.sources.spectre.scoring_reference` (``reference``:
     ``"benchmark"`` or ``"dataset"``; SBM validity by ``sbm_method`` in ``sbm_workers`` processes). Raises
     ``ValueError`` for SMILES lines on a dataset that is not molecular."""
     train = splits["train"]
     info = train.info
     if info.is_molecular:
-        from sympe.datasets.mol_fcd import fcd_section
-        from sympe.datasets.mol_metrics import MoleculeMetrics
+        from sympe.datasets.metrics.fcd import fcd_section
+        from sympe.datasets.metrics.mol_metrics import MoleculeMetrics
         from sympe.datasets.molecules import MoleculeSpec
 
         metrics = MoleculeMetrics(MoleculeSpec(tuple(info.node_classes)), train.train_smiles(),
@@ -32,8 +32,8 @@ def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydroge
         return {**out, **section}
     if smiles_lines is not None:
         raise ValueError(f"a SMILES file was given but dataset {info.name!r} is not molecular; give an .npz of graphs")
-    from sympe.datasets.graph_metrics import GraphMetrics, SBMTest
-    from sympe.datasets.spectre import scoring_reference
+    from sympe.datasets.metrics.graph_metrics import GraphMetrics, SBMTest
+    from sympe.datasets.sources.spectre import scoring_reference
 
     ref_train, ref_test, described = scoring_reference(splits, reference)
     out = GraphMetrics(info.name, ref_train, ref_test, sbm=SBMTest(method=sbm_method, workers=sbm_workers))(generated)

@@ -10,15 +10,15 @@ import inspect
 
 # config name -> (module, class, fixed keyword arguments)
 DATASETS: dict[str, tuple[str, str, dict]] = {
-    "qm9": ("sympe.datasets.qm9", "QM9Dataset", {}),
-    "moses": ("sympe.datasets.moses", "MOSESDataset", {}),
-    "planar": ("sympe.datasets.spectre", "SpectreDataset", {"name": "planar"}),
-    "sbm": ("sympe.datasets.spectre", "SpectreDataset", {"name": "sbm"}),
-    "comm20": ("sympe.datasets.spectre", "SpectreDataset", {"name": "comm20"}),
-    "symmetric": ("sympe.datasets.symmetric", "SymmetricFamiliesDataset", {}),
-    "matching": ("sympe.datasets.breaking", "SymmetryBreakingDataset", {"family": "matching"}),
-    "marked_cycle": ("sympe.datasets.breaking", "SymmetryBreakingDataset", {"family": "marked_cycle"}),
-    "star": ("sympe.datasets.breaking", "SymmetryBreakingDataset", {"family": "star"}),
+    "qm9": ("sympe.datasets.sources.qm9", "QM9Dataset", {}),
+    "moses": ("sympe.datasets.sources.moses", "MOSESDataset", {}),
+    "planar": ("sympe.datasets.sources.spectre", "SpectreDataset", {"name": "planar"}),
+    "sbm": ("sympe.datasets.sources.spectre", "SpectreDataset", {"name": "sbm"}),
+    "comm20": ("sympe.datasets.sources.spectre", "SpectreDataset", {"name": "comm20"}),
+    "symmetric": ("sympe.datasets.sources.symmetric", "SymmetricFamiliesDataset", {}),
+    "matching": ("sympe.datasets.sources.breaking", "SymmetryBreakingDataset", {"family": "matching"}),
+    "marked_cycle": ("sympe.datasets.sources.breaking", "SymmetryBreakingDataset", {"family": "marked_cycle"}),
+    "star": ("sympe.datasets.sources.breaking", "SymmetryBreakingDataset", {"family": "star"}),
 }
 
 

@@ -2,14 +2,14 @@
 
 Bars are drawn on a terminal only: output redirected to a file or a pipe gets no bar and no carriage
 return. ``SYMPE_PROGRESS=1`` forces bars on, ``SYMPE_PROGRESS=0`` turns them off (the same switch as the
-dataset-processing bars of ``sympe.datasets.progress``).
+dataset-processing bars, :func:`progress`).
 """
 from __future__ import annotations
 
 import os
 import sys
 
-__all__ = ["bars_enabled", "progress_bar"]
+__all__ = ["bars_enabled", "progress_bar", "progress"]
 
 
 def bars_enabled(stream=None) -> bool:
@@ -34,3 +34,11 @@ def progress_bar(iterable=None, *, total: int | None = None, desc: str = "", uni
     show = bars_enabled(sys.stderr) if enable is None else bool(enable)
     return tqdm(iterable, total=total, desc=desc, unit=unit, leave=leave, disable=not show, file=sys.stderr,
                 dynamic_ncols=True)
+
+
+def progress(iterable, total: int | None = None, desc: str = "", unit: str = "graph", enable: bool | None = None):
+    """``iterable`` with a bar that stays on screen when done (dataset processing, reference statistics), under
+    the rule of :func:`bars_enabled`; ``iterable=None`` gives a bar advanced by hand (``bar.update(k)``).
+    ``enable=False`` never draws it."""
+    return progress_bar(iterable, total=total, desc=desc, unit=unit, leave=True,
+                        enable=False if enable is False else None)

@@ -94,7 +94,7 @@ def time_sampling(model, batch_size: int, device: str, num_steps: int, timed_ste
     ``timed_steps`` steps when given)."""
     from itertools import islice
 
-    from sympe.diffusion.sampler import reverse_chain, sample_graphs, sample_n_nodes
+    from sympe.diffusion.process.sampling import reverse_chain, sample_graphs, sample_n_nodes
 
     model.eval()
     sizes = sample_n_nodes(model.n_nodes_dist.cpu(), batch_size).to(device)
@@ -185,7 +185,7 @@ def _digress_model(dg, batch):
 
 
 def matched_project_model(args, info, extra=()):
-    from sympe.diffusion.training import build_model
+    from sympe.diffusion.runs.training import build_model
 
     torch.manual_seed(0)
     cfg = compose([f"experiment={args.experiment}", *MATCHED_OVERRIDES, *args.override, *extra])
@@ -357,7 +357,7 @@ def vs_digress(args) -> None:
     dg = load_digress(args.vs_digress)
     cfg = compose([f"experiment={args.experiment}", *args.override])
     train = build_splits_from_cfg(cfg)["train"]
-    from sympe.diffusion.cpu_kernel import kernel_available
+    from sympe.diffusion.nn.cpu_kernel import kernel_available
 
     mcfg = compose([f"experiment={args.experiment}", *MATCHED_OVERRIDES, *args.override]).model
     result = {"what": "DiGress (reference) vs sympe, matched settings, interleaved in one process",
@@ -474,7 +474,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from sympe.datasets.config import build_splits_from_cfg
-    from sympe.diffusion.training import build_model
+    from sympe.diffusion.runs.training import build_model
     from torch_geometric.loader import DataLoader
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.device == "auto" else [args.device]

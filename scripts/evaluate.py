@@ -9,16 +9,16 @@ values and the checkpoint file are checked before anything loads; progress bars 
 loops. Molecules: validity (strict and relaxed), uniqueness, novelty, connected fraction, atom / molecule
 stability (explicit H only), V.U.N., and the Fréchet ChemNet Distance (``fcd``, Preuer et al. 2018,
 dimensionless) of the valid samples to the dataset's test split (``fcd_reference``, the set DiGress-style papers
-compare with; its ChemNet statistics are cached beside the processed split, see sympe.datasets.mol_fcd;
+compare with; its ChemNet statistics are cached beside the processed split, see sympe.datasets.metrics.fcd;
 ``fcd=auto|true|false``). Graphs: MMD² of degree / clustering / orbit / spectrum with their ratios to the
 train-vs-test MMD, validity (planar / SBM) with the same validity of the real test graphs, uniqueness, novelty,
 V.U.N.; planar / SBM / comm20 are scored against the shipped SPECTRE benchmark graphs (DiGress's split) unless
-reference=dataset. Sample files are read by sympe.datasets.sample_readers (format detected from the content or
+reference=dataset. Sample files are read by sympe.datasets.samples.readers (format detected from the content or
 given with format=); anything that needs saying is in the ``warnings`` list. The NLL is in nats per graph, mean
 ± standard error over the test graphs, under each convention of ``nll_conventions`` (default: the checkpoint's
 options, changed with ``model.eval.*`` / ``model.x0_kernel``), with the exchangeable floor of the same graphs
 beside it and, with ``leak_test_permutations=K``, the node-order leak test; keys name the convention
-(``nll_<convention>_<estimator>``, see sympe.diffusion.nll_evaluation).
+(``nll_<convention>_<estimator>``, see sympe.diffusion.likelihood.nll_section).
 
     python scripts/evaluate.py checkpoint=... model.eval.digress_compat=true    # DiGress's formula
     python scripts/evaluate.py checkpoint=... model.x0_kernel=reweighted        # sample + score that model
@@ -39,8 +39,8 @@ from omegaconf import DictConfig, OmegaConf
 from sympe.datasets.config import dataset_config, dataset_params, resolve_path
 from sympe.datasets.evaluation import sample_metrics
 from sympe.datasets.registry import build_splits
-from sympe.diffusion.checkpoint_files import check_checkpoint_file
-from sympe.diffusion.options import (EVALUATE_OPTIONS, ConfigError, check_inference_options, check_options,
+from sympe.diffusion.runs.checkpoint_files import check_checkpoint_file
+from sympe.diffusion.runs.options import (EVALUATE_OPTIONS, ConfigError, check_inference_options, check_options,
                                     check_sampling_grid, user_errors)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,8 +48,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def read_samples(path: Path, info, cfg: DictConfig):
     """(graphs, smiles_lines, how it was read); exactly one of graphs / smiles_lines is not None."""
-    from sympe.datasets.sample_readers import digress_atom_decoder
-    from sympe.datasets.sample_readers import read_samples as read
+    from sympe.datasets.samples.readers import digress_atom_decoder
+    from sympe.datasets.samples.readers import read_samples as read
 
     molecular = True if info is None else info.is_molecular  # info None: MOSES, scored from SMILES only
     decoder = tuple(cfg.atom_decoder) if cfg.atom_decoder else (
@@ -60,11 +60,11 @@ def read_samples(path: Path, info, cfg: DictConfig):
 
 
 def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
-    """The NLL section (sympe.diffusion.nll_evaluation) with the exchangeable floor of the same test graphs."""
+    """The NLL section (sympe.diffusion.likelihood.nll_section) with the exchangeable floor of the same test graphs."""
     import torch
 
-    from sympe.datasets.floor import dataset_log_aut, floor_per_graph
-    from sympe.diffusion.nll_evaluation import nll_section
+    from sympe.datasets.floor.exchangeable import dataset_log_aut, floor_per_graph
+    from sympe.diffusion.likelihood.nll_section import nll_section
 
     full = splits["test"]
     test = full[: int(cfg.limit_test_graphs)] if cfg.limit_test_graphs else full
@@ -81,7 +81,7 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
                       leak_permutations=int(cfg.leak_test_permutations), leak_estimator=cfg.leak_test_estimator,
                       leak_graphs=cfg.leak_test_graphs)
     if floor is not None:
-        from sympe.datasets.floor import summarize
+        from sympe.datasets.floor.exchangeable import summarize
 
         fl = summarize(floor, log_aut[: len(test)])
         out.update(fl.as_dict())
@@ -103,7 +103,7 @@ def apply_model_overrides(model, cfg: DictConfig) -> None:
 def main(cfg: DictConfig) -> None:
     check_options(cfg, EVALUATE_OPTIONS)
     if cfg.fcd in (True, "true"):
-        from sympe.datasets.mol_fcd import FCD_INSTALL, fcd_torch_missing
+        from sympe.datasets.metrics.fcd import FCD_INSTALL, fcd_torch_missing
 
         if fcd_torch_missing():
             raise ConfigError(f"fcd=true needs the optional package fcd-torch, which is not installed: {FCD_INSTALL}, "
@@ -111,7 +111,7 @@ def main(cfg: DictConfig) -> None:
     check_sampling_grid(cfg)
     check_inference_options(cfg.model, none=True)
     for label in cfg.nll_conventions or []:
-        from sympe.diffusion.nll_evaluation import parse_convention
+        from sympe.diffusion.likelihood.nll_section import parse_convention
 
         try:
             parse_convention(str(label))
@@ -126,7 +126,7 @@ def main(cfg: DictConfig) -> None:
     if cfg.samples is not None:
         if cfg.dataset is None:
             raise ConfigError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
-        from sympe.datasets.sample_readers import FORMATS
+        from sympe.datasets.samples.readers import FORMATS
 
         if not Path(cfg.samples).is_file():
             raise ConfigError(f"samples={cfg.samples} is not a file")
@@ -136,16 +136,16 @@ def main(cfg: DictConfig) -> None:
             raise ConfigError(f"header={cfg.header} is not accepted: expected one of auto, true, false")
         name, params = dataset_config(REPO / "configs", cfg.dataset,
                                       OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
-        # MOSES is scored from its CSVs only (sympe.datasets.moses_metrics), never from processed graphs
+        # MOSES is scored from its CSVs only (sympe.datasets.metrics.moses_metrics), never from processed graphs
         splits = None if name == "moses" else build_splits(name, resolve_path(cfg.data_root), **params)
         path = Path(cfg.samples)
         info = None if splits is None else splits["train"].info
         graphs, lines, how = read_samples(path, info, cfg)
         result.update({"samples": str(path), "dataset": cfg.dataset, "num_samples": len(graphs or lines), **how})
-        from sympe.diffusion.training import resolve_device
+        from sympe.diffusion.runs.training import resolve_device
 
-        if splits is None:  # MOSES's own metric suite (sympe.datasets.moses_metrics), on SMILES
-            from sympe.datasets.moses_metrics import evaluate_moses_samples
+        if splits is None:  # MOSES's own metric suite (sympe.datasets.metrics.moses_metrics), on SMILES
+            from sympe.datasets.metrics.moses_metrics import evaluate_moses_samples
 
             if lines is None:
                 raise ConfigError(f"samples={path}: dataset=moses is scored on SMILES (MOSES's metrics are defined on "
@@ -160,9 +160,9 @@ def main(cfg: DictConfig) -> None:
     else:
         import torch
 
-        from sympe.datasets.outputs import dense_to_class_lists, draw_grid, graphs_to_smiles, save_graphs_npz, write_lines
-        from sympe.diffusion.progress import network_call_progress
-        from sympe.diffusion.training import load_for_inference, resolve_device, sampling_calls
+        from sympe.datasets.samples.writers import dense_to_class_lists, draw_grid, graphs_to_smiles, save_graphs_npz, write_lines
+        from sympe.diffusion.runs.progress import network_call_progress
+        from sympe.diffusion.runs.training import load_for_inference, resolve_device, sampling_calls
 
         ckpt = Path(cfg.checkpoint)
         device = resolve_device(cfg.device)
@@ -174,7 +174,7 @@ def main(cfg: DictConfig) -> None:
         if not data:
             raise ValueError(f"{ckpt} does not record its dataset config; use samples= mode with dataset=NAME")
         splits = build_splits(data["name"], resolve_path(cfg.data_root), **dataset_params(data["params"]))
-        from sympe.diffusion.model import check_checkpoint_matches
+        from sympe.diffusion.runs.model import check_checkpoint_matches
 
         check_checkpoint_matches(str(ckpt), splits["train"].info)
         out_dir = Path(cfg.out_dir) if cfg.out_dir else ckpt.resolve().parent.parent / "eval"

@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 # column -> candidate keys; the first key found wins, searching the run's evaluation calls in preset order.
 # "a.b" reads metrics["a"]["b"]. Placeholders, from the preset's `keys` section: {est} the NLL estimator,
 # {K} the breaker draws of the mixture bound, {leak} the leak test's convention and estimator. evaluate.py
-# names every NLL by its convention (sympe.diffusion.nll_evaluation): nll_<convention>_<estimator>, with
+# names every NLL by its convention (sympe.diffusion.likelihood.nll_section): nll_<convention>_<estimator>, with
 # conventions ours_plain (our bound, one breaker draw per term), ours_plain_mix<K> (the g̃-mixture bound)
 # and digress (DiGress's formula).
 KEYS: dict[str, list[str]] = {
@@ -365,7 +365,7 @@ def known_entropy(run_dir: Path) -> tuple[float | None, float | None]:
     """(data entropy, exchangeable floor of the generating distribution) for the symmetry-breaking families.
 
     Read from the run's resolved ``config.yaml`` (dataset name and params) and computed exactly by
-    :mod:`sympe.datasets.breaking`; (None, None) for other datasets or when the config is missing.
+    :mod:`sympe.datasets.sources.breaking`; (None, None) for other datasets or when the config is missing.
     """
     path = run_dir / "config.yaml"
     if not path.exists():
@@ -374,7 +374,7 @@ def known_entropy(run_dir: Path) -> tuple[float | None, float | None]:
 
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     name, params = cfg.get("dataset", {}).get("name"), cfg.get("dataset", {}).get("params") or {}
-    from sympe.datasets import breaking
+    from sympe.datasets.sources import breaking
 
     if name not in breaking.FAMILIES:
         return None, None

@@ -16,8 +16,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from sympe.diffusion.checkpoint_files import check_checkpoint_file
-from sympe.diffusion.options import SAMPLE_OPTIONS, ConfigError, check_options, check_sampling_grid, user_errors
+from sympe.diffusion.runs.checkpoint_files import check_checkpoint_file
+from sympe.diffusion.runs.options import SAMPLE_OPTIONS, ConfigError, check_options, check_sampling_grid, user_errors
 
 
 @hydra.main(version_base="1.3", config_path="../configs/sample", config_name="sample")
@@ -29,9 +29,9 @@ def main(cfg: DictConfig) -> None:
 
     import torch
 
-    from sympe.datasets.outputs import dense_to_class_lists, draw_grid, graphs_to_smiles, save_graphs_npz, write_lines
-    from sympe.diffusion.progress import network_call_progress
-    from sympe.diffusion.training import load_for_inference, resolve_device, sampling_calls
+    from sympe.datasets.samples.writers import dense_to_class_lists, draw_grid, graphs_to_smiles, save_graphs_npz, write_lines
+    from sympe.diffusion.runs.progress import network_call_progress
+    from sympe.diffusion.runs.training import load_for_inference, resolve_device, sampling_calls
 
     device = resolve_device(cfg.device)
     model = load_for_inference(str(ckpt), device)

@@ -19,9 +19,9 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from sympe.datasets.config import build_datamodule, build_splits_from_cfg, check_dataset_config, resolve_path, summary_text
-from sympe.diffusion.options import check_model_config, check_train_config, user_errors
-from sympe.diffusion.run_folder import resolve_run
-from sympe.diffusion.training import train
+from sympe.diffusion.runs.options import check_model_config, check_train_config, user_errors
+from sympe.diffusion.runs.run_folder import resolve_run
+from sympe.diffusion.runs.training import train
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")
@@ -47,7 +47,7 @@ def main(cfg: DictConfig) -> None:
     if result["multi_process"]:
         print(f"multi-process run: test with `python scripts/evaluate.py checkpoint={result['best'] or result['last']}`")
     elif result["test"]:
-        from sympe.diffusion.likelihood import convention_name
+        from sympe.diffusion.likelihood.bound import convention_name
 
         r, ev = result["test"], cfg.model.eval
         label = convention_name(bool(ev.digress_compat), str(cfg.model.x0_kernel), int(ev.mixture_draws or 0),

@@ -11,14 +11,14 @@ nothing from ``sympe.diffusion`` or ``sympe.datasets``.
 * ``canonicalize``: ``IGNCanonicalizer``, an IGN score per node and the orders drawn from it.
 * ``breakers``: the ``SymmetryBreaker`` interface and its implementations (none, noise, SymPE; the
   non-equivariant index encoding, a leak-test control).
-* ``wl`` (1-WL colour refinement), ``automorphisms`` (exact orbits, |Aut|), ``partitions`` (tie-group
-  orders, refinement): the node partitions that symmetry breaking must break.
+* ``orbits``: ``wl`` (1-WL colour refinement), ``vf2`` (exact automorphism orbits and |Aut| by VF2 matching),
+  ``partitions`` (tie-group orders, refinement): the node partitions that symmetry breaking must break.
 * ``sparse``: per-graph operations on PyG-style sparse batches; ``symmetrize``: canonicalization,
   frame / Reynolds averaging.
 * ``testing``: equivariance assertions (exact and in distribution) for tests.
 """
-from .canonicalize import TIE_MODES, CanonicalDraw, IGNCanonicalizer, neural_sort, ranks_to_permutation_matrix
-from .ign import (
+from sympe.symbreak.canonicalize import TIE_MODES, CanonicalDraw, IGNCanonicalizer, neural_sort, ranks_to_permutation_matrix
+from sympe.symbreak.ign import (
     IGN1to1,
     IGN1to2,
     IGN2to0,
@@ -31,8 +31,8 @@ from .ign import (
     basis_2to2,
     pair_standardize,
 )
-from .masks import pair_mask
-from .permutation import (
+from sympe.symbreak.masks import pair_mask
+from sympe.symbreak.permutation import (
     all_permutations,
     check_permutation,
     compose_permutations,
@@ -45,7 +45,7 @@ from .permutation import (
     ranks_to_order,
     unpermute_nodes,
 )
-from .ranking import (
+from sympe.symbreak.ranking import (
     check_ranks,
     plackett_luce_log_prob,
     rank_with_ties,
@@ -56,7 +56,7 @@ from .ranking import (
     sparse_tie_groups,
     tie_groups,
 )
-from .breakers import (BREAKERS, NON_EQUIVARIANT_BREAKERS, IndexEncoding, NoBreaking, NoiseInjection, SymmetryBreaker,
+from sympe.symbreak.breakers import (BREAKERS, NON_EQUIVARIANT_BREAKERS, IndexEncoding, NoBreaking, NoiseInjection, SymmetryBreaker,
                        SymPE, make_symmetry_breaker)
 
 __all__ = [
@@ -79,15 +79,26 @@ __all__ = [
     "NON_EQUIVARIANT_BREAKERS",
 ]
 
-# ---- sparse batches, node partitions (1-WL, automorphisms, tie groups), symmetrisation wrappers. The sparse-batch ``ranks_to_perm`` (local ranks
-# with graph offsets) stays ``sympe.symbreak.sparse.ranks_to_perm``; dense ranks -> order is
-# ``ranks_to_order``. The canonicalisation wrapper is ``canonicalized`` so that it does not shadow the
+# ---- node partitions (1-WL, automorphisms, tie groups), sparse batches, symmetrisation wrappers. The sparse-batch
+# ``ranks_to_perm`` (local ranks with graph offsets) stays ``sympe.symbreak.sparse.ranks_to_perm``; dense ranks ->
+# order is ``ranks_to_order``. The canonicalisation wrapper is ``canonicalized`` so that it does not shadow the
 # ``canonicalize`` module.
-from . import automorphisms, partitions, permutation, sparse, symmetrize, testing, wl  # noqa: E402
-from .automorphisms import *  # noqa: E402,F401,F403
-from .wl import *  # noqa: E402,F401,F403
-from .partitions import *  # noqa: E402,F401,F403
-from .sparse import *  # noqa: E402,F401,F403
-from .symmetrize import *  # noqa: E402,F401,F403
+from sympe.symbreak.orbits import (automorphism_group_size, automorphism_orbits, color_refinement,  # noqa: E402
+                                   log_tie_group_size, partition_refines, same_partition, tie_group_size)
+from sympe.symbreak.sparse import (check_batch_vector, graph_argsort, graph_softmax, local_index,  # noqa: E402
+                                   perm_to_ranks, permute_batch, ptr_from_batch, random_perm_of_batch_vector,
+                                   random_permutation_of_batch, to_dense_with_order, to_sparse)
+from sympe.symbreak.symmetrize import (canonicalized, frame_average, random_node_permutations,  # noqa: E402
+                                       randomized_canonicalization, reynolds_average, unpermute_outputs)
 
-__all__ += list(wl.__all__) + list(automorphisms.__all__) + list(partitions.__all__) + [n for n in sparse.__all__ if n != "ranks_to_perm"] + list(symmetrize.__all__)
+__all__ += [
+    # orbits
+    "color_refinement", "automorphism_orbits", "automorphism_group_size", "tie_group_size", "log_tie_group_size",
+    "partition_refines", "same_partition",
+    # sparse
+    "ptr_from_batch", "check_batch_vector", "local_index", "graph_softmax", "graph_argsort", "perm_to_ranks",
+    "random_perm_of_batch_vector", "permute_batch", "random_permutation_of_batch", "to_dense_with_order", "to_sparse",
+    # symmetrize
+    "unpermute_outputs", "random_node_permutations", "canonicalized", "frame_average", "reynolds_average",
+    "randomized_canonicalization",
+]

@@ -36,7 +36,7 @@ What learns: ``V`` (and ``U``); the canonicalizer only when built with ``trainab
   learned table ``V`` (max_nodes, k), ``node_ch[b, i] = V[i]``: the position of the node in the stored
   order, the same at every call. A network given it can learn the order in which a dataset stores its
   nodes (QM9 files list heavy atoms first, hydrogens last), so its NLL can fall below the exchangeable
-  floor. It exists so that the node-order leak test (:mod:`sympe.diffusion.leak_test`) has a model
+  floor. It exists so that the node-order leak test (:mod:`sympe.diffusion.likelihood.leak_test`) has a model
   that must fail it; never report its numbers as results.
 """
 from __future__ import annotations
@@ -46,8 +46,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .canonicalize import TIE_MODES, IGNCanonicalizer
-from .masks import pair_mask
+from sympe.symbreak.canonicalize import TIE_MODES, IGNCanonicalizer
+from sympe.symbreak.masks import pair_mask
 
 __all__ = ["SymmetryBreaker", "NoBreaking", "NoiseInjection", "SymPE", "IndexEncoding", "make_symmetry_breaker",
            "BREAKERS", "NON_EQUIVARIANT_BREAKERS"]

@@ -63,10 +63,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .ign import IGN2to1, IGN2to2, pair_standardize
-from .masks import pair_mask
-from .permutation import order_to_ranks
-from .ranking import (
+from sympe.symbreak.ign import IGN2to1, IGN2to2, pair_standardize
+from sympe.symbreak.masks import pair_mask
+from sympe.symbreak.permutation import order_to_ranks
+from sympe.symbreak.ranking import (
     plackett_luce_log_prob,
     rank_with_ties,
     sample_plackett_luce,

@@ -49,7 +49,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .masks import pair_mask
+from sympe.symbreak.masks import pair_mask
 
 __all__ = [
     "IGN2to2",

@@ -42,7 +42,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .permutation import order_to_ranks, ranks_to_order
+from sympe.symbreak.permutation import order_to_ranks, ranks_to_order
 
 __all__ = [
     "tie_groups",

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import softmax
 
-from .permutation import invert_permutation
+from sympe.symbreak.permutation import invert_permutation
 
 __all__ = [
     "ptr_from_batch",

@@ -37,8 +37,8 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .permutation import all_permutations, check_permutation, invert_permutation, permute_graph, permute_nodes
-from .ranking import rank_with_ties
+from sympe.symbreak.permutation import all_permutations, check_permutation, invert_permutation, permute_graph, permute_nodes
+from sympe.symbreak.ranking import rank_with_ties
 
 __all__ = [
     "unpermute_outputs",

@@ -21,8 +21,8 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .masks import pair_mask
-from .permutation import check_permutation, permute_graph, random_permutation, unpermute_nodes
+from sympe.symbreak.masks import pair_mask
+from sympe.symbreak.permutation import check_permutation, permute_graph, random_permutation, unpermute_nodes
 
 __all__ = [
     "infer_kinds",

@@ -10,20 +10,11 @@ from __future__ import annotations
 
 import csv
 import gzip
-import os
 from pathlib import Path
 
 import pytest
 
-from sympe.datasets.spectre import BENCHMARK_DIR
-
-REPO = Path(__file__).resolve().parents[1]
-# The project's offline reference data, when present (never required); SYMPE_SHARED_DATA overrides,
-# SYMPE_SHARED_DATA=none ignores it (CI runs the suite once that way).
-_shared = os.environ.get("SYMPE_SHARED_DATA", str(REPO.parent / "shared" / "data"))
-SHARED_DATA = None if _shared.lower() == "none" or not Path(_shared).is_dir() else Path(_shared)
-# The SPECTRE benchmark graphs shipped with the package (planar.npz, sbm.npz, community20.npz).
-SPECTRE_DIR = Path(BENCHMARK_DIR)
+from support import REPO, SHARED_DATA, SPECTRE_DIR  # noqa: F401  (re-exported for older imports)
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +29,7 @@ def qm9_index_csv(tmp_path_factory) -> Path:
     ``../shared/data`` when present, else written once per session from the installed ``qm9pack``."""
     if SHARED_DATA is not None and (SHARED_DATA / "qm9_index_smiles.csv.gz").is_file():
         return SHARED_DATA / "qm9_index_smiles.csv.gz"
-    from sympe.datasets.qm9 import read_qm9pack
+    from sympe.datasets.sources.qm9 import read_qm9pack
 
     path = tmp_path_factory.mktemp("qm9_index") / "qm9_index_smiles.csv.gz"
     with gzip.open(path, "wt", newline="") as f:

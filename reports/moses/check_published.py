@@ -1,4 +1,4 @@
-"""Check sympe.datasets.moses_metrics against MOSES itself (CPU-sized; one run, results in check_published.json).
+"""Check sympe.datasets.metrics.moses_metrics against MOSES itself (CPU-sized; one run, results in check_published.json).
 
 1. Reference statistics against the ones MOSES ships precomputed in molsets (moses/dataset/data/test_stats.npz):
    the Morgan fingerprints of all 176,074 test molecules bit for bit; the BRICS fragments and scaffolds of the
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sympe.datasets import moses_metrics as mm
-from sympe.datasets.moses import molsets_paths
+from sympe.datasets.metrics import moses_metrics as mm
+from sympe.datasets.sources.moses import molsets_paths
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 P = 10000

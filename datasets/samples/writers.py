@@ -1,0 +1,125 @@
+"""Writing generated graphs: SMILES files, ``.npz`` edge lists and PNG grids.
+
+Formats
+-------
+* Molecules: a text file with one canonical SMILES per line, the literal ``None`` for a graph that is
+  not a valid molecule (DiGress writes the same), in sample order.
+* Graphs: an ``.npz`` in the format of the SPECTRE copies in ``shared/data/spectre/``: ``num_nodes``
+  (G,), ``edges`` (M, 2) int64 with u < v per graph, ``edge_ptr`` (G + 1,) so that graph g owns
+  ``edges[edge_ptr[g]:edge_ptr[g + 1]]``; generated multi-class graphs also get ``edge_classes`` (M,)
+  and ``node_classes`` (sum of num_nodes,).
+Every file is written to ``<name>.tmp`` and renamed, so an interrupted run leaves no half file.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from sympe.diffusion.graph import DenseGraph
+
+
+def dense_to_class_lists(g: DenseGraph) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per graph: (node classes (n_b,), edge-class matrix (n_b, n_b)) of the real nodes."""
+    Xi, Ei = g.collapse(fill=0)
+    out = []
+    for b in range(g.batch_size):
+        n = int(g.node_mask[b].sum())
+        out.append((Xi[b, :n].cpu().numpy(), Ei[b, :n, :n].cpu().numpy()))
+    return out
+
+
+def save_graphs_npz(path: str | Path, graphs: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Save (node classes, edge-class matrix) pairs; any non-zero edge class is an edge."""
+    num_nodes, edges, ecls, ncls, ptr = [], [], [], [], [0]
+    for atoms, bonds in graphs:
+        n = len(atoms)
+        iu = np.triu_indices(n, k=1)
+        mask = bonds[iu] > 0
+        e = np.stack([iu[0][mask], iu[1][mask]], axis=1).astype(np.int64)
+        num_nodes.append(n)
+        edges.append(e)
+        ecls.append(bonds[iu][mask].astype(np.int64))
+        ncls.append(np.asarray(atoms, dtype=np.int64))
+        ptr.append(ptr[-1] + len(e))
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(
+        tmp, num_nodes=np.asarray(num_nodes, dtype=np.int64),
+        edges=np.concatenate(edges) if edges else np.zeros((0, 2), np.int64),
+        edge_ptr=np.asarray(ptr, dtype=np.int64),
+        edge_classes=np.concatenate(ecls) if ecls else np.zeros(0, np.int64),
+        node_classes=np.concatenate(ncls) if ncls else np.zeros(0, np.int64),
+    )
+    os.replace(tmp, path)
+
+
+def write_lines(path: str | Path, lines: list[str | None]) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(("None" if s is None else s) + "\n" for s in lines))
+    os.replace(tmp, path)
+
+
+def graphs_to_smiles(graphs, spec, relaxed: bool = False, fill_hydrogens: bool = False) -> list[str | None]:
+    """Canonical SMILES of each (atoms, bonds) pair, None when it is not a valid molecule.
+
+    ``relaxed``: infer formal charges first; ``fill_hydrogens``: explicit-H graphs may let RDKit add missing H
+    (as :class:`~sympe.datasets.metrics.mol_metrics.MoleculeMetrics` with the same option).
+    """
+    from sympe.datasets.molecules import build_molecule, mol_to_smiles
+
+    explicit = spec.explicit_h and not fill_hydrogens
+    return [mol_to_smiles(build_molecule(a, b, spec, relaxed=relaxed, explicit_h=explicit)) for a, b in graphs]
+
+
+def draw_grid(path: str | Path, graphs, spec=None, max_items: int = 16, ncols: int = 4, valid=None) -> None:
+    """PNG grid of the first graphs: RDKit drawings for molecules (``spec`` given), networkx otherwise.
+
+    Molecules are titled "valid" / "invalid": by ``valid`` (one bool per graph, e.g. ``s is not None`` for the
+    SMILES written beside the grid, so that the titles agree with that file) or, when ``valid`` is None, by
+    strict validity (:func:`~sympe.datasets.molecules.build_molecule` with neutral atoms). Molecules that are
+    not valid are drawn from the relaxed (charge-inferred) or raw molecule.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    items = graphs[:max_items]
+    nrows = max(1, (len(items) + ncols - 1) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3 * nrows))
+    axes = np.atleast_1d(axes).ravel()
+    for ax in axes:
+        ax.axis("off")
+    if valid is not None and len(valid) < len(items):
+        raise ValueError(f"draw_grid: {len(valid)} validity flags for {len(items)} drawn graphs")
+    for k, (ax, (atoms, bonds)) in enumerate(zip(axes, items)):
+        if spec is not None:
+            from rdkit.Chem import Draw
+
+            from sympe.datasets.molecules import build_molecule, graph_to_mol
+
+            strict = build_molecule(atoms, bonds, spec, relaxed=False)
+            is_valid = strict is not None if valid is None else bool(valid[k])
+            mol = strict if strict is not None else build_molecule(atoms, bonds, spec, relaxed=True)
+            if mol is None:
+                mol = graph_to_mol(atoms, bonds, spec, sanitize=False)
+            if mol is not None:
+                try:
+                    ax.imshow(Draw.MolToImage(mol, size=(300, 300)))
+                except Exception:
+                    ax.text(0.5, 0.5, "not drawable", ha="center")
+            ax.set_title("valid" if is_valid else "invalid", fontsize=8)
+        else:
+            G = nx.from_numpy_array((bonds > 0).astype(int))
+            nx.draw(G, ax=ax, node_size=12, width=0.6, pos=nx.spring_layout(G, seed=0))
+            ax.set_title(f"n={len(atoms)}, m={G.number_of_edges()}", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""sympe.diffusion.likelihood"""

@@ -1,0 +1,100 @@
+"""`DenoisingNetwork`: the function p̂(x0 | z_t) that the diffusion process calls.
+
+    (z_t: DenseGraph, t_int (B,), generator=None) -> (logits_X (B, n, dx), logits_E (B, n, n, de))
+
+It assembles the inputs of the :class:`~sympe.diffusion.nn.transformer.GraphTransformer`:
+
+* node channels  = [z_t.X, structural node features, molecular node features, symmetry-breaking node channels]
+* edge channels  = [z_t.E, structural edge features, symmetry-breaking edge channels]
+* graph channels = [z_t.y, t / T, structural graph features, molecular graph features]
+
+The structural features (:mod:`~sympe.diffusion.nn.features`) are functions of the noisy graph and so are
+recomputed at every call (once per call, shared by all layers). The symmetry breaker
+(:mod:`sympe.symbreak`) draws a fresh random group element g̃ (or fresh noise) at every call: every
+training step, sampling step and NLL evaluation, from the ``generator`` handed to ``forward`` (the
+caller's, so that sampling and the NLL are reproducible from one seed; ``None`` = the global random
+state). Its node encodings enter only as extra channels: the
+transformer itself is unchanged.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sympe.diffusion.nn.features import ExtraFeatures
+from sympe.diffusion.graph import DenseGraph
+from sympe.diffusion.info import DatasetInfo
+from sympe.diffusion.nn.molecular_features import MolecularFeatures
+from sympe.diffusion.nn.transformer import GraphTransformer
+from sympe.symbreak import make_symmetry_breaker
+
+
+class DenoisingNetwork(nn.Module):
+    """Features + symmetry breaker + graph transformer.
+
+    Args:
+        info: the dataset statistics (class counts, max nodes, molecular constants).
+        T: number of diffusion steps (the time input is t / T in [0, 1]).
+        n_layers, hidden_mlp_dims, hidden_dims, dropout: transformer settings (DiGress's names).
+        features: structural feature kind (``"all"``, ``"cycles"``, ``"eigenvalues"``, ``"rrwp"``, ``"none"``).
+        feature_kwargs: extra keyword arguments of :class:`ExtraFeatures`.
+        molecular_features: add valency / molecular weight (only used when ``info.is_molecular``).
+        symbreak: ``"none"``, ``"noise"``, ``"sympe_nodes"`` or ``"sympe"``.
+        symbreak_kwargs: keyword arguments of the breaker (encoding width, tie mode, ...).
+        recompute_attention: trade one GEMM per layer in backward for less training memory
+            (:class:`~sympe.diffusion.nn.transformer.GraphTransformer`); values and gradients are unchanged.
+    """
+
+    def __init__(self, info: DatasetInfo, T: int, n_layers: int = 5, hidden_mlp_dims: dict | None = None,
+                 hidden_dims: dict | None = None, dropout: float = 0.0, features: str = "all",
+                 feature_kwargs: dict | None = None, molecular_features: bool = True, symbreak: str = "none",
+                 symbreak_kwargs: dict | None = None, recompute_attention: bool = True):
+        super().__init__()
+        self.T = T
+        self.dx, self.de = info.num_node_classes, info.num_edge_classes
+        self.max_nodes = info.max_nodes
+        fkw = {"max_nodes": info.max_nodes, **dict(feature_kwargs or {})}
+        self.features = ExtraFeatures(features, **fkw)
+        fx, fe, fy = self.features.dims()
+        self.molecular = None
+        mx = my = 0
+        if molecular_features and info.is_molecular:
+            self.molecular = MolecularFeatures(info.bond_orders, info.atom_weights, info.max_weight)
+            mx, my = 1, 1
+        self.breaker = make_symmetry_breaker(symbreak, max_nodes=info.max_nodes, node_in=self.dx, edge_in=self.de,
+                                             **dict(symbreak_kwargs or {}))
+        bx, be = self.breaker.node_dim, self.breaker.edge_dim
+        input_dims = {"X": self.dx + fx + mx + bx, "E": self.de + fe + be, "y": 1 + fy + my}
+        hidden_mlp_dims = dict(hidden_mlp_dims or {"X": 256, "E": 128, "y": 128})
+        hidden_dims = dict(hidden_dims or {"dx": 256, "de": 64, "dy": 64, "n_head": 8,
+                                           "dim_ffX": 256, "dim_ffE": 128, "dim_ffy": 128})
+        self.transformer = GraphTransformer(
+            n_layers=n_layers, input_dims=input_dims, hidden_mlp_dims=hidden_mlp_dims, hidden_dims=hidden_dims,
+            output_dims={"X": self.dx, "E": self.de, "y": 0}, dropout=dropout,
+            recompute_attention=recompute_attention,
+        )
+
+    def forward(self, z_t: DenseGraph, t_int: torch.Tensor, generator: torch.Generator | None = None):
+        B, n = z_t.node_mask.shape
+        if n > self.max_nodes:
+            raise ValueError(f"graphs with {n} nodes exceed the {self.max_nodes} nodes this network was built for")
+        if (generator is not None and (self.breaker.node_dim or self.breaker.edge_dim)
+                and generator.device.type != z_t.X.device.type):
+            raise ValueError(f"the symmetry breaker draws on {z_t.X.device} but was given a generator on "
+                             f"{generator.device}; create it with torch.Generator(device={str(z_t.X.device)!r})")
+        t = (t_int.float() / self.T).view(B, 1)
+        fx, fe, fy = self.features(z_t)
+        xs, es, ys = [z_t.X, fx], [z_t.E, fe], [z_t.y, t, fy]
+        if self.molecular is not None:
+            mx, my = self.molecular(z_t)
+            xs.append(mx)
+            ys.append(my)
+        bx, be = self.breaker(z_t.X, z_t.E, z_t.node_mask, t, generator=generator)
+        xs.append(bx)
+        if be is not None:
+            es.append(be)
+        X = torch.cat(xs, dim=-1)
+        E = torch.cat(es, dim=-1)
+        y = torch.cat(ys, dim=-1)
+        out = self.transformer(X, E, y, z_t.node_mask)
+        return out[0], out[1]
