@@ -40,8 +40,10 @@ from sympe.datasets.config import dataset_config, dataset_params, resolve_path
 from sympe.datasets.evaluation import sample_metrics
 from sympe.datasets.registry import build_splits
 from sympe.diffusion.runs.checkpoint_files import check_checkpoint_file
-from sympe.diffusion.runs.options import (EVALUATE_OPTIONS, ConfigError, check_inference_options, check_options,
-                                    check_sampling_grid, user_errors)
+from sympe.diffusion.runs.options import ConfigError, user_errors
+from sympe.diffusion.runs.schema import check_evaluate_config, register_configs
+
+register_configs()  # every option and its default: sympe.diffusion.runs.schema.EvaluateConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,15 +103,13 @@ def apply_model_overrides(model, cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path="../configs/evaluate", config_name="evaluate")
 @user_errors
 def main(cfg: DictConfig) -> None:
-    check_options(cfg, EVALUATE_OPTIONS)
+    check_evaluate_config(cfg)
     if cfg.fcd in (True, "true"):
         from sympe.datasets.metrics.fcd import FCD_INSTALL, fcd_torch_missing
 
         if fcd_torch_missing():
             raise ConfigError(f"fcd=true needs the optional package fcd-torch, which is not installed: {FCD_INSTALL}, "
                               "or pass fcd=auto (computed when installed) or fcd=false")
-    check_sampling_grid(cfg)
-    check_inference_options(cfg.model, none=True)
     for label in cfg.nll_conventions or []:
         from sympe.diffusion.likelihood.nll_section import parse_convention
 

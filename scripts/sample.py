@@ -17,14 +17,16 @@ import hydra
 from omegaconf import DictConfig
 
 from sympe.diffusion.runs.checkpoint_files import check_checkpoint_file
-from sympe.diffusion.runs.options import SAMPLE_OPTIONS, ConfigError, check_options, check_sampling_grid, user_errors
+from sympe.diffusion.runs.options import ConfigError, user_errors
+from sympe.diffusion.runs.schema import check_sample_config, register_configs
+
+register_configs()  # every option and its default: sympe.diffusion.runs.schema.SampleConfig
 
 
 @hydra.main(version_base="1.3", config_path="../configs/sample", config_name="sample")
 @user_errors
 def main(cfg: DictConfig) -> None:
-    check_options(cfg, SAMPLE_OPTIONS)
-    check_sampling_grid(cfg)
+    check_sample_config(cfg)
     ckpt = Path(check_checkpoint_file(cfg.checkpoint, "checkpoint"))
 
     import torch

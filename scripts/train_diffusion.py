@@ -19,9 +19,12 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from sympe.datasets.config import build_datamodule, build_splits_from_cfg, check_dataset_config, resolve_path, summary_text
-from sympe.diffusion.runs.options import check_model_config, check_train_config, user_errors
+from sympe.diffusion.runs.options import user_errors
 from sympe.diffusion.runs.run_folder import resolve_run
+from sympe.diffusion.runs.schema import check_model_config, check_train_config, register_configs
 from sympe.diffusion.runs.training import train
+
+register_configs()  # the model / train groups: typed defaults (sympe.diffusion.runs.schema)
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")

@@ -45,10 +45,9 @@ class DenoisingNetwork(nn.Module):
             (:class:`~sympe.diffusion.nn.transformer.GraphTransformer`); values and gradients are unchanged.
     """
 
-    def __init__(self, info: DatasetInfo, T: int, n_layers: int = 5, hidden_mlp_dims: dict | None = None,
-                 hidden_dims: dict | None = None, dropout: float = 0.0, features: str = "all",
-                 feature_kwargs: dict | None = None, molecular_features: bool = True, symbreak: str = "none",
-                 symbreak_kwargs: dict | None = None, recompute_attention: bool = True):
+    def __init__(self, info: DatasetInfo, T: int, *, n_layers: int, hidden_mlp_dims: dict, hidden_dims: dict,
+                 dropout: float, features: str, molecular_features: bool, symbreak: str, recompute_attention: bool,
+                 feature_kwargs: dict | None = None, symbreak_kwargs: dict | None = None):
         super().__init__()
         self.T = T
         self.dx, self.de = info.num_node_classes, info.num_edge_classes
@@ -65,9 +64,7 @@ class DenoisingNetwork(nn.Module):
                                              **dict(symbreak_kwargs or {}))
         bx, be = self.breaker.node_dim, self.breaker.edge_dim
         input_dims = {"X": self.dx + fx + mx + bx, "E": self.de + fe + be, "y": 1 + fy + my}
-        hidden_mlp_dims = dict(hidden_mlp_dims or {"X": 256, "E": 128, "y": 128})
-        hidden_dims = dict(hidden_dims or {"dx": 256, "de": 64, "dy": 64, "n_head": 8,
-                                           "dim_ffX": 256, "dim_ffE": 128, "dim_ffy": 128})
+        hidden_mlp_dims, hidden_dims = dict(hidden_mlp_dims), dict(hidden_dims)
         self.transformer = GraphTransformer(
             n_layers=n_layers, input_dims=input_dims, hidden_mlp_dims=hidden_mlp_dims, hidden_dims=hidden_dims,
             output_dims={"X": self.dx, "E": self.de, "y": 0}, dropout=dropout,

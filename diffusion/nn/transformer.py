@@ -149,7 +149,7 @@ class NodeEdgeAttention(nn.Module):
     ``x_pool`` / ``e_pool`` (:class:`PooledToGraph`), ``y_out`` (two-layer MLP dy -> dy).
     """
 
-    def __init__(self, dx: int, de: int, dy: int, n_head: int, update_y: bool = True, recompute: bool = True):
+    def __init__(self, dx: int, de: int, dy: int, n_head: int, *, recompute: bool, update_y: bool = True):
         super().__init__()
         self.recompute = bool(recompute)  # see edge_attention: keep S only and recompute E1 in backward
         if dx % n_head != 0:
@@ -214,9 +214,8 @@ class GraphTransformerLayer(nn.Module):
     are zero on padding (E zero where i or j is padding; the diagonal of real nodes is kept).
     """
 
-    def __init__(self, dx: int, de: int, dy: int, n_head: int, dim_ffX: int, dim_ffE: int, dim_ffy: int,
-                 dropout: float = 0.0, layer_norm_eps: float = 1e-5, update_y: bool = True,
-                 recompute_attention: bool = True):
+    def __init__(self, dx: int, de: int, dy: int, n_head: int, dim_ffX: int, dim_ffE: int, dim_ffy: int, *,
+                 dropout: float, recompute_attention: bool, layer_norm_eps: float = 1e-5, update_y: bool = True):
         super().__init__()
         self.update_y = bool(update_y)
         self.attn = NodeEdgeAttention(dx, de, dy, n_head, update_y=update_y, recompute=recompute_attention)
@@ -286,10 +285,10 @@ class GraphTransformer(nn.Module):
         input_dims: ``{X, E, y}`` input widths (any; the caller concatenates noisy one-hot graph and
             extra channels, noisy one-hot FIRST when ``input_residual``).
         hidden_mlp_dims: ``{X, E, y}`` hidden widths of the input/output MLPs.
-        hidden_dims: ``{dx, de, dy, n_head, dim_ffX, dim_ffE[, dim_ffy]}`` layer widths; ``dim_ffy``
-            defaults to 2048 (the value DiGress hard-codes).
+        hidden_dims: ``{dx, de, dy, n_head, dim_ffX, dim_ffE, dim_ffy}`` layer widths (DiGress hard-codes
+            ``dim_ffy = 2048``; sympe's configs set it).
         output_dims: ``{X, E, y}`` output widths (``y`` may be 0).
-        dropout: dropout rate inside the layers.
+        dropout: dropout rate inside the layers (required, as ``recompute_attention``: the model config sets both).
         input_residual: add the first ``output_dims[k]`` input channels to the output of stream k.
         recompute_attention: the attention keeps only its scores for backward and recomputes ``E1`` (one more
             GEMM per layer in backward, about a fifth less training memory; see
@@ -302,8 +301,7 @@ class GraphTransformer(nn.Module):
     """
 
     def __init__(self, n_layers: int, input_dims: Mapping, hidden_mlp_dims: Mapping, hidden_dims: Mapping,
-                 output_dims: Mapping, dropout: float = 0.0, input_residual: bool = True,
-                 recompute_attention: bool = True):
+                 output_dims: Mapping, *, dropout: float, recompute_attention: bool, input_residual: bool = True):
         super().__init__()
         if int(n_layers) != n_layers or n_layers < 0:
             raise ValueError(f"GraphTransformer: n_layers must be a non-negative integer, got {n_layers!r}")
@@ -311,8 +309,8 @@ class GraphTransformer(nn.Module):
             raise ValueError(f"GraphTransformer: dropout must be in [0, 1), got {dropout!r}")
         self.input_dims = _dims(input_dims, ("X", "E", "y"), "input_dims")
         self.hidden_mlp_dims = _dims(hidden_mlp_dims, ("X", "E", "y"), "hidden_mlp_dims")
-        self.hidden_dims = _dims(hidden_dims, ("dx", "de", "dy", "n_head", "dim_ffX", "dim_ffE"), "hidden_dims",
-                                 optional={"dim_ffy": 2048})
+        self.hidden_dims = _dims(hidden_dims, ("dx", "de", "dy", "n_head", "dim_ffX", "dim_ffE", "dim_ffy"),
+                                 "hidden_dims")
         self.output_dims = _dims(output_dims, ("X", "E", "y"), "output_dims")
         self.input_residual = bool(input_residual)
         ind, mid, hid, outd = self.input_dims, self.hidden_mlp_dims, self.hidden_dims, self.output_dims

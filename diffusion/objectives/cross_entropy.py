@@ -18,7 +18,7 @@ from torch import Tensor
 from sympe.diffusion.graph import DenseGraph
 
 
-def diffusion_ce_loss(logits_X: Tensor, logits_E: Tensor, target: DenseGraph, lambda_E: float = 5.0) -> dict[str, Tensor]:
+def diffusion_ce_loss(logits_X: Tensor, logits_E: Tensor, target: DenseGraph, lambda_E: float) -> dict[str, Tensor]:
     """Return ``{"loss", "loss_X", "loss_E"}`` (scalars)."""
     Xi, Ei = target.collapse(fill=0)
     nm = target.node_mask

@@ -159,7 +159,7 @@ def draw_logits(model_fn: ModelFn, z_t: DenseGraph, t: Tensor, K: int, generator
 
 
 def mixture_nll_loss(model_fn: ModelFn, z_t: DenseGraph, t: Tensor, x0: DenseGraph, K: int,
-                     generator: torch.Generator | None = None, weighting: str = "likelihood", lambda_E: float = 5.0,
+                     generator: torch.Generator | None = None, *, weighting: str, lambda_E: float,
                      tile: bool = False) -> dict[str, Tensor]:
     """Training entry point: the K-draw mixture objective of a batch (module docstring).
 

@@ -50,7 +50,10 @@ class NonFiniteLossError(RuntimeError):
 class DiscreteDiffusion(pl.LightningModule):
     """DiGress-style discrete diffusion over graphs.
 
-    Args (plain dicts, so that they are saved as hyperparameters and in checkpoints):
+    Args (plain dicts, so that they are saved as hyperparameters and in checkpoints; every key is required:
+    :func:`~sympe.diffusion.runs.schema.model_arguments` makes them from (partial) ``model`` / ``train``
+    configs, filling in the defaults of the typed configs, and :func:`upgrade_hparams` completes those of
+    checkpoints written by older versions):
         info: ``DatasetInfo.to_dict()`` of the train split.
         network: keyword arguments of :class:`DenoisingNetwork` (transformer dims, features, breaker).
         diffusion: ``{"T", "schedule", "transition"}``.
@@ -71,22 +74,21 @@ class DiscreteDiffusion(pl.LightningModule):
             equal to the default loss).
     """
 
-    def __init__(self, info: dict, network: dict, diffusion: dict, optim: dict | None = None, eval: dict | None = None,
-                 dataset: dict | None = None, x0_kernel: str = "plain", objective: dict | None = None):
+    def __init__(self, info: dict, network: dict, diffusion: dict, optim: dict, eval: dict, dataset: dict | None,
+                 x0_kernel: str, objective: dict):
         super().__init__()
         self.save_hyperparameters()
         self.info = DatasetInfo.from_dict(dict(info))
-        optim = dict(optim or {})
-        self.lr = float(optim.get("lr", 2e-4))
-        self.weight_decay = float(optim.get("weight_decay", 1e-12))
-        self.amsgrad = bool(optim.get("amsgrad", True))
-        self.lambda_E = float(optim.get("lambda_E", 5.0))
-        objective = dict(objective or {})
+        self.lr = float(optim["lr"])
+        self.weight_decay = float(optim["weight_decay"])
+        self.amsgrad = bool(optim["amsgrad"])
+        self.lambda_E = float(optim["lambda_E"])
+        objective = dict(objective)
         unknown = sorted(set(objective) - set(OBJECTIVE_OPTIONS))
         if unknown:
             raise ValueError(f"unknown training objective option(s) {unknown} (model.train.*); known: {list(OBJECTIVE_OPTIONS)}")
-        self.mixture_train_draws = int(objective.get("mixture_draws", 0) or 0)
-        self.mixture_weighting = str(objective.get("weighting", "digress"))
+        self.mixture_train_draws = int(objective["mixture_draws"])
+        self.mixture_weighting = str(objective["weighting"])
         if self.mixture_train_draws < 0:
             raise ValueError(f"model.train.mixture_draws must be 0 (off) or K >= 1, got {self.mixture_train_draws}")
         if self.mixture_weighting not in WEIGHTINGS:
@@ -94,14 +96,14 @@ class DiscreteDiffusion(pl.LightningModule):
         self.digress_compat, self.num_draws, self.mixture_draws, self.num_bins = False, 1, 0, None
 
         dx, de = self.info.num_node_classes, self.info.num_edge_classes
-        self.T = int(diffusion.get("T", 500))
-        self.schedule = make_schedule(diffusion.get("schedule", "cosine"), self.T)
+        self.T = int(diffusion["T"])
+        self.schedule = make_schedule(diffusion["schedule"], self.T)
         self.transition = make_transition(
-            diffusion.get("transition", "marginal"), dx, de,
+            diffusion["transition"], dx, de,
             node_marginals=self.info.node_marginals_tensor(), edge_marginals=self.info.edge_marginals_tensor(),
         )
         self.process = DiscreteProcess(self.schedule, self.transition)
-        eval = dict(eval or {})
+        eval = dict(eval)
         unknown = sorted(set(eval) - set(EVAL_OPTIONS))
         if unknown:
             raise ValueError(f"unknown evaluation option(s) {unknown} (model.eval.*); known: {list(EVAL_OPTIONS)}")
@@ -318,8 +320,39 @@ def check_checkpoint_matches(path: str, expected_info: DatasetInfo) -> dict:
     return ckpt
 
 
+#: Keys added to the hyperparameters after the first release (2026-11-27), with the value the code used before
+#: each was recorded (so an old checkpoint behaves as it did): (group, key) -> value. Every other key has been
+#: recorded since the first release. Applied by :func:`upgrade_hparams`.
+ADDED_KEYS = {
+    ("network", "recompute_attention"): True,   # a memory option, no effect on values
+    ("eval", "mixture_draws"): 0,                # the per-draw bound
+    ("eval", "num_bins"): None,                  # min(T, 10) bins
+    ("objective", "mixture_draws"): 0,           # the cross-entropy objective
+    ("objective", "weighting"): "digress",
+}
+
+
+def upgrade_hparams(hparams: dict) -> dict:
+    """The constructor arguments of a checkpoint's ``hyper_parameters``, completed for :class:`DiscreteDiffusion`.
+
+    Checkpoints written before a key existed lack it (:data:`ADDED_KEYS`; the ``objective`` group and
+    ``x0_kernel`` came later too): each missing value is set to what the code used then, ``x0_kernel`` to
+    ``"plain"``, ``dataset`` to None. Values present are never changed. Returns a new dict (``hparams`` is not
+    modified); the result is what :func:`load_model` constructs the model with."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in dict(hparams).items()}
+    for (group, key), value in ADDED_KEYS.items():
+        out[group] = dict(out.get(group) or {})
+        out[group].setdefault(key, value)
+    out.setdefault("x0_kernel", "plain")
+    out.setdefault("dataset", None)
+    return out
+
+
 def load_model(path: str, expected_info: DatasetInfo | None = None, map_location="cpu") -> DiscreteDiffusion:
-    """Load a checkpoint; with ``expected_info``, refuse one trained on another dataset/config."""
+    """Load a checkpoint (its hyperparameters completed by :func:`upgrade_hparams`); with ``expected_info``,
+    refuse one trained on another dataset/config (``ValueError``)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if expected_info is not None:
         check_checkpoint_matches(path, expected_info)
-    return DiscreteDiffusion.load_from_checkpoint(path, map_location=map_location, weights_only=False)
+    hparams = upgrade_hparams(ckpt.get("hyper_parameters") or {})
+    return DiscreteDiffusion.load_from_checkpoint(path, map_location=map_location, weights_only=False, **hparams)

@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sympe.diffusion.runs.checkpoint_files import LAST_NAME, check_checkpoint_file
 from sympe.diffusion.runs.options import ConfigError
+from sympe.diffusion.runs.schema import FREE_ON_RESUME
 
 __all__ = ["RunFolder", "resolve_run", "resume_command", "compare_with_saved_config", "changed_train_settings",
            "RUN_DIR_ENV",
@@ -45,7 +46,6 @@ RESUME_KEYS = ("train.resume", "train.ckpt_path", "paths.out_dir", "hydra.run.di
 SHARED_SECTIONS = ("model", "dataset", "seed")
 # keys inside those sections that change neither values, gradients nor the saved state (how much memory a step
 # keeps): a resumed run may set them differently, and a run saved before such a key existed resumes
-FREE_ON_RESUME = ("model.recompute_attention",)
 
 
 @dataclass
@@ -194,7 +194,7 @@ def changed_train_settings(cfg: DictConfig, run: RunFolder) -> list[str]:
 def compare_with_saved_config(cfg: DictConfig, run: RunFolder) -> list[str]:
     """Keys of :data:`SHARED_SECTIONS` whose value in ``cfg`` differs from the run's ``config.yaml``, as
     ``"key: run <saved> vs now <given>"`` (empty when the run folder has no ``config.yaml``); the keys of
-    :data:`FREE_ON_RESUME` are not compared."""
+    :data:`~sympe.diffusion.runs.schema.FREE_ON_RESUME` are not compared."""
     saved_path = run.path / "config.yaml"
     if not saved_path.exists():
         return []

@@ -6,8 +6,8 @@
 * :func:`load_for_inference`: a checkpoint's model for sampling / evaluation, with one-line errors;
 * :data:`MONITOR` / :data:`MONITOR_MODE`: the validation metric that selects the best checkpoint.
 
-Every default lives in the config files (``configs/model``, ``configs/train``); this module reads each key
-it needs and falls back to nothing.
+Every default lives in the typed configs (:mod:`sympe.diffusion.runs.schema`); this module reads each key it
+needs and falls back to nothing.
 """
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["MONITOR", "MONITOR_MODE", "NETWORK_KEYS", "network_kwargs", "build_model", "build_trainer", "train",
+from sympe.diffusion.runs.schema import NETWORK_KEYS, model_arguments
+
+__all__ = ["MONITOR", "MONITOR_MODE", "network_kwargs", "build_model", "build_trainer", "train",
            "load_for_inference", "sampling_calls", "resolve_device"]
 
 MONITOR = "val/nll"  # logged by DiscreteDiffusion.on_validation_epoch_end, nats per graph
 MONITOR_MODE = "min"
-NETWORK_KEYS = ("n_layers", "hidden_mlp_dims", "hidden_dims", "dropout", "features", "feature_kwargs",
-                "molecular_features", "symbreak", "symbreak_kwargs", "recompute_attention")
 
 
 def network_kwargs(cfg: DictConfig) -> dict:
@@ -40,14 +40,9 @@ def build_model(cfg: DictConfig, info):
     """
     from sympe.diffusion.runs.model import DiscreteDiffusion
 
-    m = OmegaConf.to_container(cfg.model, resolve=True)
-    t = cfg.train
-    optim = {"lr": t.lr, "weight_decay": t.weight_decay, "amsgrad": t.amsgrad, "lambda_E": t.lambda_E}
     dataset = {"name": cfg.dataset.name, "params": OmegaConf.to_container(cfg.dataset.params, resolve=True)}
-    model = DiscreteDiffusion(info.to_dict(), network=network_kwargs(cfg), diffusion=m["diffusion"], optim=optim,
-                              eval=m["eval"], dataset=dataset, x0_kernel=m.get("x0_kernel", "plain"),
-                              objective=m.get("train"))
-    if t.compile:
+    model = DiscreteDiffusion(info.to_dict(), **model_arguments(cfg.model, cfg.train, dataset))
+    if cfg.train.compile:
         import torch
 
         model.network.transformer = torch.compile(model.network.transformer)

@@ -15,6 +15,7 @@ from sympe.diffusion.info import DatasetInfo
 from sympe.diffusion.likelihood.leak_test import LeakTestResult, leak_test, random_node_permutation
 from sympe.diffusion.objectives.cross_entropy import diffusion_ce_loss
 from sympe.diffusion.runs.model import DiscreteDiffusion
+from sympe.diffusion.runs.schema import model_arguments
 
 N, T = 6, 8
 
@@ -38,7 +39,7 @@ def trained_model(symbreak: str, steps: int = 40) -> DiscreteDiffusion:
                "hidden_dims": {"dx": 32, "de": 16, "dy": 16, "n_head": 2, "dim_ffX": 32, "dim_ffE": 16, "dim_ffy": 16},
                "features": "none", "symbreak": symbreak, "symbreak_kwargs": {"k": 8} if symbreak != "none" else {}}
     torch.manual_seed(0)
-    model = DiscreteDiffusion(info.to_dict(), network=network, diffusion={"T": T})
+    model = DiscreteDiffusion(info.to_dict(), **model_arguments({**network, "diffusion": {"T": T}}))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(1)
     for _ in range(steps):

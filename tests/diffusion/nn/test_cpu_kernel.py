@@ -116,7 +116,8 @@ def test_whole_model_same_with_and_without_kernel(monkeypatch):
                                  hidden_mlp_dims={"X": 24, "E": 12, "y": 16},
                                  hidden_dims={"dx": 16, "de": 8, "dy": 12, "n_head": 4, "dim_ffX": 32, "dim_ffE": 16,
                                               "dim_ffy": 24},
-                                 output_dims={"X": 5, "E": 3, "y": 0}, recompute_attention=recompute)
+                                 output_dims={"X": 5, "E": 3, "y": 0}, dropout=0.0,
+                                 recompute_attention=recompute)
         g = torch.Generator().manual_seed(1)
         X, E, y = torch.randn(3, 6, 5, generator=g), torch.randn(3, 6, 6, 3, generator=g), torch.randn(3, 2, generator=g)
         E = E + E.transpose(1, 2)

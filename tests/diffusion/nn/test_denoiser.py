@@ -49,7 +49,8 @@ def network(symbreak="none", features="cycles", seed=0, molecular=False, **symbr
     net = DenoisingNetwork(
         info(molecular=molecular), T, n_layers=2, hidden_mlp_dims={"X": 16, "E": 16, "y": 16},
         hidden_dims={"dx": 16, "de": 8, "dy": 8, "n_head": 2, "dim_ffX": 16, "dim_ffE": 16, "dim_ffy": 16},
-        features=features, symbreak=symbreak, symbreak_kwargs=kw,
+        features=features, symbreak=symbreak, symbreak_kwargs=kw, dropout=0.0, molecular_features=True,
+        recompute_attention=True,
     )
     return net.eval()
 

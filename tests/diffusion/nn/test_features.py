@@ -355,10 +355,12 @@ def test_molecular_weight_scale_comes_from_dataset_info():
     weights = []
     for scale in (150.0, 390.0):
         net = DenoisingNetwork(info(scale), T=10, n_layers=1, hidden_mlp_dims={"X": 8, "E": 4, "y": 4},
-                               hidden_dims=dims, features="none")
+                               hidden_dims=dims, features="none", dropout=0.0,
+                               molecular_features=True, symbreak="none", recompute_attention=True)
         weights.append(float(net.molecular(graph)[1]))
     assert weights == pytest.approx([40.0 / 150.0, 40.0 / 390.0])
     assert info(150.0).fingerprint() != info(390.0).fingerprint()
     with pytest.raises(ValueError, match="max_weight"):
         DenoisingNetwork(info(None), T=10, n_layers=1, hidden_mlp_dims={"X": 8, "E": 4, "y": 4}, hidden_dims=dims,
-                         features="none")
+                         features="none", dropout=0.0, molecular_features=True, symbreak="none",
+                         recompute_attention=True)

@@ -19,6 +19,9 @@ DX_IN, DE_IN, DY_IN = 7, 5, 3
 DX_OUT, DE_OUT, DY_OUT = 4, 3, 2
 
 
+#: the two knobs the model config sets (sympe.diffusion.runs.schema.ModelConfig), at the values these tests use
+KNOBS = {"dropout": 0.0, "recompute_attention": True}
+
 def make_model(dim_ffy=48, input_residual=True, dropout=0.0, n_layers=2, seed=0):
     torch.manual_seed(seed)
     return GraphTransformer(
@@ -28,6 +31,7 @@ def make_model(dim_ffy=48, input_residual=True, dropout=0.0, n_layers=2, seed=0)
         hidden_dims={"dx": 16, "de": 8, "dy": 12, "n_head": 4, "dim_ffX": 32, "dim_ffE": 16, "dim_ffy": dim_ffy},
         output_dims={"X": DX_OUT, "E": DE_OUT, "y": DY_OUT},
         dropout=dropout,
+        recompute_attention=True,
         input_residual=input_residual,
     )
 
@@ -139,7 +143,7 @@ def test_padding_content_never_changes_real_outputs(input_residual):
 def test_graph_stream_pooling_ignores_padding_in_a_layer():
     """Inside one layer too: hidden padding content must not reach the graph stream."""
     torch.manual_seed(0)
-    layer = GraphTransformerLayer(16, 8, 12, 4, 32, 16, 24).double().eval()
+    layer = GraphTransformerLayer(16, 8, 12, 4, 32, 16, 24, dropout=0.0, recompute_attention=True).double().eval()
     B, n = 3, 6
     mask = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 0, 1, 1, 0, 1], [1] * 6], dtype=torch.bool)
     X = torch.randn(B, n, 16, dtype=torch.float64)
@@ -238,7 +242,7 @@ def test_edge_attention_padded_keys_get_no_weight():
 def test_layer_backward_under_bf16_autocast_is_close_to_float32():
     """Reduced precision (autocast) runs through the fused backward and stays near the float32 gradients."""
     torch.manual_seed(0)
-    layer = GraphTransformerLayer(16, 8, 12, 4, 32, 16, 24)
+    layer = GraphTransformerLayer(16, 8, 12, 4, 32, 16, 24, dropout=0.0, recompute_attention=True)
     X, E = torch.randn(2, 5, 16), torch.randn(2, 5, 5, 8)
     y, mask = torch.randn(2, 12), torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
 
@@ -330,7 +334,7 @@ def literal_attention(att: NodeEdgeAttention, X, E, y, mask):
 
 def test_fused_attention_equals_literal_math():
     torch.manual_seed(1)
-    att = NodeEdgeAttention(dx=8, de=4, dy=5, n_head=2).double()
+    att = NodeEdgeAttention(dx=8, de=4, dy=5, n_head=2, recompute=True).double()
     B, n = 3, 5
     mask = torch.tensor([[1, 1, 1, 1, 1], [0, 1, 1, 0, 1], [0, 0, 1, 0, 0]], dtype=torch.bool)
     X = torch.randn(B, n, 8, dtype=torch.float64)
@@ -343,11 +347,14 @@ def test_fused_attention_equals_literal_math():
     assert torch.allclose(fy, ly, atol=1e-10)
 
 
-def test_dim_ffy_is_configurable_and_defaults_to_2048():
+def test_dim_ffy_is_configurable_and_required():
     model = make_model(dim_ffy=40)
     assert all(layer.ff_y.lin1.out_features == 40 for layer in model.layers if layer.update_y)
     hd = {"dx": 16, "de": 8, "dy": 12, "n_head": 4, "dim_ffX": 32, "dim_ffE": 16}
-    m2 = GraphTransformer(2, {"X": 3, "E": 2, "y": 1}, {"X": 8, "E": 8, "y": 8}, hd, {"X": 3, "E": 2, "y": 0})
+    with pytest.raises(ValueError, match="missing keys \\['dim_ffy'\\]"):
+        GraphTransformer(2, {"X": 3, "E": 2, "y": 1}, {"X": 8, "E": 8, "y": 8}, hd, {"X": 3, "E": 2, "y": 0}, **KNOBS)
+    hd["dim_ffy"] = 2048  # DiGress's hard-coded graph FFN width
+    m2 = GraphTransformer(2, {"X": 3, "E": 2, "y": 1}, {"X": 8, "E": 8, "y": 8}, hd, {"X": 3, "E": 2, "y": 0}, **KNOBS)
     assert m2.layers[0].ff_y.lin1.out_features == 2048
     # without a graph output the last layer builds no graph-stream update (no parameter without gradient)
     assert not m2.layers[1].update_y and not hasattr(m2.layers[1], "ff_y")
@@ -369,16 +376,16 @@ def test_reset_parameters_reinitialises():
 
 
 def test_bad_configuration_and_inputs_raise():
-    hd = {"dx": 16, "de": 8, "dy": 12, "n_head": 4, "dim_ffX": 32, "dim_ffE": 16}
+    hd = {"dx": 16, "de": 8, "dy": 12, "n_head": 4, "dim_ffX": 32, "dim_ffE": 16, "dim_ffy": 16}
     io = {"X": 3, "E": 2, "y": 1}
     with pytest.raises(ValueError, match="missing"):
-        GraphTransformer(1, {"X": 3, "E": 2}, io, hd, io)
+        GraphTransformer(1, {"X": 3, "E": 2}, io, hd, io, **KNOBS)
     with pytest.raises(ValueError, match="unknown"):
-        GraphTransformer(1, io, io, {**hd, "dim_ffz": 3}, io)
+        GraphTransformer(1, io, io, {**hd, "dim_ffz": 3}, io, **KNOBS)
     with pytest.raises(ValueError, match="divisible"):
-        GraphTransformer(1, io, io, {**hd, "n_head": 3}, io)
+        GraphTransformer(1, io, io, {**hd, "n_head": 3}, io, **KNOBS)
     with pytest.raises(ValueError, match="input_residual"):
-        GraphTransformer(1, io, io, hd, {"X": 4, "E": 2, "y": 1})
+        GraphTransformer(1, io, io, hd, {"X": 4, "E": 2, "y": 1}, **KNOBS)
     model = make_model()
     X, E, y, mask = random_inputs(dtype=torch.float32)
     with pytest.raises(ValueError, match="X has"):
@@ -411,7 +418,7 @@ def test_overfits_a_tiny_fixed_target(one_thread):
         input_dims={"X": 8, "E": 5, "y": 1},
         hidden_mlp_dims={"X": 32, "E": 16, "y": 16},
         hidden_dims={"dx": 32, "de": 16, "dy": 16, "n_head": 4, "dim_ffX": 64, "dim_ffE": 32, "dim_ffy": 32},
-        output_dims={"X": 4, "E": 3, "y": 0},
+        output_dims={"X": 4, "E": 3, "y": 0}, dropout=0.0, recompute_attention=True,
     )
     B, n = 4, 7
     g = torch.Generator().manual_seed(0)

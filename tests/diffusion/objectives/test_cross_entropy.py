@@ -8,11 +8,14 @@ import math
 import pytest
 import torch
 
+from sympe.diffusion.runs.schema import TrainConfig
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.objectives.cross_entropy import diffusion_ce_loss
 
 DX, DE = 3, 4
 
+
+LAMBDA_E = TrainConfig().lambda_E  # the one default (sympe.diffusion.runs.schema)
 
 def batch(seed, B=3, n=6, symmetric_logits=False):
     gen = torch.Generator().manual_seed(seed)
@@ -59,25 +62,26 @@ def test_loss_equals_the_cross_entropy_written_out(seed, lambda_E):
 
 
 def test_default_edge_weight_is_five():
+    assert LAMBDA_E == 5.0  # DiGress's λ, the default of train.lambda_E
     lx, le, g = batch(7)
-    out = diffusion_ce_loss(lx, le, g)
+    out = diffusion_ce_loss(lx, le, g, LAMBDA_E)
     assert out["loss"].item() == pytest.approx(out["loss_X"].item() + 5.0 * out["loss_E"].item(), rel=1e-6)
 
 
 def test_padding_diagonal_and_lower_triangle_do_not_count():
     lx, le, g = batch(3)
-    ref = diffusion_ce_loss(lx, le, g)
+    ref = diffusion_ce_loss(lx, le, g, LAMBDA_E)
     junk_x, junk_e = lx.clone(), le.clone()
     junk_x[~g.node_mask] = 100.0
     upper = g.pair_mask(upper=True)
     junk_e[~upper] = torch.randn_like(junk_e[~upper]) * 50  # padding, diagonal and i > j
-    out = diffusion_ce_loss(junk_x, junk_e, g)
+    out = diffusion_ce_loss(junk_x, junk_e, g, LAMBDA_E)
     for key in ("loss", "loss_X", "loss_E"):
         assert out[key].item() == pytest.approx(ref[key].item(), rel=1e-6)
     # gradients reach exactly the counted entries
     lx.requires_grad_(True)
     le.requires_grad_(True)
-    diffusion_ce_loss(lx, le, g)["loss"].backward()
+    diffusion_ce_loss(lx, le, g, LAMBDA_E)["loss"].backward()
     assert (lx.grad[~g.node_mask] == 0).all() and (lx.grad[g.node_mask].abs().sum(-1) > 0).all()
     assert (le.grad[~upper] == 0).all() and (le.grad[upper].abs().sum(-1) > 0).all()
 
@@ -85,7 +89,7 @@ def test_padding_diagonal_and_lower_triangle_do_not_count():
 def test_symmetric_logits_give_the_ordered_pair_average():
     """With symmetric logits, the mean over i < j equals DiGress's mean over ordered pairs i != j."""
     lx, le, g = batch(5, symmetric_logits=True)
-    out = diffusion_ce_loss(lx, le, g)
+    out = diffusion_ce_loss(lx, le, g, LAMBDA_E)
     em = g.edge_mask
     ordered = torch.nn.functional.cross_entropy(le[em], g.E.argmax(-1)[em])
     assert out["loss_E"].item() == pytest.approx(ordered.item(), rel=1e-6)
@@ -93,13 +97,13 @@ def test_symmetric_logits_give_the_ordered_pair_average():
 
 def test_perfect_prediction_has_near_zero_loss_and_graph_weights_are_per_variable():
     _, _, g = batch(2)
-    out = diffusion_ce_loss(g.X.double() * 60, g.E.double() * 60, g)
+    out = diffusion_ce_loss(g.X.double() * 60, g.E.double() * 60, g, LAMBDA_E)
     assert out["loss"].item() < 1e-20
     # the means are over variables, not graphs: a batch of two copies of a graph has the same loss
     lx, le, g1 = batch(4, B=1)
     two = DenseGraph(g1.X.repeat(2, 1, 1), g1.E.repeat(2, 1, 1, 1), g1.y.repeat(2, 1), g1.node_mask.repeat(2, 1))
-    a = diffusion_ce_loss(lx, le, g1)["loss"]
-    b = diffusion_ce_loss(lx.repeat(2, 1, 1), le.repeat(2, 1, 1, 1), two)["loss"]
+    a = diffusion_ce_loss(lx, le, g1, LAMBDA_E)["loss"]
+    b = diffusion_ce_loss(lx.repeat(2, 1, 1), le.repeat(2, 1, 1, 1), two, LAMBDA_E)["loss"]
     assert a.item() == pytest.approx(b.item(), rel=1e-9)
 
 
@@ -109,7 +113,7 @@ def test_graphs_without_pairs_give_a_finite_zero_edge_term():
                                 mask, DX, DE)
     lx = torch.randn(1, 3, DX, requires_grad=True)
     le = torch.randn(1, 3, 3, DE, requires_grad=True)
-    out = diffusion_ce_loss(lx, le, g)
+    out = diffusion_ce_loss(lx, le, g, LAMBDA_E)
     assert out["loss_E"].item() == 0.0 and torch.isfinite(out["loss"])
     out["loss"].backward()
     assert torch.isfinite(lx.grad).all() and (le.grad == 0).all()

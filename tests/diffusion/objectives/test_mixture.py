@@ -92,7 +92,7 @@ def test_likelihood_weighting_loss_is_mean_nats_per_graph():
         k = next(draws)
         return lx[k], le[k]
 
-    got = mixture_nll_loss(model_fn, x, torch.ones(4), x, K=3)
+    got = mixture_nll_loss(model_fn, x, torch.ones(4), x, K=3, weighting="likelihood", lambda_E=5.0)
     per_draw = torch.stack([per_variable_ce_sum(lx[k], le[k], x) for k in range(3)])
     expected = -torch.logsumexp(-per_draw, 0) + math.log(3)
     torch.testing.assert_close(got["nll"], expected)
@@ -160,7 +160,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="classes"):
         mixture_nll(lx[..., :2], le, x)
     with pytest.raises(ValueError, match="weighting"):
-        mixture_nll_loss(lambda z, t, g: (lx[0], le[0]), x, torch.ones(4), x, K=1, weighting="sum")
+        mixture_nll_loss(lambda z, t, g: (lx[0], le[0]), x, torch.ones(4), x, K=1, weighting="sum", lambda_E=5.0)
     with pytest.raises(ValueError, match="K"):
         draw_logits(lambda z, t, g: (lx[0], le[0]), x, torch.ones(4), K=0)
 
@@ -194,7 +194,8 @@ def test_draw_logits_differ_and_are_reproducible():
     assert tiled[0].shape == a[0].shape and not torch.allclose(tiled[0][0], tiled[0][1])
     # one call on K*B tiled graphs: copy k of graph b must be draw k of graph b
     assert torch.equal(tile_graph(x, 3).X[2 * 4 + 1], x.X[1])
-    loss = mixture_nll_loss(model, x, t, x, K=3, generator=torch.Generator().manual_seed(5))
+    loss = mixture_nll_loss(model, x, t, x, K=3, generator=torch.Generator().manual_seed(5), weighting="likelihood",
+                            lambda_E=5.0)
     loss["loss"].backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     assert (loss["nll"] < loss["per_draw_nll"]).all()

@@ -11,6 +11,7 @@ import torch
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.info import DatasetInfo
 from sympe.diffusion.runs.model import DiscreteDiffusion
+from sympe.diffusion.runs.schema import model_arguments
 
 BREAKERS = [("noise", {}), ("sympe_nodes", {}), ("sympe", {}), ("sympe", {"tie_mode": "plackett_luce"})]
 IDS = ["noise", "sympe_nodes", "sympe", "sympe_plackett_luce"]
@@ -24,7 +25,7 @@ def _model(symbreak: str, kwargs: dict) -> DiscreteDiffusion:
                "hidden_dims": {"dx": 8, "de": 8, "dy": 8, "n_head": 2, "dim_ffX": 8, "dim_ffE": 8, "dim_ffy": 8},
                "features": "cycles", "symbreak": symbreak, "symbreak_kwargs": kwargs}
     torch.manual_seed(0)
-    return DiscreteDiffusion(info.to_dict(), network=network, diffusion={"T": 6}).eval()
+    return DiscreteDiffusion(info.to_dict(), **model_arguments({**network, "diffusion": {"T": 6}})).eval()
 
 
 def _graphs(B: int = 3, n: int = 5) -> DenseGraph:

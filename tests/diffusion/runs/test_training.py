@@ -18,6 +18,7 @@ import torch
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.info import DatasetInfo
 from sympe.diffusion.runs.model import DiscreteDiffusion, NonFiniteLossError, check_checkpoint_matches
+from sympe.diffusion.runs.schema import model_arguments
 
 from support import REPO  # noqa: E402
 TINY_MODEL = [
@@ -125,7 +126,7 @@ def tiny_model(info=None, **net) -> DiscreteDiffusion:
     network = {"n_layers": 1, "hidden_mlp_dims": {"X": 8, "E": 8, "y": 8},
                "hidden_dims": {"dx": 8, "de": 8, "dy": 8, "n_head": 2, "dim_ffX": 8, "dim_ffE": 8, "dim_ffy": 8},
                "features": "cycles", **net}
-    return DiscreteDiffusion((info or tiny_info()).to_dict(), network=network, diffusion={"T": 10})
+    return DiscreteDiffusion((info or tiny_info()).to_dict(), **model_arguments({**network, "diffusion": {"T": 10}}))
 
 
 def test_nan_loss_stops_training_with_step_and_checkpoint(tmp_path):
@@ -228,7 +229,7 @@ def test_nll_against_brute_force_enumeration():
     network = {"n_layers": 1, "hidden_mlp_dims": {"X": 16, "E": 16, "y": 16},
                "hidden_dims": {"dx": 16, "de": 16, "dy": 16, "n_head": 2, "dim_ffX": 16, "dim_ffE": 16, "dim_ffy": 16},
                "features": "cycles"}
-    model = DiscreteDiffusion(info.to_dict(), network=network, diffusion={"T": T}).eval()
+    model = DiscreteDiffusion(info.to_dict(), **model_arguments({**network, "diffusion": {"T": T}})).eval()
     for p in model.parameters():  # larger weights: a model with opinions, so that the KLs are far from 0
         p.data.mul_(3.0)
 
@@ -301,10 +302,10 @@ def test_decoder_time_is_a_training_time():
     """Training draws t from U{0..T}; every time at which the NLL (both estimators) and the sampler query the
     model, the reconstruction term and the final decode (t = 0) included, is one of those training times."""
     T = 3
-    model = DiscreteDiffusion(tiny_info().to_dict(), network={
+    model = DiscreteDiffusion(tiny_info().to_dict(), **model_arguments({
         "n_layers": 1, "hidden_mlp_dims": {"X": 8, "E": 8, "y": 8},
         "hidden_dims": {"dx": 8, "de": 8, "dy": 8, "n_head": 2, "dim_ffX": 8, "dim_ffE": 8, "dim_ffy": 8},
-        "features": "none"}, diffusion={"T": T})
+        "features": "none", "diffusion": {"T": T}}))
     seen: list[int] = []
     real_forward = model.network.forward
 
@@ -354,8 +355,8 @@ def _mixture_model(K: int, T: int = 10) -> DiscreteDiffusion:
                "hidden_dims": {"dx": 32, "de": 16, "dy": 16, "n_head": 2, "dim_ffX": 32, "dim_ffE": 16, "dim_ffy": 16},
                "features": "none", "symbreak": "sympe", "symbreak_kwargs": {"k": 4}}
     torch.manual_seed(0)
-    return DiscreteDiffusion(tiny_info().to_dict(), network=network, diffusion={"T": T},
-                             objective={"mixture_draws": K})
+    return DiscreteDiffusion(tiny_info().to_dict(), **model_arguments({**network, "diffusion": {"T": T},
+                                                                       "train": {"mixture_draws": K}}))
 
 
 def test_mixture_objective_at_K1_is_the_default_loss():
@@ -395,9 +396,9 @@ def test_mixture_objective_K2_trains():
 
 def test_objective_and_eval_options_are_checked():
     with pytest.raises(ValueError, match="model.train"):
-        DiscreteDiffusion(tiny_info().to_dict(), network={"n_layers": 1}, diffusion={"T": 4}, objective={"draws": 2})
+        DiscreteDiffusion(tiny_info().to_dict(), **{**model_arguments({"n_layers": 1}), "objective": {"draws": 2}})
     with pytest.raises(ValueError, match="model.eval"):
-        DiscreteDiffusion(tiny_info().to_dict(), network={"n_layers": 1}, diffusion={"T": 4}, eval={"digress": True})
+        DiscreteDiffusion(tiny_info().to_dict(), **{**model_arguments({"n_layers": 1}), "eval": {"digress": True}})
     model = tiny_model()
     with pytest.raises(ValueError, match="x0_kernel"):
         model.set_eval_options(x0_kernel="fancy")
