@@ -82,15 +82,16 @@ def main(argv=None) -> int:
         raise SystemExit(f"--jobs must be >= 1, got {args.jobs}")
     if args.threads is None and args.jobs > 1:
         args.threads = max(1, (os.cpu_count() or 1) // args.jobs)
-    default_out = REPO / ("outputs/report_smoke" if args.smoke else "reports") / args.preset
+    checkout = REPO if (REPO / "pyproject.toml").exists() else Path.cwd()  # an installed package: the current folder
+    default_out = checkout / ("outputs/report_smoke" if args.smoke else "reports") / args.preset
     out = Path(args.out).resolve() if args.out else default_out
     (out / "runs").mkdir(parents=True, exist_ok=True)
     command = "python scripts/nll_report.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
     failures: list[str] = []
     started = time.time()
-    if not args.aggregate_only:  # every command runs in the checkout (scripts/*.py, relative paths of presets)
-        failures = run_grid(preset, out, cwd=REPO, jobs=args.jobs, threads=args.threads)
+    if not args.aggregate_only:  # every command runs in the checkout (relative paths of presets)
+        failures = run_grid(preset, out, cwd=checkout, jobs=args.jobs, threads=args.threads)
     report = build_report(preset, out, args.preset, command.strip(), failures, exact_numbers=exact_numbers)
     print(f"[report] {report['runs_done']}/{report['num_runs']} runs done, {report['total_cpu_s'] / 60:.1f} CPU-minutes "
           f"in all; written to {out / 'report.md'} ({(time.time() - started) / 60:.1f} min this invocation)")

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     module = importlib.import_module(f"sympe.cli.{COMMANDS[verb]}")
     sys.argv = [f"sympe {verb}", *rest]  # Hydra and argparse read the command line from sys.argv
-    module.main()
+    raise SystemExit(module.main())  # a Hydra command returns None (status 0); the report returns its status
 
 
 if __name__ == "__main__":

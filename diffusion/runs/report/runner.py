@@ -38,11 +38,12 @@ COMMANDS = ("train_diffusion", "evaluate")
 
 def command_for(name: str) -> list[str]:
     """The argument list that starts project command ``name`` (one of :data:`COMMANDS`), to which its overrides
-    are appended: ``[python, "scripts/<name>.py"]``, relative to the repository checkout, which is the working
-    directory (``cwd``) of every command the runner starts. Raises ``ValueError`` for another name."""
+    are appended: ``[python, "-m", "sympe.cli.<name>"]``, the script ``scripts/<name>.py`` of a checkout or of the
+    installed package alike (the runner's ``cwd`` only anchors relative paths of the preset). Raises
+    ``ValueError`` for another name."""
     if name not in COMMANDS:
         raise ValueError(f"unknown command {name!r}; the report runs {list(COMMANDS)}")
-    return [sys.executable, f"scripts/{name}.py"]
+    return [sys.executable, "-m", f"sympe.cli.{name}"]
 
 
 def commands(preset: dict, task: dict, variant: str, seed: int, run_dir: Path,

@@ -12,11 +12,15 @@ from sympe.diffusion.runs.report import apply_smoke, command_for, commands, load
 from sympe.diffusion.runs.report import runner
 
 
-def test_command_for_starts_the_checkout_scripts():
-    assert command_for("train_diffusion") == [sys.executable, "scripts/train_diffusion.py"]
-    assert command_for("evaluate") == [sys.executable, "scripts/evaluate.py"]
+def test_command_for_starts_the_scripts_as_modules():
+    """``python -m sympe.cli.<name>`` is scripts/<name>.py, in a checkout and in an installed package alike."""
+    import importlib.util
+
+    assert command_for("train_diffusion") == [sys.executable, "-m", "sympe.cli.train_diffusion"]
+    assert command_for("evaluate") == [sys.executable, "-m", "sympe.cli.evaluate"]
     for name in runner.COMMANDS:
-        assert (REPO / command_for(name)[1]).is_file()
+        origin = Path(importlib.util.find_spec(command_for(name)[2]).origin)
+        assert origin.resolve() == (REPO / "scripts" / f"{name}.py").resolve()
     with pytest.raises(ValueError, match="unknown command 'sample'"):
         command_for("sample")
 
@@ -26,13 +30,13 @@ def test_commands_put_smoke_overrides_last(tmp_path):
     assert preset["seeds"] == [0]
     task = preset["tasks"][0]
     train, evals = commands(preset, task, "sympe", 0, tmp_path)
-    assert train[:2] == command_for("train_diffusion") and train[-1] == f"paths.out_dir={tmp_path}"
+    assert train[:3] == command_for("train_diffusion") and train[-1] == f"paths.out_dir={tmp_path}"
     steps = [i for i, a in enumerate(train) if a.startswith("train.max_steps=")]
     assert train[steps[-1]] == "train.max_steps=4" and steps[-1] > max(i for i, a in enumerate(train)
                                                                         if a == "model.symbreak=sympe")
     assert set(evals) == set(task["evals"])
     for name, cmd in evals.items():
-        assert cmd[:2] == command_for("evaluate") and cmd[2] == f"checkpoint={tmp_path / 'checkpoints' / 'last.ckpt'}"
+        assert cmd[:3] == command_for("evaluate") and cmd[3] == f"checkpoint={tmp_path / 'checkpoints' / 'last.ckpt'}"
         assert f"out_dir={tmp_path / f'eval_{name}'}" in cmd and cmd[-2] == "seed=0"
         assert cmd.index("num_samples=8") > cmd.index("num_samples=64")
     train, _ = commands(preset, task, "sympe", 0, tmp_path, resume=True)
@@ -85,7 +89,7 @@ def test_execute_run_trains_once_and_runs_only_missing_evaluations(fake, tmp_pat
 
     def fake_run(cmd, log, env, cwd):
         assert cwd == tmp_path
-        script = Path(cmd[1]).name
+        script = cmd[2].rsplit(".", 1)[1] + ".py"
         calls.append(script if script != "train_diffusion.py" else next(
             a.split("=")[0] for a in cmd if a.startswith(("paths.out_dir=", "train.resume="))))
         out = next(a.split("=", 1)[1] for a in cmd if a.startswith(("paths.out_dir=", "train.resume=", "out_dir=")))
@@ -146,6 +150,6 @@ def test_parallel_grid_prepares_each_dataset_first(fake, tmp_path, monkeypatch):
     assert runner.run_grid(preset, tmp_path, cwd=REPO, jobs=2, threads=1) == []
     prepares = [cmd for kind, cmd in events if kind == "prepare"]
     assert len(prepares) == 2 and all("train.summary_only=true" in c for c in prepares)
-    assert all(c[:2] == command_for("train_diffusion") for c in prepares)
+    assert all(c[:3] == command_for("train_diffusion") for c in prepares)
     assert [e[0] for e in events[:2]] == ["prepare", "prepare"] and len(events) == 2 + 18
     assert {e[1] for e in events[2:]} == {"1"}
