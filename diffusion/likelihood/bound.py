@@ -77,6 +77,7 @@ import torch
 from torch import Tensor
 
 from sympe.diffusion.likelihood import digress_compat as dg
+from sympe.diffusion.bars import progress_bar
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.likelihood.mixture_bound import mixture_diffusion_term, mixture_reconstruction_term
 from sympe.diffusion.process.discrete_process import DiscreteProcess, ModelFn, predict_x0, uniform_times
@@ -337,7 +338,6 @@ def evaluate_nll(model, loader, estimator: str = "mc", generator: torch.Generato
     parts: dict[str, list[Tensor]] = {}
     batches = loader
     if progress:
-        from sympe.diffusion.bars import progress_bar
 
         desc = progress if isinstance(progress, str) else f"NLL ({estimator})"
         batches = progress_bar(loader, desc=desc, unit="batch")  # drawn on a terminal only

@@ -24,6 +24,7 @@ from typing import Callable, Iterable
 import torch
 from torch import Tensor
 
+from sympe.diffusion.bars import progress_bar
 from sympe.diffusion.graph import DenseGraph
 
 #: ``nll_fn(x: DenseGraph, generator) -> (B,)`` per-graph NLL estimates (nats).
@@ -93,7 +94,6 @@ def leak_test(nll_fn: NLLFn, batches: Iterable[DenseGraph], num_permutations: in
     if K < 1:
         raise ValueError(f"leak_test: num_permutations (random relabellings per graph) must be >= 1, got {num_permutations}")
     if progress:
-        from sympe.diffusion.bars import progress_bar
 
         batches = progress_bar(batches, desc=progress if isinstance(progress, str) else "leak test", unit="batch")
     stored, permuted = [], []

@@ -20,7 +20,7 @@ and time ``t``: draw ``z_t ~ q(z_t | x)``, ``z_s ~ q(z_s | z_t, x)`` (``s = t - 
     L̂_0^K = -log (1/K) Σ_k Π_v p̂(x^v | z_0, g̃_k),                      z_0 ~ q(z_0 | x),
 
 (log-sum-exp in float64). Properties, for every K >= 1 (tested by exact enumeration in
-``tests/test_mixture_bound.py``):
+``tests/diffusion/likelihood/test_mixture_bound.py``):
 
 * **upper bound**: ``E[log (1/K) Σ_k p_k] <= log E_g̃ p`` (Jensen), so ``E[L̂_t^K] >= E_{z_t} E_{z_s} [log q - log p̄]
   = L_t`` and ``E[L̂_0^K] >= L_0``; with the exact prior term and ``-log p(N)`` the total is an upper bound on

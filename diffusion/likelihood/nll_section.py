@@ -30,6 +30,21 @@ from sympe.diffusion.likelihood.bound import (ESTIMATORS, convention_name, descr
                                         nll_summary, summarize_terms)
 
 
+#: ``nll_estimator`` values of ``evaluate.py``: one estimator of :data:`ESTIMATORS`, or a group of them.
+ESTIMATOR_GROUPS = {"both": ("mc", "exact"), "all": ESTIMATORS, "none": ()}
+ESTIMATOR_CHOICES = tuple(ESTIMATORS) + tuple(ESTIMATOR_GROUPS)
+
+
+def estimator_list(choice: str) -> list[str]:
+    """The estimators an ``nll_estimator`` value names (:data:`ESTIMATOR_CHOICES`): ``"both"`` = mc + exact,
+    ``"all"`` = every estimator, ``"none"`` = none. Raises ``ValueError`` for another value."""
+    if choice in ESTIMATOR_GROUPS:
+        return list(ESTIMATOR_GROUPS[choice])
+    if choice in ESTIMATORS:
+        return [choice]
+    raise ValueError(f"nll_estimator={choice!r} is unknown; choose from {ESTIMATOR_CHOICES}")
+
+
 def parse_convention(label: str) -> dict:
     """Evaluation options of a convention label (the inverse of :func:`~sympe.diffusion.likelihood.bound.convention_name`).
 

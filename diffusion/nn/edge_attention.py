@@ -13,7 +13,10 @@ from __future__ import annotations
 
 
 import torch
+
 from torch import Tensor, nn
+
+from sympe.diffusion.nn import cpu_kernel
 
 __all__ = ["edge_attention", "edge_attention_reference"]
 
@@ -191,7 +194,6 @@ class _EdgeAttentionCPU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, Q, K, V, E, W, b, m, W_out, c, node_mask, recompute):
-        from sympe.diffusion.nn import cpu_kernel
 
         B, n, d = Q.shape
         Q, K, V, m = Q.contiguous(), K.contiguous(), V.contiguous(), m.contiguous()
@@ -211,7 +213,6 @@ class _EdgeAttentionCPU(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gO: Tensor | None, gh: Tensor | None):
-        from sympe.diffusion.nn import cpu_kernel
 
         if ctx.consumed:
             raise RuntimeError("edge_attention: the fused CPU kernel's backward consumes its saved buffers and can "
@@ -256,9 +257,8 @@ def _use_cpu_kernel(*tensors: Tensor) -> bool:
         return False
     if torch.is_autocast_enabled("cpu"):
         return False
-    from sympe.diffusion.nn.cpu_kernel import kernel_available
 
-    return kernel_available()
+    return cpu_kernel.kernel_available()
 
 
 def _weighted_sum_over_keys(a: Tensor, v: Tensor) -> Tensor:
@@ -298,7 +298,7 @@ def edge_attention(Q: Tensor, K: Tensor, V: Tensor, E: Tensor, W: Tensor, b: Ten
     * CPU, float32, no autocast, and the C kernel builds (:mod:`~sympe.diffusion.nn.cpu_kernel`):
       :class:`_EdgeAttentionCPU`, the elementwise loops in C between four GEMMs; keeps S only
       (``recompute=True``: one more GEMM in backward) or S and E1 (``recompute=False``); α is never stored.
-      Checked against float64 autograd of the reference (``tests/test_cpu_kernel.py``).
+      Checked against float64 autograd of the reference (``tests/diffusion/nn/test_cpu_kernel.py``).
     * otherwise (CUDA, float64, autocast): :class:`_EdgeAttention`, PyTorch operations with a hand-written
       backward that keeps E1 + 1, S and α and builds no (B, n, n, d) product for its reductions (``gradcheck``
       in float64); ``recompute`` has no effect there.

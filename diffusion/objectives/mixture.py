@@ -20,7 +20,7 @@ importance-weighted bound of Burda, Grosse & Salakhutdinov (2016, "Importance We
 with the breaker's own distribution as proposal: for ``w_E = 1``, ``E[L_K] >= -log p̂_mix(x0 | z_t)``,
 ``E[L_K]`` is non-increasing in K and tends to ``-log p̂_mix`` as K -> ∞.
 
-Properties (tested in ``tests/test_mixture_loss.py``)
+Properties (tested in ``tests/diffusion/objectives/test_mixture.py``)
 ----------------------------------------------------
 * **K = 1** is the per-variable cross-entropy, summed over the graph's variables:
   ``L_1 = -ℓ_1``. The project's :func:`~sympe.diffusion.objectives.cross_entropy.diffusion_ce_loss` averages instead

@@ -17,6 +17,15 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from sympe.diffusion.runs.checkpoint_callbacks import checkpoint_callbacks
+from sympe.diffusion.runs.checkpoint_files import CheckpointError, check_checkpoint_file
+from sympe.diffusion.runs.interrupt import SaveOnInterrupt
+from sympe.diffusion.runs.metrics_log import ContinuedCSVLogger
+from sympe.diffusion.runs.model import DiscreteDiffusion, check_checkpoint_matches, load_model
+from sympe.diffusion.runs.options import ConfigError
+from sympe.diffusion.runs.progress import RunProgressBar, RunProgressLog, bars_enabled, quiet_lightning
+from sympe.diffusion.runs.rng_state import RNGStateCheckpoint
+from sympe.diffusion.runs.run_folder import RUN_DIR_ENV, changed_train_settings, compare_with_saved_config, resume_command
 from sympe.diffusion.runs.schema import NETWORK_KEYS, model_arguments
 
 __all__ = ["MONITOR", "MONITOR_MODE", "network_kwargs", "build_model", "build_trainer", "train",
@@ -38,7 +47,6 @@ def build_model(cfg: DictConfig, info):
     The dataset config (``cfg.dataset``) is recorded in the hyperparameters, so that evaluation can rebuild
     the same splits from a checkpoint. ``train.compile`` wraps the transformer in ``torch.compile``.
     """
-    from sympe.diffusion.runs.model import DiscreteDiffusion
 
     dataset = {"name": cfg.dataset.name, "params": OmegaConf.to_container(cfg.dataset.params, resolve=True)}
     model = DiscreteDiffusion(info.to_dict(), **model_arguments(cfg.model, cfg.train, dataset))
@@ -79,11 +87,6 @@ def build_trainer(cfg: DictConfig, out_dir: str | Path, resume_step: int | None 
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import CSVLogger
 
-    from sympe.diffusion.runs.checkpoint_callbacks import checkpoint_callbacks
-    from sympe.diffusion.runs.interrupt import SaveOnInterrupt
-    from sympe.diffusion.runs.metrics_log import ContinuedCSVLogger
-    from sympe.diffusion.runs.progress import RunProgressBar, RunProgressLog, bars_enabled, quiet_lightning
-    from sympe.diffusion.runs.rng_state import RNGStateCheckpoint
 
     quiet_lightning()
     t = cfg.train
@@ -134,8 +137,6 @@ def build_trainer(cfg: DictConfig, out_dir: str | Path, resume_step: int | None 
 def load_for_inference(path: str, device: str):
     """The model of checkpoint ``path`` on ``device`` in eval mode; a file that is not a readable sympe
     checkpoint raises :class:`~sympe.diffusion.runs.checkpoint_callbacks.CheckpointError` naming it and the likely cause."""
-    from sympe.diffusion.runs.checkpoint_files import CheckpointError, check_checkpoint_file
-    from sympe.diffusion.runs.model import load_model
 
     check_checkpoint_file(path, "checkpoint")
     try:
@@ -183,9 +184,6 @@ def train(cfg: DictConfig, info, datamodule, run, extra_callbacks=None) -> dict:
 
     from omegaconf import OmegaConf
 
-    from sympe.diffusion.runs.model import check_checkpoint_matches, load_model
-    from sympe.diffusion.runs.options import ConfigError
-    from sympe.diffusion.runs.run_folder import RUN_DIR_ENV, changed_train_settings, compare_with_saved_config, resume_command
 
     command = resume_command(run)
     resume_step = None
