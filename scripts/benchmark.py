@@ -23,13 +23,13 @@ import subprocess
 import sys
 
 import torch
-from hydra import compose as hcompose, initialize_config_dir
 
 from sympe.datasets.config import build_splits_from_cfg
 from sympe.diffusion.benchmarking import (PeakMemory, ReverseSteps, gemm_share, interleave, peak_memory_mb,
                                           reset_peak_memory, time_nll, time_sampling, train_step)
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.nn.cpu_kernel import kernel_available
+from sympe.diffusion.runs.schema import compose_config
 from sympe.diffusion.runs.training import build_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,8 +39,7 @@ MATCHED_OVERRIDES = ["model.dropout=0.1", "model.hidden_dims.dim_ffy=2048"]
 
 
 def compose(overrides: list[str]):
-    with initialize_config_dir(config_dir=os.path.join(REPO, "configs"), version_base="1.3"):
-        return hcompose(config_name="config", overrides=overrides)
+    return compose_config(overrides)  # the training config, as train_diffusion.py composes it
 
 
 def train_split(args):

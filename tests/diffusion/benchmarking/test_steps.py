@@ -8,6 +8,7 @@ from torch_geometric.data import Batch, Data
 from sympe.diffusion.benchmarking import ReverseSteps, autocast_bf16, time_sampling, train_step
 from sympe.diffusion.info import DatasetInfo
 from sympe.diffusion.runs.model import DiscreteDiffusion
+from sympe.diffusion.runs.schema import model_arguments
 
 T = 6
 
@@ -19,7 +20,7 @@ def tiny_model() -> DiscreteDiffusion:
     network = {"n_layers": 1, "hidden_mlp_dims": {"X": 8, "E": 8, "y": 8},
                "hidden_dims": {"dx": 8, "de": 8, "dy": 8, "n_head": 2, "dim_ffX": 8, "dim_ffE": 8, "dim_ffy": 8},
                "features": "cycles"}
-    return DiscreteDiffusion(info.to_dict(), network=network, diffusion={"T": T})
+    return DiscreteDiffusion(info.to_dict(), **model_arguments({**network, "diffusion": {"T": T}}))
 
 
 def batch() -> Batch:
