@@ -278,7 +278,7 @@ def _weighted_sum_over_queries(a: Tensor, q: Tensor) -> Tensor:
 
 
 def edge_attention(Q: Tensor, K: Tensor, V: Tensor, E: Tensor, W: Tensor, b: Tensor, m: Tensor, W_out: Tensor,
-                   c: Tensor, node_mask: Tensor, recompute: bool = True) -> tuple[Tensor, Tensor]:
+                   c: Tensor, node_mask: Tensor, *, recompute: bool) -> tuple[Tensor, Tensor]:
     """Edge-modulated per-channel attention and the new edge stream (steps 2-4 of the module docstring), fused.
 
     With ``[E1 | E2] = E Wᵀ + b`` (W (2d, de), b (2d,)), ``Q`` already scaled by ``1/sqrt(d_head)``::

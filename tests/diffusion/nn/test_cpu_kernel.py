@@ -95,12 +95,12 @@ def test_edge_attention_dispatch_uses_kernel_for_float32_cpu(monkeypatch):
     """float32 CPU tensors take the kernel path, float64 the PyTorch one, and SYMPE_CPU_KERNEL=0 turns it off."""
     _kernel_or_skip()
     args, mask = _inputs(seed=6)
-    E_out, _ = ea.edge_attention(*args, mask)
+    E_out, _ = ea.edge_attention(*args, mask, recompute=True)
     assert type(E_out.grad_fn).__name__.startswith("_EdgeAttentionCPU")
-    E64, _ = ea.edge_attention(*[a.detach().double().requires_grad_() for a in args], mask)
+    E64, _ = ea.edge_attention(*[a.detach().double().requires_grad_() for a in args], mask, recompute=True)
     assert not type(E64.grad_fn).__name__.startswith("_EdgeAttentionCPU")
     monkeypatch.setenv("SYMPE_CPU_KERNEL", "0")
-    E_off, _ = ea.edge_attention(*args, mask)
+    E_off, _ = ea.edge_attention(*args, mask, recompute=True)
     assert not type(E_off.grad_fn).__name__.startswith("_EdgeAttentionCPU")
 
 
@@ -142,7 +142,7 @@ def test_failed_build_falls_back_with_a_warning_or_raises_when_required(monkeypa
     with pytest.warns(RuntimeWarning, match="no-such-compiler-sympe"):
         assert ck.kernel_available() is False
     args, mask = _inputs(seed=8)
-    E_out, h = ea.edge_attention(*args, mask)  # the PyTorch formulation still works
+    E_out, h = ea.edge_attention(*args, mask, recompute=True)  # the PyTorch formulation still works
     assert torch.isfinite(E_out).all() and torch.isfinite(h).all()
     monkeypatch.setenv("SYMPE_CPU_KERNEL", "1")
     with pytest.raises(ck.KernelBuildError, match="no-such-compiler-sympe"):
@@ -260,7 +260,7 @@ def test_kernel_odd_widths_and_chunked_inputs(d):
     rest = args[3:]
     ref_qkv = qkv.detach().double().requires_grad_()
     ref_rest = [a.detach().double().requires_grad_() for a in rest]
-    E_out, h = ea.edge_attention(Qc, Kc, Vc, *rest, mask)
+    E_out, h = ea.edge_attention(Qc, Kc, Vc, *rest, mask, recompute=True)
     assert type(E_out.grad_fn).__name__.startswith("_EdgeAttentionCPU")
     rE, rh = ea.edge_attention_reference(*ref_qkv.chunk(3, dim=-1), *ref_rest, mask)
     g = torch.Generator().manual_seed(1)

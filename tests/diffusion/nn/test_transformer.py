@@ -206,10 +206,10 @@ def test_edge_attention_gradcheck_against_autograd(seed):
     """The hand-written backward of the fused attention: finite differences (gradcheck, float64) and the
     plain-autograd formulation agree, for every input, with padded keys present."""
     args, mask = _attention_args(seed=seed)
-    S, h = edge_attention(*args, mask)
+    S, h = edge_attention(*args, mask, recompute=True)
     rS, rh = edge_attention_reference(*args, mask)
     assert torch.allclose(S, rS, atol=1e-12) and torch.allclose(h, rh, atol=1e-12)
-    assert torch.autograd.gradcheck(lambda *a: edge_attention(*a, mask), args)
+    assert torch.autograd.gradcheck(lambda *a: edge_attention(*a, mask, recompute=True), args)
     # the same gradients as autograd through the reference, for a random cotangent of both outputs
     g = torch.Generator().manual_seed(10 + seed)
     wS, wh = torch.randn(S.shape, generator=g, dtype=S.dtype), torch.randn(h.shape, generator=g, dtype=h.dtype)
@@ -218,25 +218,25 @@ def test_edge_attention_gradcheck_against_autograd(seed):
     for a, r in zip(ga, gr):
         assert torch.allclose(a, r, atol=1e-10)
     # only one output used (the other's gradient is None inside backward)
-    assert torch.autograd.gradcheck(lambda *a: edge_attention(*a, mask)[0], args)
-    assert torch.autograd.gradcheck(lambda *a: edge_attention(*a, mask)[1], args)
+    assert torch.autograd.gradcheck(lambda *a: edge_attention(*a, mask, recompute=True)[0], args)
+    assert torch.autograd.gradcheck(lambda *a: edge_attention(*a, mask, recompute=True)[1], args)
 
 
 def test_edge_attention_padded_keys_get_no_weight():
     args, mask = _attention_args(seed=3)
     Q, K, V, E, W, b, m, Wo, c = args
-    h = edge_attention(Q, K, V, E, W, b, m, Wo, c, mask)[1]
+    h = edge_attention(Q, K, V, E, W, b, m, Wo, c, mask, recompute=True)[1]
     # changing the padded key's K, V and edges changes nothing at real queries
     K2, V2, E2 = K.detach().clone(), V.detach().clone(), E.detach().clone()
     K2[0, 1], V2[0, 1], E2[0, :, 1] = 50.0, -50.0, 9.0
-    h2 = edge_attention(Q, K2, V2, E2, W, b, m, Wo, c, mask)[1]
+    h2 = edge_attention(Q, K2, V2, E2, W, b, m, Wo, c, mask, recompute=True)[1]
     assert torch.allclose(h[0][mask[0]], h2[0][mask[0]], atol=1e-12)
     # a graph with no real node stays finite
     none = torch.zeros_like(mask)
-    S3, h3 = edge_attention(Q, K, V, E, W, b, m, Wo, c, none)
+    S3, h3 = edge_attention(Q, K, V, E, W, b, m, Wo, c, none, recompute=True)
     assert torch.isfinite(S3).all() and torch.isfinite(h3).all()
     with pytest.raises(ValueError, match="edge_attention"):
-        edge_attention(Q, K, V, E[:, :3], W, b, m, Wo, c, mask)
+        edge_attention(Q, K, V, E[:, :3], W, b, m, Wo, c, mask, recompute=True)
 
 
 def test_layer_backward_under_bf16_autocast_is_close_to_float32():
