@@ -9,14 +9,25 @@
   :mod:`~sympe.diffusion.runs.interrupt`, :mod:`~sympe.diffusion.runs.rng_state`,
   :mod:`~sympe.diffusion.runs.metrics_log`; progress: :mod:`~sympe.diffusion.runs.progress`;
 * :mod:`~sympe.diffusion.runs.report`: the symmetry-breaking benchmark report.
-"""
-from sympe.diffusion.runs.model import DiscreteDiffusion, load_model, upgrade_hparams
-from sympe.diffusion.runs.options import ConfigError
-from sympe.diffusion.runs.run_folder import RunFolder, resolve_run
-from sympe.diffusion.runs.schema import (EvaluateConfig, ModelConfig, SampleConfig, TrainConfig, compose_config,
-                                         model_arguments, register_configs)
-from sympe.diffusion.runs.training import build_model, build_trainer, load_for_inference, train
 
-__all__ = ["DiscreteDiffusion", "load_model", "upgrade_hparams", "ConfigError", "RunFolder", "resolve_run",
-           "ModelConfig", "TrainConfig", "SampleConfig", "EvaluateConfig", "compose_config", "model_arguments",
-           "register_configs", "build_model", "build_trainer", "load_for_inference", "train"]
+The names below are imported on first use (PEP 562): importing one module of this package (the commands import
+``options`` and ``schema`` before Hydra configures logging) must not import Lightning, whose loggers would then
+ignore the job's logging config.
+"""
+import importlib
+
+#: public name -> module of sympe.diffusion.runs that defines it
+_EXPORTS = {
+    "DiscreteDiffusion": "model", "load_model": "model", "upgrade_hparams": "model",
+    "ConfigError": "options", "RunFolder": "run_folder", "resolve_run": "run_folder",
+    "ModelConfig": "schema", "TrainConfig": "schema", "SampleConfig": "schema", "EvaluateConfig": "schema",
+    "compose_config": "schema", "model_arguments": "schema", "register_configs": "schema",
+    "build_model": "training", "build_trainer": "training", "load_for_inference": "training", "train": "training",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"sympe.diffusion.runs.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'sympe.diffusion.runs' has no attribute {name!r}")

@@ -17,17 +17,16 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from sympe.diffusion.runs.checkpoint_callbacks import checkpoint_callbacks
 from sympe.diffusion.runs.checkpoint_files import CheckpointError, check_checkpoint_file
-from sympe.diffusion.runs.interrupt import SaveOnInterrupt
-from sympe.diffusion.runs.metrics_log import ContinuedCSVLogger
-from sympe.diffusion.runs.model import DiscreteDiffusion, check_checkpoint_matches, load_model
 from sympe.diffusion.runs.options import ConfigError
-from sympe.diffusion.runs.progress import RunProgressBar, RunProgressLog, bars_enabled, quiet_lightning
-from sympe.diffusion.runs.rng_state import RNGStateCheckpoint
 from sympe.diffusion.runs.run_folder import RUN_DIR_ENV, changed_train_settings, compare_with_saved_config, resume_command
 from sympe.diffusion.runs.schema import NETWORK_KEYS, model_arguments
 
+# Lightning (and every module of sympe.diffusion.runs that imports it: model, checkpoint_callbacks, interrupt,
+# metrics_log, progress, rng_state) is imported inside the functions below, not here: a command imports this
+# module before Hydra configures logging, and Lightning, imported then, would attach its own stderr handler to its
+# loggers instead of following the job's logging config (the model summary and Lightning's messages would leave
+# stdout).
 __all__ = ["MONITOR", "MONITOR_MODE", "network_kwargs", "build_model", "build_trainer", "train",
            "load_for_inference", "sampling_calls", "resolve_device"]
 
@@ -47,6 +46,8 @@ def build_model(cfg: DictConfig, info):
     The dataset config (``cfg.dataset``) is recorded in the hyperparameters, so that evaluation can rebuild
     the same splits from a checkpoint. ``train.compile`` wraps the transformer in ``torch.compile``.
     """
+
+    from sympe.diffusion.runs.model import DiscreteDiffusion
 
     dataset = {"name": cfg.dataset.name, "params": OmegaConf.to_container(cfg.dataset.params, resolve=True)}
     model = DiscreteDiffusion(info.to_dict(), **model_arguments(cfg.model, cfg.train, dataset))
@@ -86,6 +87,12 @@ def build_trainer(cfg: DictConfig, out_dir: str | Path, resume_step: int | None 
     """
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import CSVLogger
+
+    from sympe.diffusion.runs.checkpoint_callbacks import checkpoint_callbacks
+    from sympe.diffusion.runs.interrupt import SaveOnInterrupt
+    from sympe.diffusion.runs.metrics_log import ContinuedCSVLogger
+    from sympe.diffusion.runs.progress import RunProgressBar, RunProgressLog, bars_enabled, quiet_lightning
+    from sympe.diffusion.runs.rng_state import RNGStateCheckpoint
 
 
     quiet_lightning()
@@ -136,7 +143,8 @@ def build_trainer(cfg: DictConfig, out_dir: str | Path, resume_step: int | None 
 
 def load_for_inference(path: str, device: str):
     """The model of checkpoint ``path`` on ``device`` in eval mode; a file that is not a readable sympe
-    checkpoint raises :class:`~sympe.diffusion.runs.checkpoint_callbacks.CheckpointError` naming it and the likely cause."""
+    checkpoint raises :class:`~sympe.diffusion.runs.checkpoint_files.CheckpointError` naming it and the likely cause."""
+    from sympe.diffusion.runs.model import load_model
 
     check_checkpoint_file(path, "checkpoint")
     try:
@@ -182,8 +190,7 @@ def train(cfg: DictConfig, info, datamodule, run, extra_callbacks=None) -> dict:
     """
     import json
 
-    from omegaconf import OmegaConf
-
+    from sympe.diffusion.runs.model import check_checkpoint_matches, load_model
 
     command = resume_command(run)
     resume_step = None

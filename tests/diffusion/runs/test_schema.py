@@ -165,3 +165,16 @@ def test_every_field_has_a_rule_or_is_free_text():
     for cls in (ModelConfig, TrainConfig, SampleConfig, EvaluateConfig):
         for f in dataclasses.fields(cls):
             assert f.metadata.get("rule") is not None or f.name in free, (cls.__name__, f.name)
+
+
+def test_the_modules_a_command_imports_first_do_not_import_lightning():
+    """Commands import these before Hydra configures logging; Lightning imported then would send its messages
+    (the model summary among them) to its own stderr handler instead of the job's stdout."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sympe.diffusion.runs, sympe.diffusion.runs.schema, sympe.diffusion.runs.options, "
+            "sympe.diffusion.runs.training, sympe.diffusion.runs.run_folder, sympe.diffusion.runs.checkpoint_files; "
+            "print(sorted(m for m in sys.modules if 'lightning' in m))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
