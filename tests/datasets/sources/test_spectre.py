@@ -340,6 +340,6 @@ def test_shipped_graphs_carry_licence_provenance_and_package_data():
     package_dir = repo / pyproject["tool"]["setuptools"]["package-dir"]["sympe.datasets"]
     # compared relative to the package folder, so that the check holds for an editable and a regular install
     matched = {Path(f).resolve().relative_to(package_dir.resolve()) for p in patterns for f in glob.glob(str(package_dir / p))}
-    package_root = Path(spectre.__file__).resolve().parent
+    package_root = Path(spectre.__file__).resolve().parents[1]  # the sympe.datasets folder (spectre is in sources/)
     for f in [*spectre.BENCHMARK_FILES.values(), "LICENSE", "PROVENANCE.md"]:
         assert (folder / f).resolve().relative_to(package_root) in matched, f
