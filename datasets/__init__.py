@@ -1,1 +1,55 @@
-"""sympe.datasets"""
+"""sympe.datasets: where graphs come from and what a good sample is.
+
+Subpackages: ``sources`` (the datasets), ``metrics`` (sample quality), ``samples`` (files of samples in and out),
+``floor`` (the exchangeable NLL floor). Shared modules: ``molecules`` (molecules <-> graphs, the chemistry every
+molecular dataset and metric shares), ``graph_utils`` (plain graphs <-> PyG / networkx / adjacency), ``registry``
+(config name -> dataset class), ``config`` (data objects from a run config), ``datamodule`` and ``train_sampler``
+(Lightning data module, resumable sampling), ``evaluation`` (the one place joining a metric with a dataset).
+
+Datasets see models only through ``DenseGraph`` and ``DatasetInfo`` (``sympe.diffusion``). Each name below is
+imported with its module on first use, so ``import sympe.datasets`` loads neither torch nor RDKit.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+
+# public name -> the module of this package that defines it
+_EXPORTS: dict[str, str] = {
+    # registry
+    "DATASETS": "registry", "build_splits": "registry", "dataset_class": "registry",
+    "dataset_parameters": "registry",
+    # config
+    "DatasetConfigError": "config", "build_datamodule": "config", "build_splits_from_cfg": "config",
+    "check_dataset_config": "config", "dataset_config": "config", "resolve_path": "config", "summary_text": "config",
+    # datamodule
+    "GraphDataModule": "datamodule",
+    # train_sampler
+    "ResumableDataLoader": "train_sampler", "ResumableRandomSampler": "train_sampler",
+    # evaluation
+    "checkpoint_splits": "evaluation", "evaluate_moses_samples": "evaluation", "floor_of_test_split": "evaluation",
+    "read_dataset_samples": "evaluation", "sample_metrics": "evaluation", "score_sample_file": "evaluation",
+    # molecules
+    "BOND_CLASSES": "molecules", "BOND_ORDERS": "molecules", "MOSES_SPEC": "molecules", "QM9_SPEC": "molecules",
+    "QM9_SPEC_WITH_H": "molecules", "MoleculeSpec": "molecules", "build_molecule": "molecules",
+    "canonical_smiles": "molecules", "graph_to_mol": "molecules", "graph_to_smiles": "molecules",
+    "mol_to_graph": "molecules", "mol_to_smiles": "molecules",
+    # graph_utils
+    "EDGE_CLASSES": "graph_utils", "NODE_CLASSES": "graph_utils", "adjacency_to_data": "graph_utils",
+    "edges_to_data": "graph_utils", "networkx_to_data": "graph_utils", "to_adjacency": "graph_utils",
+    "to_networkx": "graph_utils",
+}
+__all__ = [*_EXPORTS]
+
+
+def __getattr__(name: str):
+    """Import the module that defines ``name`` on first use (PEP 562), so that importing this package stays light."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

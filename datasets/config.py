@@ -18,6 +18,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from sympe.datasets.registry import DATASETS, build_splits
+
 __all__ = ["DatasetConfigError", "check_dataset_config", "check_dataset_params", "original_cwd", "resolve_path", "data_root", "dataset_params", "build_splits_from_cfg", "build_datamodule",
            "dataset_config", "summary_text"]
 
@@ -37,8 +39,6 @@ class DatasetConfigError(ValueError):
 def check_dataset_config(cfg: DictConfig) -> None:
     """Check ``cfg.dataset`` before anything loads: a known dataset name, a mapping of parameters, and files
     named by ``csv_path`` / ``path`` that exist. Raises :class:`DatasetConfigError`."""
-    from sympe.datasets.registry import DATASETS
-
     name = cfg.dataset.name
     if name not in DATASETS:
         raise DatasetConfigError(f"dataset.name={name} is not accepted: expected one of {', '.join(sorted(DATASETS))}")
@@ -101,8 +101,6 @@ def dataset_params(params) -> dict:
 def build_splits_from_cfg(cfg: DictConfig) -> dict:
     """``{"train", "val", "test"}`` of dataset ``cfg.dataset.name`` with ``cfg.dataset.params`` under
     ``cfg.paths.data_root`` (processed once, then cached)."""
-    from sympe.datasets.registry import build_splits
-
     return build_splits(cfg.dataset.name, data_root(cfg), **dataset_params(cfg.dataset.params))
 
 

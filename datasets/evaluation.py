@@ -1,8 +1,50 @@
-"""Scoring generated graphs for a dataset: the one place that joins the sample metrics with a dataset's splits
-(which metrics apply to it, and which split they are measured against)."""
+"""Scoring generated graphs for a dataset: the one place that joins the sample metrics and the exchangeable floor
+with a dataset (which metrics apply to it, which split they are measured against, how its sample files are read).
+
+* :func:`sample_metrics`: generated graphs (or SMILES lines) against a dataset's splits;
+* :func:`evaluate_moses_samples`: MOSES's own suite (:mod:`sympe.datasets.metrics.moses_metrics`) from its CSVs;
+* :func:`score_sample_file`: a file of samples for a dataset given by its config name (picks one of the two);
+* :func:`floor_of_test_split`: the exchangeable NLL floor of a dataset's test graphs, for the NLL section of
+  ``scripts/evaluate.py`` (:mod:`sympe.datasets.floor.exchangeable`).
+
+The metric modules (RDKit, graph statistics, torch) are imported when a dataset needs them: scoring graphs never
+imports RDKit, and ``scripts/evaluate.py``, which imports this module, checks its options before torch loads.
+"""
 from __future__ import annotations
 
-__all__ = ["sample_metrics"]
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sympe.datasets.config import dataset_params
+from sympe.datasets.registry import build_splits
+from sympe.datasets.samples.errors import SampleFileError
+from sympe.datasets.samples.readers import Samples, digress_atom_decoder, read_samples
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from sympe.datasets.floor.exchangeable import FloorSummary
+
+__all__ = ["checkpoint_splits", "evaluate_moses_samples", "floor_of_test_split", "read_dataset_samples",
+           "sample_metrics", "score_sample_file"]
+
+
+def _device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"`` (the rule of the commands' ``device=``)."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def checkpoint_splits(record: dict | None, root: str | os.PathLike, checkpoint) -> dict:
+    """The splits of the dataset a checkpoint recorded (``record``: its ``{"name", "params"}``, the run's
+    ``dataset`` config) under data root ``root``; ``ValueError`` naming ``checkpoint`` when it recorded none."""
+    if not record:
+        raise ValueError(f"{checkpoint} does not record its dataset config; use samples= mode with dataset=NAME")
+    return build_splits(record["name"], root, **dataset_params(record["params"]))
 
 
 def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydrogens: bool = False,
@@ -39,3 +81,67 @@ def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydroge
     out = GraphMetrics(info.name, ref_train, ref_test, sbm=SBMTest(method=sbm_method, workers=sbm_workers))(generated)
     out["warnings"] = described.pop("warnings") + out["warnings"]
     return {**described, **out}
+
+
+def evaluate_moses_samples(samples, params: dict | None, root: str | os.PathLike, device: str = "cpu") -> dict:
+    """:func:`~sympe.datasets.metrics.moses_metrics.moses_suite` of SMILES ``samples`` for ``dataset=moses``:
+    ``params`` are the dataset's config params (``source``, ``data_dir``; MOSESDataset's others are ignored) plus
+    the optional ``fcd_stats`` ("csv" or "molsets"); caches go to ``root/moses_metrics``. Needs only the three
+    CSVs (:func:`~sympe.datasets.sources.moses.csv_paths`), not the processed graphs."""
+    from sympe.datasets.metrics.moses_metrics import moses_suite
+    from sympe.datasets.sources.moses import csv_paths
+
+    params = dict(params or {})
+    device = _device(device)
+    paths = csv_paths(params.get("source", "molsets"), params.get("data_dir"), str(root))
+    return moses_suite(samples, paths, Path(root) / "moses_metrics", device=device,
+                       fcd_stats=params.get("fcd_stats", "csv"))
+
+
+def read_dataset_samples(path: str | os.PathLike, info, format: str = "auto", column=None, header="auto",
+                         atom_decoder=None) -> Samples:
+    """:func:`~sympe.datasets.samples.readers.read_samples` for a dataset with :class:`~sympe.diffusion.info.DatasetInfo`
+    ``info`` (``None``: MOSES, scored from SMILES only). Molecules of a DiGress text dump are decoded with
+    ``atom_decoder``, by default DiGress's decoder for the dataset's elements."""
+    molecular = True if info is None else info.is_molecular
+    decoder = tuple(atom_decoder) if atom_decoder else (
+        digress_atom_decoder(info.node_classes) if info is not None and info.is_molecular else None)
+    return read_samples(path, molecular, format=format, column=column, header=header, atom_decoder=decoder)
+
+
+def score_sample_file(path: str | os.PathLike, name: str, params: dict, root: str | os.PathLike, label: str | None = None,
+                      format: str = "auto", column=None, header="auto", atom_decoder=None, device: str = "cpu",
+                      **metric_options) -> dict:
+    """Score a file of samples for dataset ``name`` (registry name) with ``params`` under data root ``root``.
+
+    MOSES is scored by its own suite from its CSVs (:func:`evaluate_moses_samples`; SMILES only, never processed
+    graphs); every other dataset by :func:`sample_metrics` against its splits (``metric_options``: its
+    ``fill_hydrogens``, ``reference``, ``sbm_method``, ``sbm_workers``, ``fcd``). Returns ``{"samples", "dataset"
+    (``label``, default ``name``), "num_samples", "samples_format", "samples_notes", **metrics}``. Raises
+    :class:`~sympe.datasets.samples.errors.SampleFileError` for graphs given for MOSES. ``device``: where ChemNet
+    (and MOSES's similarities) run, ``"auto"`` for a GPU when one is visible.
+    """
+    splits = None if name == "moses" else build_splits(name, root, **params)
+    path = Path(path)
+    samples = read_dataset_samples(path, None if splits is None else splits["train"].info, format=format,
+                                   column=column, header=header, atom_decoder=atom_decoder)
+    graphs, lines, device = samples.graphs, samples.smiles, _device(device)
+    out = {"samples": str(path), "dataset": label or name, "num_samples": len(graphs or lines),
+           "samples_format": samples.format, "samples_notes": samples.notes}
+    if splits is None:
+        if lines is None:
+            raise SampleFileError(f"samples={path}: dataset=moses is scored on SMILES (MOSES's metrics are defined on "
+                                  f"molecules as strings); this file was read as {samples.format!r} graphs")
+        out.update(evaluate_moses_samples(lines, params, root, device=device))
+    else:
+        out.update(sample_metrics(splits, generated=graphs, smiles_lines=lines, device=device, **metric_options))
+    return out
+
+
+def floor_of_test_split(splits: dict, num_graphs: int | None = None) -> tuple[Tensor, FloorSummary]:
+    """The exchangeable NLL floor of the first ``num_graphs`` test graphs (all when None), under the train split's
+    p(N): per graph (float64 (G,), for :func:`sympe.diffusion.likelihood.nll_section.nll_section`) and
+    summarized (:func:`~sympe.datasets.floor.exchangeable.split_floor`; ``log |Aut|`` cached beside the split)."""
+    from sympe.datasets.floor.exchangeable import split_floor
+
+    return split_floor(splits["test"], splits["train"].info.n_nodes_tensor(), num_graphs)

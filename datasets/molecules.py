@@ -54,7 +54,8 @@ _RDKIT_BOND_TYPES = {
     Chem.BondType.AROMATIC: "aromatic",
 }
 _BOND_TYPE_BY_NAME = {name: bt for bt, name in _RDKIT_BOND_TYPES.items()}
-_BOND_CLASS_OF_TYPE = {bt: BOND_CLASSES.index(name) for bt, name in _RDKIT_BOND_TYPES.items()}
+#: RDKit bond type -> sympe edge class (index into :data:`BOND_CLASSES`); other bond types have no class.
+BOND_CLASS_OF_TYPE: dict = {bt: BOND_CLASSES.index(name) for bt, name in _RDKIT_BOND_TYPES.items()}
 
 #: Relaxed mode: an atom whose bond orders exceed its neutral valence by exactly one gets charge +1
 #: (N+ with 4 bonds, O+ / S+ with 3), the rule DiGress uses for its "relaxed" validity.
@@ -114,6 +115,11 @@ class MoleculeSpec:
     def explicit_h(self) -> bool:
         """True when hydrogen is a node class (graphs hold every atom, no implicit H)."""
         return "H" in self.atom_classes
+
+    @property
+    def atom_indices(self) -> dict[str, int]:
+        """Element symbol -> node class index (a lookup table; do not modify it)."""
+        return self._index
 
     def atom_index(self, symbol: str) -> int:
         try:
@@ -180,7 +186,7 @@ def mol_to_graph(mol, spec: MoleculeSpec, remove_h: bool, name=None) -> Data:
     rows, cols, kinds = [], [], []
     for j in range(mol.GetNumBonds()):
         b = mol.GetBondWithIdx(j)
-        c = _BOND_CLASS_OF_TYPE.get(b.GetBondType())
+        c = BOND_CLASS_OF_TYPE.get(b.GetBondType())
         if c is None:
             raise ValueError(f"mol_to_graph: bond type {b.GetBondType()} of molecule {_describe(mol, name)} is not one "
                              f"of {list(BOND_CLASSES[1:])}")
@@ -208,7 +214,9 @@ def graph_classes(data: Data) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor 
 
 
 # ---------------------------------------------------------------------- graph -> molecule
-def _to_numpy_long(a, what: str) -> np.ndarray:
+def as_class_indices(a, what: str) -> np.ndarray:
+    """Integer class indices (tensor, array or list) as an int64 numpy array; ``ValueError`` naming ``what`` for
+    any other dtype."""
     if isinstance(a, torch.Tensor):
         a = a.detach().cpu().numpy()
     arr = np.asarray(a)
@@ -218,8 +226,8 @@ def _to_numpy_long(a, what: str) -> np.ndarray:
 
 
 def _check_graph(atoms, bonds, spec: MoleculeSpec, charges):
-    atoms = _to_numpy_long(atoms, "atom_classes")
-    bonds = _to_numpy_long(bonds, "bond_classes")
+    atoms = as_class_indices(atoms, "atom_classes")
+    bonds = as_class_indices(bonds, "bond_classes")
     if atoms.ndim != 1 or atoms.shape[0] == 0:
         raise ValueError(f"atom_classes must have shape (n,) with n >= 1, got {atoms.shape}")
     n = atoms.shape[0]
@@ -235,7 +243,7 @@ def _check_graph(atoms, bonds, spec: MoleculeSpec, charges):
     if (bonds != bonds.T).any():
         raise ValueError("bond_classes must be symmetric (bond_classes[i, j] == bond_classes[j, i])")
     if charges is not None:
-        charges = _to_numpy_long(charges, "charges")
+        charges = as_class_indices(charges, "charges")
         if charges.shape != (n,):
             raise ValueError(f"charges must have shape ({n},), got {charges.shape}")
     return atoms, bonds, charges

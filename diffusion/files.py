@@ -22,11 +22,13 @@ from pathlib import Path
 __all__ = ["atomic_path", "temporary_name", "atomic_write_text", "atomic_write_bytes", "atomic_write_json"]
 
 
-def temporary_name(path: str | os.PathLike, keep_suffix: bool = False) -> Path:
+def temporary_name(path: str | os.PathLike, keep_suffix: bool = False, unique: bool = False) -> Path:
     """The temporary file of ``path``: ``<name>.tmp`` in the same directory, or ``<stem>.tmp<suffix>`` with
-    ``keep_suffix`` (for writers that add or check an extension, such as ``numpy.savez``)."""
+    ``keep_suffix`` (for writers that add or check an extension, such as ``numpy.savez``). ``unique`` puts the
+    process id before ``.tmp`` (``<name>.<pid>.tmp``), for caches that several processes may write at once."""
     path = Path(path)
-    return path.with_name(path.stem + ".tmp" + path.suffix) if keep_suffix else path.with_name(path.name + ".tmp")
+    tag = f".{os.getpid()}.tmp" if unique else ".tmp"
+    return path.with_name(path.stem + tag + path.suffix) if keep_suffix else path.with_name(path.name + tag)
 
 
 def _fsync(path: Path) -> None:
@@ -43,13 +45,13 @@ def _fsync(path: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, keep_suffix: bool = False, sync: bool = True):
-    """Yield a temporary path (:func:`temporary_name`) to write to; on a normal exit it is flushed to disk
+def atomic_path(path: str | os.PathLike, keep_suffix: bool = False, sync: bool = True, unique: bool = False):
+    """Yield a temporary path (:func:`temporary_name` with ``keep_suffix`` and ``unique``) to write to; on a normal exit it is flushed to disk
     (``sync``) and renamed onto ``path``, on an exception it is removed and the exception propagates. The
     parent directory must exist. Raises ``FileNotFoundError`` when the block wrote nothing at the temporary
     path."""
     path = Path(path)
-    tmp = temporary_name(path, keep_suffix)
+    tmp = temporary_name(path, keep_suffix, unique)
     try:
         yield tmp
         if not tmp.exists():

@@ -28,6 +28,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from sympe.diffusion.files import atomic_write_text
+
 
 @dataclass
 class DatasetInfo:
@@ -119,10 +121,7 @@ class DatasetInfo:
         return cls(**d)
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        tmp.replace(path)  # atomic: an interrupted write never leaves a half file
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))  # an interrupted write never leaves a half file
 
     @classmethod
     def load(cls, path: str | Path) -> "DatasetInfo":

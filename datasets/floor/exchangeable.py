@@ -27,7 +27,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from sympe.diffusion.bars import progress as bar
+from sympe.diffusion.files import atomic_path
+
 from sympe.datasets.floor.bliss import log_automorphism_group_size, pyg_graph_classes
+
+__all__ = ["FloorSummary", "dataset_log_aut", "exchangeable_floor", "floor_per_graph", "log_aut_of_graphs",
+           "split_floor", "summarize"]
 
 
 @dataclass
@@ -53,8 +59,6 @@ def log_aut_of_graphs(graphs, progress: bool = False, desc: str = "automorphisms
     graphs = list(graphs)
     it = graphs
     if progress:  # a terminal-only bar, as for dataset processing (sympe.diffusion.bars; SYMPE_PROGRESS)
-        from sympe.diffusion.bars import progress as bar
-
         it = bar(graphs, total=len(graphs), desc=desc, unit="graph")
     out = [log_automorphism_group_size(*pyg_graph_classes(g)) for g in it]
     return torch.tensor(out, dtype=torch.float64)
@@ -81,6 +85,7 @@ def floor_per_graph(num_nodes: Tensor, log_aut: Tensor, n_nodes_dist) -> Tensor:
 
 
 def summarize(per_graph: Tensor, log_aut: Tensor) -> FloorSummary:
+    """Mean and standard error of per-graph floors (``ValueError`` for none), with the mean ``log |Aut|``."""
     v = torch.as_tensor(per_graph, dtype=torch.float64).flatten()
     if v.numel() == 0:
         raise ValueError("exchangeable floor: no graphs")
@@ -103,14 +108,24 @@ def dataset_log_aut(dataset, progress: bool = True) -> Tensor:
     values = log_aut_of_graphs((dataset[i] for i in range(len(dataset))), progress=progress,
                                desc=f"|Aut| of {split or 'graphs'}")
     if path:
-        tmp = path + ".tmp"
-        torch.save(values, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(values, tmp)
     return values
+
+
+def split_floor(dataset, n_nodes_dist, num_graphs: int | None = None,
+                progress: bool = True) -> tuple[Tensor, FloorSummary]:
+    """The floor of the first ``num_graphs`` graphs (all when None) of a dataset split (or any sequence of PyG
+    ``Data``): per graph (float64 (G,), :func:`floor_per_graph`) and summarized. ``log |Aut|`` of the whole split
+    is cached (:func:`dataset_log_aut`)."""
+    log_aut = dataset_log_aut(dataset, progress=progress)
+    n = len(dataset) if num_graphs is None else min(int(num_graphs), len(dataset))
+    log_aut = log_aut[:n]
+    num_nodes = torch.tensor([int(dataset[i].num_nodes) for i in range(n)], dtype=torch.long)
+    per_graph = floor_per_graph(num_nodes, log_aut, n_nodes_dist)
+    return per_graph, summarize(per_graph, log_aut)
 
 
 def exchangeable_floor(dataset, n_nodes_dist, progress: bool = True) -> FloorSummary:
     """The floor (module docstring) of a dataset split (or any sequence of PyG ``Data``), mean ± s.e."""
-    log_aut = dataset_log_aut(dataset, progress=progress)
-    num_nodes = torch.tensor([int(dataset[i].num_nodes) for i in range(len(dataset))], dtype=torch.long)
-    return summarize(floor_per_graph(num_nodes, log_aut, n_nodes_dist), log_aut)
+    return split_floor(dataset, n_nodes_dist, progress=progress)[1]

@@ -5,6 +5,12 @@ activations of the two sets; a dimensionless distance (0 = the same Gaussian). T
 arithmetic; the matrix square root leaves round-off of either sign (the FCD of a set with itself comes out
 around −2e−6), so :func:`fcd` and :func:`fcd_from_stats` clip at 0.
 
+The one ChemNet of sympe: :func:`chemnet_activations` (``fcd-torch``'s ChemNet, loaded once per device, batch size
+and ``canonize``) serves both this module's FCD (QM9 and every molecular dataset of ``scripts/evaluate.py``) and
+MOSES's suite (:mod:`sympe.datasets.metrics.moses_metrics`, which lets fcd-torch canonicalize, as MOSES does, and
+fits its reference sets in a stream with :class:`GaussianAccumulator`); :func:`frechet_distance` is the one
+Fréchet distance.
+
 One side's statistics can be computed once and reused: :func:`chemnet_stats` gives ``(mu (512,), sigma
 (512, 512), n)`` of a list of SMILES, :func:`fcd_from_stats` the distance of two such triples, and
 :func:`split_chemnet_stats` the statistics of a molecular dataset split (its graphs written as SMILES by
@@ -19,20 +25,22 @@ import functools
 import hashlib
 import importlib.metadata
 import math
-import os
 import sys
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 from scipy import linalg
 
-from sympe.datasets.molecules import canonical_smiles
+from sympe.diffusion.files import atomic_path
 
-__all__ = ["ChemNetStats", "FCD_INSTALL", "STATS_FORMAT", "chemnet_stats", "fcd", "fcd_from_stats", "fcd_section",
-           "fcd_torch_missing", "frechet_distance", "split_chemnet_stats", "split_smiles"]
+from sympe.datasets.molecules import MoleculeSpec, canonical_smiles, graph_to_smiles
+
+__all__ = ["ChemNetStats", "FCD_INSTALL", "GaussianAccumulator", "STATS_FORMAT", "chemnet_activations", "chemnet_stats",
+           "fcd", "fcd_from_stats", "fcd_section", "fcd_torch_missing", "frechet_distance", "split_chemnet_stats",
+           "split_smiles"]
 
 FCD_INSTALL = '`pip install "sympe[metrics]"` (or `pip install fcd-torch`)'
 """How to install the optional package behind the FCD, as error and warning messages say it."""
@@ -74,6 +82,40 @@ class ChemNetStats(NamedTuple):
     sigma: np.ndarray
     n: int
 
+    @classmethod
+    def of(cls, activations: np.ndarray) -> "ChemNetStats":
+        """The statistics of activations (n, d): ``activations.mean(0)`` and ``np.cov(activations.T)``."""
+        return cls(activations.mean(0), np.atleast_2d(np.cov(activations.T)), len(activations))
+
+
+class GaussianAccumulator:
+    """Streaming mean and unbiased covariance of row vectors (pairwise merge of Chan et al., 1979):
+    ``update(x)`` with x (b, d), then ``mean`` (d,) and ``covariance`` (d, d), equal to ``x.mean(0)`` and
+    ``np.cov(x.T)`` of all rows at once."""
+
+    def __init__(self, dim: int):
+        self.n = 0
+        self.mean = np.zeros(dim)
+        self.scatter = np.zeros((dim, dim))
+
+    def update(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        if len(x) == 0:
+            return
+        m_b = x.mean(0)
+        c = x - m_b
+        n_new = self.n + len(x)
+        delta = m_b - self.mean
+        self.scatter += c.T @ c + np.outer(delta, delta) * (self.n * len(x) / n_new)
+        self.mean = self.mean + delta * (len(x) / n_new)
+        self.n = n_new
+
+    @property
+    def covariance(self) -> np.ndarray:
+        if self.n < 2:
+            raise ValueError(f"a covariance needs at least 2 rows, got {self.n}")
+        return self.scatter / (self.n - 1)
+
 
 def fcd_torch_missing() -> str | None:
     """None when the optional package ``fcd-torch`` imports, else a one-line reason naming how to install it."""
@@ -102,20 +144,33 @@ def _fcd_inputs(smiles: Iterable[str | None], name: str) -> list[str]:
     return out
 
 
-@functools.lru_cache(maxsize=2)
-def _fcd_model(device: str, batch_size: int):
-    """The fcd_torch ChemNet wrapper, loaded once per (device, batch size): loading takes seconds."""
+@functools.lru_cache(maxsize=4)
+def _chemnet_model(device: str, batch_size: int, canonize: bool):
+    """The fcd_torch ChemNet wrapper, loaded once per (device, batch size, canonize): loading takes seconds."""
+    _require_fcd_torch("the FCD (ChemNet)")
     from fcd_torch import FCD
 
-    return FCD(device=device, n_jobs=1, batch_size=batch_size, canonize=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return FCD(device=device, n_jobs=1, batch_size=batch_size, canonize=canonize)
+
+
+def chemnet_activations(smiles: Sequence[str], device: str = "cpu", batch_size: int = 512,
+                        canonize: bool = False) -> np.ndarray:
+    """(n, 512) float64 penultimate ChemNet activations (``fcd-torch``) of n valid SMILES, in order.
+
+    ``canonize``: fcd-torch first rewrites each SMILES as RDKit's canonical (isomeric) SMILES, as MOSES does;
+    :func:`chemnet_stats` passes :func:`~sympe.datasets.molecules.canonical_smiles` strings and leaves it off.
+    ``device`` and ``batch_size`` as in :func:`chemnet_stats`; ``ImportError`` naming the install command when
+    fcd-torch is missing."""
+    model = _chemnet_model(str(device), int(batch_size), bool(canonize))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fcd_torch uses np.row_stack
+        return np.asarray(model.get_predictions(list(smiles)), dtype=np.float64)
 
 
 def _stats_of_valid(valid: list[str], device: str, batch_size: int) -> ChemNetStats:
-    model = _fcd_model(str(device), int(batch_size))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fcd_torch uses np.row_stack
-        acts = np.asarray(model.get_predictions(valid), dtype=np.float64)
-    return ChemNetStats(acts.mean(0), np.atleast_2d(np.cov(acts.T)), len(valid))
+    return ChemNetStats.of(chemnet_activations(valid, device, batch_size))
 
 
 def chemnet_stats(smiles: Iterable[str | None], device: str = "cpu", batch_size: int = 512,
@@ -172,8 +227,6 @@ def split_smiles(dataset, spec=None) -> list[str | None]:
     RDKit rejects. ``dataset``: a sympe ``GraphDataset`` or any sequence of PyG ``Data``; ``spec``: its
     :class:`~sympe.datasets.molecules.MoleculeSpec` (default: ``dataset.spec``, else one built from
     ``dataset.info.node_classes``; ``ValueError`` when it has neither)."""
-    from sympe.datasets.molecules import MoleculeSpec, graph_to_smiles
-
     spec = spec or getattr(dataset, "spec", None)
     if spec is None:
         info = getattr(dataset, "info", None)
@@ -228,7 +281,7 @@ def split_chemnet_stats(dataset, device: str = "cpu", batch_size: int = 512, pro
     """:func:`chemnet_stats` of the molecules of a dataset split (:func:`split_smiles`), cached beside it.
 
     Returns ``(stats, cache path)``. For a sympe ``GraphDataset`` split the statistics are read from, or
-    written (atomically: a temporary file, then ``os.replace``) to,
+    written (atomically, :func:`sympe.diffusion.files.atomic_path`) to,
     ``<processed_dir>/fcd_chemnet_<split>-<num graphs>-<key>.npz``; ``key`` is the SHA-1 of the split's
     processed file, its graph count, :data:`STATS_FORMAT` and the fcd-torch and RDKit versions, stored in the
     file and compared on load, so a changed split (or a foreign, truncated or tampered file) is recomputed, never
@@ -251,12 +304,10 @@ def split_chemnet_stats(dataset, device: str = "cpu", batch_size: int = 512, pro
     smiles = split_smiles(dataset, spec)
     stats = chemnet_stats(smiles, device, batch_size, name=f"the {split} split")
     if path is not None:
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
+        with atomic_path(path, unique=True) as tmp, open(tmp, "wb") as f:  # unique: parallel runs share the cache
             np.savez(f, mu=stats.mu, sigma=stats.sigma, n=np.int64(stats.n), num_graphs=np.int64(len(dataset)),
                      key=np.str_(key), smiles_sha1=np.str_(hashlib.sha1("\n".join(
                          "None" if s is None else s for s in smiles).encode()).hexdigest()))
-        os.replace(tmp, path)
     return stats, path
 
 

@@ -36,7 +36,6 @@ from sympe.datasets.metrics.graph_mmd import (  # noqa: F401
     SPECTRE_RANGE,
     GraphDescriptors,
     MMDSpec,
-    _ratio,
     clustering_coefficients,
     clustering_histogram,
     default_preset,
@@ -46,6 +45,7 @@ from sympe.datasets.metrics.graph_mmd import (  # noqa: F401
     gaussian_l2_kernel,
     gaussian_tv_kernel,
     mmd_metrics,
+    mmd_ratio,
     mmd_squared,
     negative_mmd_warnings,
     normalise_rows,
@@ -117,7 +117,7 @@ class GraphMetrics:
         gen_d = describe(gens)
         mmd = mmd_metrics(gen_d, self.test_descriptors, self.preset)
         out: dict = dict(mmd)
-        ratios = {f"{k}_ratio": _ratio(mmd[k], self.train_test_mmd[k]) for k in DESCRIPTORS}
+        ratios = {f"{k}_ratio": mmd_ratio(mmd[k], self.train_test_mmd[k]) for k in DESCRIPTORS}
         out.update(ratios)
         out["ratio_mean"] = ratio_mean(ratios)
         warnings = negative_mmd_warnings(mmd, "generated vs test") + \

@@ -280,7 +280,9 @@ def mmd_metrics(generated, reference, preset: str = "digress") -> dict[str, floa
     return out
 
 
-def _ratio(num: float, den: float) -> float:
+def mmd_ratio(num: float, den: float) -> float:
+    """``num / den`` of two MMD² values (generated vs test over train vs test): NaN for 0 / 0 and a denominator
+    <= 0 with a zero numerator, inf for any other numerator over a denominator <= 0."""
     if den > 0:
         return num / den
     return math.nan if num == 0 else math.inf
@@ -291,7 +293,7 @@ def ratio_metrics(generated, test, train, preset: str = "digress") -> dict[str, 
     test_d = _descriptors(test)
     num = mmd_metrics(generated, test_d, preset)
     den = mmd_metrics(train, test_d, preset)
-    return {k: _ratio(num[k], den[k]) for k in num}
+    return {k: mmd_ratio(num[k], den[k]) for k in num}
 
 
 

@@ -103,12 +103,13 @@ from sympe.datasets.metrics.mol_stability import (  # noqa: F401  (re-exported)
 )
 from sympe.datasets.molecules import (
     MoleculeSpec,
-    _to_numpy_long,
+    as_class_indices,
     bond_order_sums,
     build_molecule,
     canonical_smiles,
     sanitized_mol_to_smiles,
 )
+from sympe.datasets.samples.readers import read_samples
 
 
 def molecule_key(mol: Chem.Mol) -> str | None:
@@ -177,7 +178,7 @@ def _as_int_array(a, what: str) -> np.ndarray:
         a = a.long()
     elif isinstance(a, np.ndarray) and a.dtype == bool:
         a = a.astype(np.int64)
-    return _to_numpy_long(a, what)
+    return as_class_indices(a, what)
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -407,8 +408,6 @@ def read_smiles_file(path: str | os.PathLike) -> list[str]:
     """SMILES of a text file in the ``smiles`` or ``csv`` format of :mod:`sympe.datasets.samples.readers`
     (header detected, trailing blank lines dropped). Raises ``ValueError`` naming the file when it is
     empty, holds no sample, is binary / a graph file, or is not UTF-8 text."""
-    from sympe.datasets.samples.readers import read_samples
-
     samples = read_samples(Path(path), molecular=True)
     if samples.smiles is None:
         raise ValueError(f"SMILES file {str(path)!r} holds graphs ({samples.format}), not SMILES; "

@@ -38,11 +38,12 @@ ids out of range, no samples) raises ``ValueError`` naming the file, the graph (
 Molecules read from graph formats come back with node classes as *element symbols* (``digress_txt``) or as
 sympe class indices (``npz_edges``); :func:`symbols_to_classes` maps symbols onto a
 :class:`~sympe.datasets.molecules.MoleculeSpec`.
+
+The SMILES formats are read by :mod:`sympe.datasets.samples.smiles_files`, the one reader of SMILES files (also of
+the data sets' CSV files).
 """
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 import zipfile
@@ -50,6 +51,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from sympe.datasets.samples.errors import SampleFileError, SampleFileMissing, fail
+from sympe.datasets.samples.smiles_files import read_csv_smiles, read_smiles_lines
 
 FORMATS: tuple[str, ...] = ("npz_edges", "npz_adjacency", "digress_txt", "csv", "smiles")
 GRAPH_FORMATS: tuple[str, ...] = ("npz_edges", "npz_adjacency", "digress_txt")
@@ -94,24 +98,6 @@ class Samples:
         return len(self.graphs if self.graphs is not None else self.smiles)
 
 
-class SampleFileError(ValueError):
-    """A sample file that cannot be read as asked; the message names the file, the graph and the problem.
-    ``user_error``: the commands print it as one line (``sympe.diffusion.runs.options.user_errors``)."""
-
-    user_error = True
-
-
-class SampleFileMissing(FileNotFoundError):
-    """``samples=`` names no file (``user_error`` as :class:`SampleFileError`)."""
-
-    user_error = True
-
-
-def _fail(path, problem: str, expected: str | None = None):
-    msg = f"samples file {str(path)!r}: {problem}"
-    if expected:
-        msg += f"; expected {expected}"
-    raise SampleFileError(msg)
 
 
 # ---------------------------------------------------------------------------- detection
@@ -121,23 +107,23 @@ def detect_format(path: str | os.PathLike) -> str:
     with open(path, "rb") as f:
         head = f.read(4096)
     if not head.strip():
-        _fail(path, "is empty", "samples in one of the formats " + ", ".join(FORMATS))
+        fail(path, "is empty", "samples in one of the formats " + ", ".join(FORMATS))
     if head.startswith(b"PK\x03\x04"):
         try:
             with np.load(path) as z:
                 keys = list(z.files)
         except (zipfile.BadZipFile, ValueError, OSError) as e:
-            _fail(path, f"is a zip archive numpy cannot read as .npz ({e})", "an .npz of graphs")
+            fail(path, f"is a zip archive numpy cannot read as .npz ({e})", "an .npz of graphs")
         if {"num_nodes", "edges", "edge_ptr"} <= set(keys):
             return "npz_edges"
         if keys and all(_ARR.match(k) for k in keys):
             return "npz_adjacency"
-        _fail(path, f"is an .npz with arrays {sorted(keys)[:8]}",
+        fail(path, f"is an .npz with arrays {sorted(keys)[:8]}",
               "arrays num_nodes, edges, edge_ptr (sympe) or arr_0, arr_1, ... of adjacency matrices (DiGress)")
     if head.startswith(b"\x93NUMPY"):
-        _fail(path, "is a single .npy array", "an .npz of graphs (npz_edges or npz_adjacency) or a text file")
+        fail(path, "is a single .npy array", "an .npz of graphs (npz_edges or npz_adjacency) or a text file")
     if b"\x00" in head or head.startswith((b"\x1f\x8b", b"\x89HDF", b"\x80")):
-        _fail(path, "is binary (gzip, HDF5, pickle or NUL bytes)",
+        fail(path, "is binary (gzip, HDF5, pickle or NUL bytes)",
               "an .npz of graphs, DiGress's N=/X:/E: text dump, a CSV with a SMILES column or SMILES lines")
     first = next((ln.strip() for ln in head.decode("utf-8", errors="replace").splitlines() if ln.strip()), "")
     if first.startswith("N="):
@@ -162,13 +148,13 @@ def read_samples(path: str | os.PathLike, molecular: bool, format: str = "auto",
         raise SampleFileError(f"header={header!r}: use auto, true or false")
     fmt = detect_format(path) if format == "auto" else format
     if fmt in SMILES_FORMATS and not molecular:
-        _fail(path, f"reads as {fmt} text (first line {_first_line(path)!r}) but the dataset is not molecular",
+        fail(path, f"reads as {fmt} text (first line {_first_line(path)!r}) but the dataset is not molecular",
               "graphs: an .npz (npz_edges / npz_adjacency) or DiGress's N=/X:/E: text dump")
     if fmt == "npz_edges":
         return Samples(fmt, graphs=read_npz_edges(path))
     if fmt == "npz_adjacency":
         if molecular:
-            _fail(path, "holds bare adjacency matrices (npz_adjacency), which carry no atom or bond types",
+            fail(path, "holds bare adjacency matrices (npz_adjacency), which carry no atom or bond types",
                   "molecules as SMILES, as npz_edges with node_classes / edge_classes, or as a DiGress text dump")
         return Samples(fmt, graphs=read_npz_adjacency(path))
     if fmt == "digress_txt":
@@ -194,7 +180,7 @@ def _int_array(path, a: np.ndarray, name: str, graph: int | None = None) -> np.n
     if a.dtype.kind == "b" or a.size == 0:  # an empty array (numpy's default dtype float) holds no float id
         return a.astype(np.int64)
     if a.dtype.kind not in "iu":
-        _fail(path, f"{where} has dtype {a.dtype}", "integer node ids / class indices (float ids are refused)")
+        fail(path, f"{where} has dtype {a.dtype}", "integer node ids / class indices (float ids are refused)")
     return a.astype(np.int64)
 
 
@@ -204,48 +190,48 @@ def read_npz_edges(path: str | os.PathLike) -> list[tuple[np.ndarray, np.ndarray
     with np.load(path) as z:
         missing = [k for k in ("num_nodes", "edges", "edge_ptr") if k not in z.files]
         if missing:
-            _fail(path, f"lacks arrays {missing} (has {sorted(z.files)})", "num_nodes (G,), edges (M, 2), edge_ptr (G+1,)")
+            fail(path, f"lacks arrays {missing} (has {sorted(z.files)})", "num_nodes (G,), edges (M, 2), edge_ptr (G+1,)")
         arrays = {k: z[k] for k in z.files}
     n = _int_array(path, arrays["num_nodes"], "num_nodes")
     e = _int_array(path, arrays["edges"], "edges")
     ptr = _int_array(path, arrays["edge_ptr"], "edge_ptr")
     if n.ndim != 1:
-        _fail(path, f"num_nodes has shape {n.shape}", "shape (G,)")
+        fail(path, f"num_nodes has shape {n.shape}", "shape (G,)")
     if n.size == 0:
-        _fail(path, "holds no graphs (num_nodes is empty)", "at least one graph")
+        fail(path, "holds no graphs (num_nodes is empty)", "at least one graph")
     if (n < 0).any():
-        _fail(path, f"graph {int(np.argmax(n < 0))} has a negative node count", "num_nodes >= 0")
+        fail(path, f"graph {int(np.argmax(n < 0))} has a negative node count", "num_nodes >= 0")
     if e.ndim != 2 or e.shape[1] != 2:
         if not (e.size == 0 and e.ndim <= 2):
-            _fail(path, f"edges has shape {e.shape}", "shape (M, 2): one row (u, v) per undirected edge")
+            fail(path, f"edges has shape {e.shape}", "shape (M, 2): one row (u, v) per undirected edge")
         e = e.reshape(0, 2)
     if ptr.shape != (n.size + 1,) or ptr[0] != 0 or ptr[-1] != e.shape[0] or (np.diff(ptr) < 0).any():
-        _fail(path, f"edge_ptr has shape {ptr.shape} and runs {ptr[:1].tolist()}..{ptr[-1:].tolist()}",
+        fail(path, f"edge_ptr has shape {ptr.shape} and runs {ptr[:1].tolist()}..{ptr[-1:].tolist()}",
               f"a non-decreasing edge_ptr of length G + 1 = {n.size + 1} from 0 to len(edges) = {e.shape[0]}")
     ecls = arrays.get("edge_classes")
     ecls = np.ones(e.shape[0], np.int64) if ecls is None else _int_array(path, ecls, "edge_classes")
     ncls = arrays.get("node_classes")
     ncls = np.zeros(int(n.sum()), np.int64) if ncls is None else _int_array(path, ncls, "node_classes")
     if ecls.shape != (e.shape[0],):
-        _fail(path, f"edge_classes has shape {ecls.shape}", f"shape ({e.shape[0]},), one class per edge")
+        fail(path, f"edge_classes has shape {ecls.shape}", f"shape ({e.shape[0]},), one class per edge")
     if ncls.shape != (int(n.sum()),):
-        _fail(path, f"node_classes has shape {ncls.shape}", f"shape ({int(n.sum())},) = the sum of num_nodes")
+        fail(path, f"node_classes has shape {ncls.shape}", f"shape ({int(n.sum())},) = the sum of num_nodes")
     graphs, offset = [], 0
     for g in range(n.size):
         ng = int(n[g])
         eg, cg = e[ptr[g]:ptr[g + 1]], ecls[ptr[g]:ptr[g + 1]]
         if eg.size and (eg.min() < 0 or eg.max() >= ng):
-            _fail(path, f"graph {g} has an edge endpoint {int(eg.max() if eg.max() >= ng else eg.min())} "
+            fail(path, f"graph {g} has an edge endpoint {int(eg.max() if eg.max() >= ng else eg.min())} "
                         f"outside its nodes 0..{ng - 1}", "node ids numbered from 0 within each graph")
         loops = eg[:, 0] == eg[:, 1]
         if loops.any():
-            _fail(path, f"graph {g} has a self-loop at node {int(eg[loops][0, 0])}", "simple graphs (no edge (i, i))")
+            fail(path, f"graph {g} has a self-loop at node {int(eg[loops][0, 0])}", "simple graphs (no edge (i, i))")
         if (cg <= 0).any():
-            _fail(path, f"graph {g} lists an edge with class {int(cg[cg <= 0][0])}", "edge classes >= 1 (0 = no edge)")
+            fail(path, f"graph {g} lists an edge with class {int(cg[cg <= 0][0])}", "edge classes >= 1 (0 = no edge)")
         bonds = np.zeros((ng, ng), np.int64)
         lo, hi = np.minimum(eg[:, 0], eg[:, 1]), np.maximum(eg[:, 0], eg[:, 1])
         if len(np.unique(lo * max(ng, 1) + hi)) != len(lo):
-            _fail(path, f"graph {g} lists an edge twice", "each undirected edge once")
+            fail(path, f"graph {g} lists an edge twice", "each undirected edge once")
         bonds[lo, hi] = cg
         bonds[hi, lo] = cg
         graphs.append((ncls[offset:offset + ng], bonds))
@@ -256,18 +242,18 @@ def read_npz_edges(path: str | os.PathLike) -> list[tuple[np.ndarray, np.ndarray
 def check_adjacency(path, g: int, a: np.ndarray) -> np.ndarray:
     """(n, n) int64 0/1 adjacency of graph ``g`` of ``path``, or ``ValueError`` naming the problem."""
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
-        _fail(path, f"graph {g} has an adjacency of shape {a.shape}", "a square (n, n) matrix")
+        fail(path, f"graph {g} has an adjacency of shape {a.shape}", "a square (n, n) matrix")
     if a.dtype.kind not in "biuf":
-        _fail(path, f"graph {g} has an adjacency of dtype {a.dtype}", "0/1 entries (bool, int or float)")
+        fail(path, f"graph {g} has an adjacency of dtype {a.dtype}", "0/1 entries (bool, int or float)")
     if a.size and not np.isin(a, (0, 1)).all():
         bad = a[~np.isin(a, (0, 1))].ravel()[0].item()
-        _fail(path, f"graph {g} has an adjacency entry {bad!r}", "0/1 entries (an unweighted simple graph)")
+        fail(path, f"graph {g} has an adjacency entry {bad!r}", "0/1 entries (an unweighted simple graph)")
     a = a.astype(np.int64)
     if np.diagonal(a).any():
-        _fail(path, f"graph {g} has a self-loop at node {int(np.flatnonzero(np.diagonal(a))[0])}", "a zero diagonal")
+        fail(path, f"graph {g} has a self-loop at node {int(np.flatnonzero(np.diagonal(a))[0])}", "a zero diagonal")
     if (a != a.T).any():
         i, j = map(int, np.argwhere(a != a.T)[0])
-        _fail(path, f"graph {g} has an asymmetric adjacency (entry ({i}, {j}) but not ({j}, {i}))",
+        fail(path, f"graph {g} has an asymmetric adjacency (entry ({i}, {j}) but not ({j}, {i}))",
               "a symmetric matrix (undirected graph)")
     return a
 
@@ -278,10 +264,10 @@ def read_npz_adjacency(path: str | os.PathLike) -> list[tuple[np.ndarray, np.nda
     with np.load(path) as z:
         keys = sorted(z.files, key=lambda k: int(_ARR.match(k).group(1)) if _ARR.match(k) else -1)
         if not keys:
-            _fail(path, "holds no arrays", "arr_0, arr_1, ...: one adjacency matrix per graph")
+            fail(path, "holds no arrays", "arr_0, arr_1, ...: one adjacency matrix per graph")
         others = [k for k in keys if not _ARR.match(k)]
         if others:
-            _fail(path, f"has arrays {others} besides arr_<i>", "only arr_0, arr_1, ... (DiGress's np.savez)")
+            fail(path, f"has arrays {others} besides arr_<i>", "only arr_0, arr_1, ... (DiGress's np.savez)")
         mats = [z[k] for k in keys]
     return [(np.zeros(a.shape[0], np.int64), check_adjacency(path, g, a)) for g, a in enumerate(mats)]
 
@@ -296,7 +282,7 @@ def read_digress_txt(path: str | os.PathLike) -> list[tuple[np.ndarray, np.ndarr
         try:
             return np.array([int(t) for t in text.split()], dtype=np.int64)
         except ValueError:
-            _fail(path, f"graph {g} (line {lineno}): {text.strip()[:60]!r} is not a list of integers",
+            fail(path, f"graph {g} (line {lineno}): {text.strip()[:60]!r} is not a list of integers",
                   "integer class indices")
 
     while i < len(lines):
@@ -307,43 +293,43 @@ def read_digress_txt(path: str | os.PathLike) -> list[tuple[np.ndarray, np.ndarr
         head = lines[i].strip()
         m = re.fullmatch(r"N=\s*(\S+)", head)
         if m is None:
-            _fail(path, f"graph {g} (line {i + 1}) starts with {head[:60]!r}", "a line N=<number of nodes>")
+            fail(path, f"graph {g} (line {i + 1}) starts with {head[:60]!r}", "a line N=<number of nodes>")
         try:
             n = int(m.group(1))
         except ValueError:
-            _fail(path, f"graph {g} (line {i + 1}): N={m.group(1)!r} is not an integer", "N=<integer>")
+            fail(path, f"graph {g} (line {i + 1}): N={m.group(1)!r} is not an integer", "N=<integer>")
         if n < 0:
-            _fail(path, f"graph {g} (line {i + 1}): N={n}", "N >= 0")
+            fail(path, f"graph {g} (line {i + 1}): N={n}", "N >= 0")
         if i + 4 + n > len(lines) or lines[i + 1].strip() != "X:" or lines[i + 3].strip() != "E:":
-            _fail(path, f"graph {g} (line {i + 1}, N={n}) is truncated or lacks its X: / E: lines",
+            fail(path, f"graph {g} (line {i + 1}, N={n}) is truncated or lacks its X: / E: lines",
                   "N=, X:, one line of N node classes, E:, N lines of N edge classes")
         atoms = ints(lines[i + 2], g, i + 3)
         if atoms.shape != (n,):
-            _fail(path, f"graph {g} (line {i + 3}) has {atoms.size} node classes for N={n}", f"{n} node classes")
+            fail(path, f"graph {g} (line {i + 3}) has {atoms.size} node classes for N={n}", f"{n} node classes")
         rows = [ints(lines[i + 4 + r], g, i + 5 + r) for r in range(n)]
         if any(r.shape != (n,) for r in rows):
             r = next(k for k, row in enumerate(rows) if row.shape != (n,))
-            _fail(path, f"graph {g} (line {i + 5 + r}): edge row {r} has {rows[r].size} entries", f"{n} per row")
+            fail(path, f"graph {g} (line {i + 5 + r}): edge row {r} has {rows[r].size} entries", f"{n} per row")
         bonds = np.stack(rows) if n else np.zeros((0, 0), np.int64)
         if np.diagonal(bonds).any():
-            _fail(path, f"graph {g} has a self-loop at node {int(np.flatnonzero(np.diagonal(bonds))[0])}",
+            fail(path, f"graph {g} has a self-loop at node {int(np.flatnonzero(np.diagonal(bonds))[0])}",
                   "a zero diagonal in E")
         if (bonds != bonds.T).any():
             a, b = map(int, np.argwhere(bonds != bonds.T)[0])
-            _fail(path, f"graph {g} has an asymmetric E (entry ({a}, {b}) = {bonds[a, b]}, ({b}, {a}) = {bonds[b, a]})",
+            fail(path, f"graph {g} has an asymmetric E (entry ({a}, {b}) = {bonds[a, b]}, ({b}, {a}) = {bonds[b, a]})",
                   "a symmetric E")
         if (bonds < 0).any() or (atoms < 0).any():
-            _fail(path, f"graph {g} has a negative class index", "class indices >= 0")
+            fail(path, f"graph {g} has a negative class index", "class indices >= 0")
         graphs.append((atoms, bonds))
         i += 4 + n
     if not graphs:
-        _fail(path, "holds no graphs", "N=/X:/E: blocks")
+        fail(path, "holds no graphs", "N=/X:/E: blocks")
     return graphs
 
 
 def _decode_atoms(path, g: int, atoms: np.ndarray, decoder: tuple[str, ...]) -> np.ndarray:
     if atoms.size and atoms.max() >= len(decoder):
-        _fail(path, f"graph {g} has node class {int(atoms.max())} beyond the atom decoder {list(decoder)}",
+        fail(path, f"graph {g} has node class {int(atoms.max())} beyond the atom decoder {list(decoder)}",
               "node classes indexing atom_decoder")
     return np.array([decoder[k] for k in atoms.tolist()], dtype=object)
 
@@ -355,78 +341,3 @@ def symbols_to_classes(symbols, atom_classes: tuple[str, ...]) -> tuple[np.ndarr
     if foreign:
         return None, foreign
     return np.array([index[s] for s in symbols], dtype=np.int64), []
-
-
-# ---------------------------------------------------------------------------- SMILES formats
-def _text_lines(path: Path) -> list[str]:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        _fail(path, f"is not UTF-8 text ({e})", "one SMILES per line or a CSV")
-    lines = text.splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        _fail(path, "is empty (only blank lines)", "one SMILES per line or a CSV with a SMILES column")
-    return lines
-
-
-def _looks_like_header(field_text: str) -> bool:
-    return "smiles" in field_text.strip().lower()
-
-
-def read_smiles_lines(path: str | os.PathLike, header: bool | str = "auto") -> tuple[list[str], list[str]]:
-    """(SMILES per sample, notes) of a one-SMILES-per-line file: the first token of each line."""
-    path = Path(path)
-    lines = _text_lines(path)
-    notes = []
-    first = lines[0].split()
-    if header is True or (header == "auto" and first and _looks_like_header(first[0])):
-        notes.append(f"header line {lines[0].strip()[:60]!r} skipped")
-        lines = lines[1:]
-        if not lines:
-            _fail(path, "holds a header line and no samples", "one SMILES per line after the header")
-    out = []
-    for line in lines:
-        tokens = line.split()
-        out.append(tokens[0] if tokens else "")
-    return out, notes
-
-
-def read_csv_smiles(path: str | os.PathLike, column: str | int | None = None,
-                    header: bool | str = "auto") -> tuple[list[str], list[str]]:
-    """(SMILES per row, notes) of the SMILES column of a CSV (see the module docstring)."""
-    path = Path(path)
-    rows = list(csv.reader(io.StringIO("\n".join(_text_lines(path)))))
-    first = [f.strip() for f in rows[0]]
-    has_header = header is True or (header == "auto" and (any(_looks_like_header(f) for f in first)
-                                                          or (isinstance(column, str) and column in first)))
-    if isinstance(column, str) and not column.isdigit():
-        if not has_header or column not in first:
-            _fail(path, f"has no column named {column!r} in its first row {first}", "a header row naming it")
-        col = first.index(column)
-    elif column is not None:
-        col = int(column)
-    else:
-        named = [k for k, f in enumerate(first) if _looks_like_header(f)] if has_header else []
-        if not named:
-            _fail(path, f"is a CSV whose first row {first[:8]} names no SMILES column",
-                  "a header with a column named like 'smiles', or column=NAME / column=INDEX")
-        exact = [k for k in named if first[k].lower() == "smiles"]
-        if len(named) > 1 and len(exact) != 1:
-            _fail(path, f"has several SMILES-like columns {[first[k] for k in named]}", "column=NAME to pick one")
-        col = exact[0] if exact else named[0]
-    body = rows[1:] if has_header else rows
-    if not body:
-        _fail(path, "holds a header row and no samples", "one row per sample")
-    out = []
-    for r, row in enumerate(body):
-        if col >= len(row):
-            if not any(f.strip() for f in row):
-                out.append("")  # a blank row is one (invalid) sample
-                continue
-            _fail(path, f"row {r + 1 + has_header} has {len(row)} fields, no column {col}", f"column {col} in every row")
-        out.append(row[col].strip())
-    notes = [f"column {first[col]!r} of a CSV" if has_header else f"column {col} of a CSV without header"]
-    return out, notes

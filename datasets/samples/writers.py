@@ -8,15 +8,16 @@ Formats
   (G,), ``edges`` (M, 2) int64 with u < v per graph, ``edge_ptr`` (G + 1,) so that graph g owns
   ``edges[edge_ptr[g]:edge_ptr[g + 1]]``; generated multi-class graphs also get ``edge_classes`` (M,)
   and ``node_classes`` (sum of num_nodes,).
-Every file is written to ``<name>.tmp`` and renamed, so an interrupted run leaves no half file.
+Every file is written through :func:`sympe.diffusion.files.atomic_path` (a temporary name, then a rename), so
+an interrupted run leaves no half file.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from sympe.diffusion.files import atomic_path, atomic_write_text
 from sympe.diffusion.graph import DenseGraph
 
 
@@ -43,23 +44,19 @@ def save_graphs_npz(path: str | Path, graphs: list[tuple[np.ndarray, np.ndarray]
         ecls.append(bonds[iu][mask].astype(np.int64))
         ncls.append(np.asarray(atoms, dtype=np.int64))
         ptr.append(ptr[-1] + len(e))
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(
-        tmp, num_nodes=np.asarray(num_nodes, dtype=np.int64),
-        edges=np.concatenate(edges) if edges else np.zeros((0, 2), np.int64),
-        edge_ptr=np.asarray(ptr, dtype=np.int64),
-        edge_classes=np.concatenate(ecls) if ecls else np.zeros(0, np.int64),
-        node_classes=np.concatenate(ncls) if ncls else np.zeros(0, np.int64),
-    )
-    os.replace(tmp, path)
+    with atomic_path(path, keep_suffix=True) as tmp:
+        np.savez_compressed(
+            tmp, num_nodes=np.asarray(num_nodes, dtype=np.int64),
+            edges=np.concatenate(edges) if edges else np.zeros((0, 2), np.int64),
+            edge_ptr=np.asarray(ptr, dtype=np.int64),
+            edge_classes=np.concatenate(ecls) if ecls else np.zeros(0, np.int64),
+            node_classes=np.concatenate(ncls) if ncls else np.zeros(0, np.int64),
+        )
 
 
 def write_lines(path: str | Path, lines: list[str | None]) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(("None" if s is None else s) + "\n" for s in lines))
-    os.replace(tmp, path)
+    """One line per entry, the literal ``None`` for ``None`` (the SMILES file format of the module docstring)."""
+    atomic_write_text(path, "".join(("None" if s is None else s) + "\n" for s in lines))
 
 
 def graphs_to_smiles(graphs, spec, relaxed: bool = False, fill_hydrogens: bool = False) -> list[str | None]:
@@ -72,6 +69,29 @@ def graphs_to_smiles(graphs, spec, relaxed: bool = False, fill_hydrogens: bool =
 
     explicit = spec.explicit_h and not fill_hydrogens
     return [mol_to_smiles(build_molecule(a, b, spec, relaxed=relaxed, explicit_h=explicit)) for a, b in graphs]
+
+
+def write_samples(out_dir: str | Path, graphs, info, relaxed: bool = False, fill_hydrogens: bool = False,
+                  max_items: int = 16) -> list[str | None] | None:
+    """Write generated ``(atoms, bonds)`` pairs of a dataset with :class:`~sympe.diffusion.info.DatasetInfo` ``info``
+    into ``out_dir`` (created if needed): molecules as ``samples.smi`` (:func:`graphs_to_smiles` with ``relaxed`` and
+    ``fill_hydrogens``), other graphs as ``samples.npz`` (:func:`save_graphs_npz`), and the first ``max_items`` in
+    ``samples.png`` (:func:`draw_grid`, molecules titled valid as their line of ``samples.smi``). Returns the SMILES,
+    or None for graphs that are not molecules."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec, smiles = None, None
+    if info.is_molecular:
+        from sympe.datasets.molecules import MoleculeSpec
+
+        spec = MoleculeSpec(tuple(info.node_classes))
+        smiles = graphs_to_smiles(graphs, spec, relaxed=relaxed, fill_hydrogens=fill_hydrogens)
+        write_lines(out_dir / "samples.smi", smiles)
+    else:
+        save_graphs_npz(out_dir / "samples.npz", graphs)
+    draw_grid(out_dir / "samples.png", graphs, spec=spec, max_items=max_items,
+              valid=None if smiles is None else [s is not None for s in smiles])
+    return smiles
 
 
 def draw_grid(path: str | Path, graphs, spec=None, max_items: int = 16, ncols: int = 4, valid=None) -> None:
@@ -118,8 +138,8 @@ def draw_grid(path: str | Path, graphs, spec=None, max_items: int = 16, ncols: i
             nx.draw(G, ax=ax, node_size=12, width=0.6, pos=nx.spring_layout(G, seed=0))
             ax.set_title(f"n={len(atoms)}, m={G.number_of_edges()}", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path, keep_suffix=True) as tmp:
+            fig.savefig(tmp, dpi=80)
+    finally:
+        plt.close(fig)

@@ -1,1 +1,47 @@
-"""sympe.datasets.sources"""
+"""sympe.datasets.sources: where graphs come from, one module per family of datasets.
+
+* ``base``: :class:`GraphDataset`, the PyG ``InMemoryDataset`` with content-keyed caching every dataset derives from;
+* ``qm9``, ``moses``: molecules (QM9 with DiGress's split, MOSES); ``spectre``: planar, SBM and community-20 graphs
+  (the shipped SPECTRE benchmark, or generated); ``symmetric``: small graph families with many automorphisms;
+  ``breaking``: labelled families whose generation needs symmetry breaking, with their exact entropy and floor.
+
+Each name is imported with its module on first use: using one dataset never imports RDKit for another.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+
+# public name -> the module of this package that defines it
+_EXPORTS: dict[str, str] = {
+    # base
+    "GraphDataset": "base", "params_key": "base", "split_counts": "base",
+    # qm9
+    "QM9Dataset": "qm9", "build_qm9_splits": "qm9", "qm9_split_indices": "qm9", "read_qm9pack": "qm9",
+    "read_index_smiles_csv": "qm9",
+    # moses
+    "MOSESDataset": "moses", "csv_paths": "moses", "molsets_paths": "moses",
+    # spectre
+    "SpectreDataset": "spectre", "PlanarDataset": "spectre", "SBMDataset": "spectre", "Comm20Dataset": "spectre",
+    "benchmark_graphs": "spectre", "benchmark_splits": "spectre", "generate_graphs": "spectre",
+    "scoring_reference": "spectre",
+    # symmetric
+    "SymmetricFamiliesDataset": "symmetric", "FamilyMixture": "symmetric", "generate_symmetric_graphs": "symmetric",
+    # breaking
+    "SymmetryBreakingDataset": "breaking", "data_entropy": "breaking", "data_floor": "breaking",
+    "sample_structure": "breaking",
+}
+__all__ = [*_EXPORTS]
+
+
+def __getattr__(name: str):
+    """Import the module that defines ``name`` on first use (PEP 562), so that importing this package stays light."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

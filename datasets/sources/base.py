@@ -12,7 +12,8 @@ A concrete dataset implements
 * ``make_info(train_graphs)``: the :class:`~sympe.diffusion.info.DatasetInfo` of the train split.
 
 Processed files are written with ``InMemoryDataset.save`` (``torch.load`` of a raw pickle fails
-under torch >= 2.6) to a temporary name and renamed, so an interrupted process leaves no half file.
+under torch >= 2.6) through :func:`sympe.diffusion.files.atomic_path` (a temporary name, then a rename), so
+an interrupted process leaves no half file.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from torch_geometric.data import InMemoryDataset
 
+from sympe.diffusion.files import atomic_path, atomic_write_text
 from sympe.diffusion.info import DatasetInfo
 
 
@@ -83,14 +85,12 @@ class GraphDataset(InMemoryDataset):
             raise RuntimeError(f"{self.name}: build_splits() did not return the splits {missing}")
         os.makedirs(self.processed_dir, exist_ok=True)
         for name, content in self.extra_files(splits).items():
-            _atomic_write_text(Path(self.processed_dir) / name, content)
+            atomic_write_text(Path(self.processed_dir) / name, content)
         self.make_info(splits[self.splits[0]]).save(osp.join(self.processed_dir, "info.json"))
         for s in self.splits:
-            final = osp.join(self.processed_dir, f"{s}.pt")
-            tmp = final + ".tmp"
-            self.save(splits[s], tmp)
-            os.replace(tmp, final)
-        _atomic_write_text(Path(self.processed_dir) / "params.json", json.dumps(self.cache_params(), indent=1, default=str))
+            with atomic_path(osp.join(self.processed_dir, f"{s}.pt")) as tmp:
+                self.save(splits[s], str(tmp))
+        atomic_write_text(Path(self.processed_dir) / "params.json", json.dumps(self.cache_params(), indent=1, default=str))
 
     def processed_text(self, name: str) -> str:
         """Read one of the extra text files written by :meth:`extra_files`."""
@@ -112,9 +112,3 @@ def split_counts(num_graphs, splits, default: dict[str, int]) -> dict[str, int]:
         raise ValueError(f"num_graphs must be an int >= 1 or a dict with positive counts for {list(splits)}, "
                          f"got {num_graphs}")
     return {s: int(num_graphs[s]) for s in splits}
-
-
-def _atomic_write_text(path: Path, content: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(content)
-    tmp.replace(path)

@@ -40,11 +40,10 @@ Processing
 """
 from __future__ import annotations
 
-import csv
-import gzip
 import importlib.metadata
 import itertools
 import json
+import multiprocessing as mp
 import os
 import os.path as osp
 import warnings
@@ -59,10 +58,13 @@ from rdkit.rdBase import BlockLogs
 from torch_geometric.data import Data, download_url
 from torch_geometric.io import fs
 
+from sympe.diffusion.bars import progress
+from sympe.diffusion.files import atomic_path, atomic_write_text
 from sympe.diffusion.info import DatasetInfo
 
-from sympe.datasets.sources.base import GraphDataset, _atomic_write_text
-from sympe.datasets.molecules import _BOND_CLASS_OF_TYPE, BOND_CLASSES, MOSES_SPEC
+from sympe.datasets.molecules import BOND_CLASS_OF_TYPE, BOND_CLASSES, MOSES_SPEC
+from sympe.datasets.samples.smiles_files import read_csv_column
+from sympe.datasets.sources.base import GraphDataset
 
 SPLIT_FILES = {"train": "train", "val": "test", "test": "test_scaffolds"}
 MOSES_URLS = {f: f"https://media.githubusercontent.com/media/molecularsets/moses/master/data/{f}.csv"
@@ -85,7 +87,7 @@ def convert_chunk(job: tuple) -> dict:
     when ``want_smiles``. Raises ``ValueError`` naming the file row on an element outside MOSES's classes.
     """
     smiles, first_row, fname, max_atoms, want_smiles = job
-    index = MOSES_SPEC._index
+    index = MOSES_SPEC.atom_indices
     _quiet = BlockLogs()  # noqa: F841 - parse errors are counted, not printed
     sizes, atoms, charges, bonds, rows, unparsable, too_big, canon = [], [], [], [], [], [], [], []
     for row, smi in enumerate(smiles, start=first_row):
@@ -112,7 +114,7 @@ def convert_chunk(job: tuple) -> dict:
             atoms.append(k)
             charges.append(a.GetFormalCharge())
         for b in mol.GetBonds():
-            c = _BOND_CLASS_OF_TYPE.get(b.GetBondType())
+            c = BOND_CLASS_OF_TYPE.get(b.GetBondType())
             if c is None:
                 raise ValueError(f"MOSES {fname} row {row} ({smi}): bond type {b.GetBondType()} is not one of "
                                  f"{list(BOND_CLASSES[1:])}")
@@ -207,21 +209,6 @@ def csv_paths(source: str = "molsets", data_dir: str | None = None, root: str | 
     raise ValueError(f"MOSES: unknown source {source!r}; choose one of {list(SOURCES)}")
 
 
-def read_smiles_csv(path: str, limit: int | None = None) -> Iterator[str]:
-    """SMILES of a MOSES CSV (column ``SMILES``; optional ``.gz``), first ``limit`` rows only if given."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or "SMILES" not in header:
-            raise ValueError(f"MOSES CSV {path}: needs a 'SMILES' column, found {header}")
-        col = header.index("SMILES")
-        for i, row in enumerate(reader):
-            if limit is not None and i >= limit:
-                return
-            yield row[col]
-
-
 class MOSESDataset(GraphDataset):
     """MOSES molecular graphs (see the module docstring for splits, fields and sources).
 
@@ -295,24 +282,21 @@ class MOSESDataset(GraphDataset):
                               f"{skipped['unparsable'][:5]}) and {len(skipped['too_big'])} molecules with more than "
                               f"{self.max_atoms} heavy atoms (rows {skipped['too_big'][:5]})", stacklevel=2)
             if split == "train":
-                _atomic_write_text(Path(self.processed_dir) / "train_smiles.txt",
-                                   "".join(s + "\n" for p in parts for s in p["smiles"]))
+                atomic_write_text(Path(self.processed_dir) / "train_smiles.txt",
+                                  "".join(s + "\n" for p in parts for s in p["smiles"]))
                 info = self._info_from_parts(parts)
             collated[split] = collate_chunks(parts, len(self.spec.atom_classes))
             del parts
         info.save(osp.join(self.processed_dir, "info.json"))
         for split, (data, slices) in collated.items():
-            final = osp.join(self.processed_dir, f"{split}.pt")
-            fs.torch_save((data, slices, Data), final + ".tmp")
-            os.replace(final + ".tmp", final)
-        _atomic_write_text(Path(self.processed_dir) / "params.json", json.dumps(self.cache_params(), indent=1, default=str))
+            with atomic_path(osp.join(self.processed_dir, f"{split}.pt")) as tmp:
+                fs.torch_save((data, slices, Data), str(tmp))
+        atomic_write_text(Path(self.processed_dir) / "params.json", json.dumps(self.cache_params(), indent=1, default=str))
 
     def _convert_file(self, path: str, fname: str, want_smiles: bool) -> Iterator[dict]:
-        from sympe.diffusion.bars import progress
-
         def jobs():
             block, start = [], 0
-            for row, smi in enumerate(read_smiles_csv(path, self.limit)):
+            for row, smi in enumerate(read_csv_column(path, "SMILES", self.limit)):
                 block.append(smi)
                 if len(block) == CHUNK:
                     yield block, start, fname, self.max_atoms, want_smiles
@@ -347,8 +331,6 @@ class MOSESDataset(GraphDataset):
         if workers == 1:
             yield from map(convert_chunk, itertools.chain([first], todo))
             return
-        import multiprocessing as mp
-
         with mp.get_context("spawn").Pool(workers) as pool:
             yield from pool.imap(convert_chunk, itertools.chain([first], todo))
 

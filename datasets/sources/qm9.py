@@ -27,8 +27,6 @@ Sources (``source=``)
 """
 from __future__ import annotations
 
-import csv
-import gzip
 import importlib.metadata
 import os
 import os.path as osp
@@ -42,11 +40,12 @@ from rdkit import Chem
 from rdkit.rdBase import BlockLogs
 from torch_geometric.data import download_url, extract_zip
 
+from sympe.diffusion.bars import progress
 from sympe.diffusion.info import DatasetInfo
 
-from sympe.datasets.sources.base import GraphDataset
 from sympe.datasets.molecules import QM9_SPEC, QM9_SPEC_WITH_H, MoleculeSpec, mol_to_graph, sanitized_mol_to_smiles
-from sympe.diffusion.bars import progress
+from sympe.datasets.samples.smiles_files import open_csv_table
+from sympe.datasets.sources.base import GraphDataset
 
 QM9_NUM_MOLECULES = 133_885
 QM9_NUM_UNCHARACTERIZED = 3_054
@@ -87,28 +86,15 @@ def qm9pack_paths() -> list[str]:
     return paths
 
 
-def _open_text(path: str):
-    return gzip.open(path, "rt", newline="") if str(path).endswith(".gz") else open(path, newline="")
-
-
 def _read_csv_columns(path: str, index_col: str, smiles_col: str) -> Iterator[tuple[int, str]]:
-    old = csv.field_size_limit()
-    csv.field_size_limit(sys.maxsize)  # qm9pack rows hold long coordinate / frequency fields
-    try:
-        with _open_text(path) as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None or index_col not in header or smiles_col not in header:
-                raise ValueError(f"QM9 CSV {path}: needs columns {index_col!r} and {smiles_col!r}, found {header}")
-            a, b = header.index(index_col), header.index(smiles_col)
-            for line, row in enumerate(reader, start=2):
-                try:
-                    idx = int(row[a])
-                except (ValueError, IndexError):
-                    raise ValueError(f"QM9 CSV {path}, line {line}: {index_col!r} is not an integer: {row[:3]}") from None
-                yield idx, row[b]
-    finally:
-        csv.field_size_limit(old)
+    # large_fields: qm9pack rows hold long coordinate / frequency fields
+    with open_csv_table(path, (index_col, smiles_col), "QM9 CSV", large_fields=True) as ((a, b), rows):
+        for line, row in enumerate(rows, start=2):
+            try:
+                idx = int(row[a])
+            except (ValueError, IndexError):
+                raise ValueError(f"QM9 CSV {path}, line {line}: {index_col!r} is not an integer: {row[:3]}") from None
+            yield idx, row[b]
 
 
 def read_qm9pack() -> Iterator[tuple[int, str]]:

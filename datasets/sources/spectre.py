@@ -57,6 +57,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import Delaunay
 from torch_geometric.data import Data, download_url
 
+from sympe.datasets.samples.readers import read_npz_edges
 from sympe.datasets.sources.base import GraphDataset
 from sympe.diffusion.bars import progress
 from sympe.datasets.graph_utils import (EDGE_CLASSES, NODE_CLASSES, adjacency_to_data, edges_to_data,
@@ -169,8 +170,6 @@ def load_npz_graphs(path: str) -> list[Data]:
     Read and checked by :func:`sympe.datasets.samples.readers.read_npz_edges` (self-loops, float ids,
     shapes, ids out of range raise ``ValueError`` naming the graph).
     """
-    from sympe.datasets.samples.readers import read_npz_edges
-
     if not osp.isfile(path):
         raise FileNotFoundError(f"npz file {path!r} does not exist; pass path= to a file like "
                                 "sympe/datasets/data/spectre/planar.npz")

@@ -24,7 +24,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import tempfile
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from sympe.diffusion.files import atomic_path
 
 __all__ = ["kernel_available", "load_kernel", "forward", "backward", "KernelBuildError", "KernelSwitchError"]
 
@@ -88,25 +89,19 @@ def _cache_dir() -> Path:
 
 
 def _compile(cc: list[str], target: Path) -> None:
-    """Compile SOURCE into ``target`` (atomically: a temporary file renamed over it)."""
+    """Compile SOURCE into ``target`` (atomically: a temporary file of this process, renamed over it)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_path(target, keep_suffix=True, unique=True) as tmp:  # unique: processes may build at once
         errors = []
         for flags in (CFLAGS, [f for f in CFLAGS if f != "-march=native"]):
-            proc = subprocess.run([*cc, *flags, str(SOURCE), "-o", tmp, "-lm"], capture_output=True, text=True,
+            proc = subprocess.run([*cc, *flags, str(SOURCE), "-o", str(tmp), "-lm"], capture_output=True, text=True,
                                   timeout=300)
             if proc.returncode == 0:
                 break
             errors.append(proc.stderr.strip()[-1500:])
         else:
             raise KernelBuildError(f"`{' '.join(cc)}` failed to compile {SOURCE}:\n" + "\n".join(errors))
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a shared cache directory should serve every user
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.chmod(tmp, 0o644)  # a shared cache directory should serve every user
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:

@@ -1,9 +1,10 @@
 """Checkpoint files: written atomically, and checked before they are loaded.
 
-* :func:`atomic_save` writes a Lightning checkpoint to ``<file>.tmp``, flushes it to disk (``fsync``),
-  checks that it is a complete torch archive (its zip central directory, which torch writes last, is
-  readable and lists ``data.pkl``), and only then renames it onto the final name (``os.replace``, atomic
-  on POSIX). An interrupted or truncated write never replaces the previous file.
+* :func:`atomic_save` writes a Lightning checkpoint to ``<file>.tmp``
+  (:func:`sympe.diffusion.files.atomic_path`), checks that it is a complete torch archive (its zip central
+  directory, which torch writes last, is readable and lists ``data.pkl``), and only then flushes it to disk
+  (``fsync``) and renames it onto the final name (atomic on POSIX). An interrupted or truncated write never
+  replaces the previous file and leaves no temporary file.
 * :func:`check_checkpoint_file` gives one line naming the option, the file and the likely cause for a
   checkpoint that is missing, empty, truncated or not a torch archive, reading only the archive's
   directory (fast for any size).
@@ -15,6 +16,8 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
+
+from sympe.diffusion.files import atomic_path, temporary_name
 
 __all__ = ["LAST_NAME", "CheckpointError", "MissingCheckpointError", "atomic_save", "check_checkpoint_file",
            "is_complete_archive"]
@@ -47,20 +50,14 @@ def atomic_save(trainer, filepath: str, weights_only: bool = False) -> None:
     Raises :class:`CheckpointError` (the previous file is left untouched) when the written file is not a
     complete archive. Collective under multi-process strategies: every rank must call it.
     """
-    tmp = filepath + ".tmp"
-    trainer.save_checkpoint(tmp, weights_only)
     if trainer.is_global_zero:
-        try:
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            if not is_complete_archive(tmp):
+        with atomic_path(filepath) as tmp:
+            trainer.save_checkpoint(str(tmp), weights_only)
+            if not is_complete_archive(str(tmp)):
                 raise CheckpointError(f"the checkpoint written to {tmp} is incomplete (disk full?); "
                                       f"{filepath} was left as it was")
-            os.replace(tmp, filepath)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+    else:  # the call is collective; only rank 0 writes the file
+        trainer.save_checkpoint(str(temporary_name(filepath)), weights_only)
     trainer.strategy.barrier("atomic_checkpoint")
 
 

@@ -14,6 +14,8 @@ from lightning_fabric.loggers.logger import rank_zero_experiment
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
+from sympe.diffusion.files import atomic_path
+
 __all__ = ["ContinuedCSVLogger"]
 
 
@@ -34,12 +36,10 @@ class _ContinuedWriter(ExperimentWriter):
             return
         kept = [r for r in rows if not r.get("step") or int(float(r["step"])) < self._resume_step]
         self.metrics_keys = sorted(fields)
-        tmp = self.metrics_file_path + ".tmp"
-        with open(tmp, "w", newline="") as f:
+        with atomic_path(self.metrics_file_path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.metrics_keys)
             writer.writeheader()
             writer.writerows(kept)
-        os.replace(tmp, self.metrics_file_path)
 
 
 class ContinuedCSVLogger(CSVLogger):

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from sympe.diffusion.files import atomic_write_text
 from sympe.diffusion.runs.checkpoint_files import LAST_NAME, check_checkpoint_file
 from sympe.diffusion.runs.options import ConfigError
 from sympe.diffusion.runs.schema import FREE_ON_RESUME
@@ -82,9 +83,7 @@ class RunFolder:
 
     def write_text(self, name: str, text: str) -> None:
         """Write ``<folder>/<name>`` atomically."""
-        tmp = self.path / f"{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, self.path / name)
+        atomic_write_text(self.path / name, text)
 
 
 def _hydra_run_dir() -> str | None:

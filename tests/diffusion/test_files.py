@@ -43,3 +43,13 @@ def test_a_block_that_writes_nothing_fails(tmp_path):
 def test_json_newline_option(tmp_path):
     assert atomic_write_json(tmp_path / "a.json", [1], newline=True).read_text() == "[\n 1\n]\n"
     assert atomic_write_json(tmp_path / "b.json", [1], indent=None).read_text() == "[1]"
+
+
+def test_unique_temporary_names_carry_the_process_id(tmp_path):
+    import os
+
+    assert temporary_name(tmp_path / "c.npz", unique=True).name == f"c.npz.{os.getpid()}.tmp"
+    assert temporary_name(tmp_path / "k.so", keep_suffix=True, unique=True).name == f"k.{os.getpid()}.tmp.so"
+    with atomic_path(tmp_path / "c.txt", unique=True) as tmp:
+        tmp.write_text("x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]

@@ -8,7 +8,8 @@ import torch
 from rdkit import Chem
 
 from sympe.datasets.floor.bliss import automorphism_group_size, pyg_graph_classes
-from sympe.datasets.floor.exchangeable import exchangeable_floor, floor_per_graph, log_aut_of_graphs, summarize
+from sympe.datasets.floor.exchangeable import (exchangeable_floor, floor_per_graph, log_aut_of_graphs, split_floor,
+                                               summarize)
 from sympe.datasets.molecules import QM9_SPEC_WITH_H, mol_to_graph
 
 
@@ -111,3 +112,19 @@ def test_floor_summary_and_p_of_n():
         floor_per_graph(torch.tensor([9]), torch.tensor([0.0]), dist)
     with pytest.raises(ValueError, match="no graphs"):
         summarize(torch.tensor([]), torch.tensor([]))
+
+
+def test_split_floor_of_a_prefix_and_of_the_whole_split():
+    """split_floor: per-graph values of the first graphs (floor_per_graph), summarized; of the whole split it is the
+    floor exchangeable_floor reports."""
+    mols = [Chem.AddHs(Chem.MolFromSmiles(s)) for s in ("C", "CC", "O", "N")]
+    graphs = [mol_to_graph(m, QM9_SPEC_WITH_H, remove_h=False) for m in mols]
+    dist = torch.zeros(9, dtype=torch.float64)
+    dist[5], dist[8], dist[3], dist[4] = 0.4, 0.2, 0.2, 0.2
+    la = log_aut_of_graphs(graphs)
+    per, summary = split_floor(graphs, dist, num_graphs=2, progress=False)
+    assert torch.equal(per, floor_per_graph(torch.tensor([5, 8]), la[:2], dist))
+    assert summary == summarize(per, la[:2]) and summary.num_graphs == 2
+    whole, s = split_floor(graphs, dist, progress=False)
+    assert whole.shape == (4,) and s == exchangeable_floor(graphs, dist, progress=False)
+    assert split_floor(graphs, dist, num_graphs=10, progress=False)[1] == s  # more than the split holds: all of it

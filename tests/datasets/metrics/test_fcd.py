@@ -16,9 +16,10 @@ import sys
 import numpy as np
 import pytest
 
-from support import REPO
+from support import DRUGS, REPO
 from sympe.datasets.metrics import fcd as mol_fcd
-from sympe.datasets.metrics.fcd import chemnet_stats, fcd, fcd_from_stats, split_chemnet_stats, split_smiles
+from sympe.datasets.metrics.fcd import (ChemNetStats, GaussianAccumulator, chemnet_activations, chemnet_stats, fcd,
+                                        fcd_from_stats, split_chemnet_stats, split_smiles)
 from sympe.datasets.molecules import canonical_smiles
 from sympe.datasets.sources.qm9 import QM9Dataset, qm9_split_indices
 
@@ -66,6 +67,28 @@ def small_qm9_csv(path, qm9_by_gdb, test_slice: slice):
 
 
 # ---------------------------------------------------------------------- the library functions
+def test_gaussian_accumulator_matches_numpy():
+    x = np.random.default_rng(0).normal(size=(103, 6)) * [1, 2, 3, 4, 5, 6] + 7
+    acc = GaussianAccumulator(6)
+    for lo, hi in [(0, 1), (1, 40), (40, 40), (40, 103)]:
+        acc.update(x[lo:hi])
+    assert acc.n == 103
+    np.testing.assert_allclose(acc.mean, x.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(acc.covariance, np.cov(x.T), rtol=1e-10)
+
+
+@needs_fcd
+def test_fcd_of_a_set_with_itself_is_zero():
+    """MOSES's path (fcd-torch canonicalizes; the reference fitted in a stream) against the set itself."""
+    smiles = DRUGS * 4
+    acts = chemnet_activations(smiles, canonize=True)
+    assert acts.shape == (len(smiles), 512)
+    acc = GaussianAccumulator(512)
+    acc.update(acts)
+    assert fcd_from_stats(ChemNetStats.of(acts), (acc.mean, acc.covariance)) == pytest.approx(0.0, abs=1e-4)
+    assert fcd_from_stats(ChemNetStats.of(acts), ChemNetStats.of(acts)) >= 0.0  # clipped
+
+
 @needs_fcd
 def test_chemnet_stats_give_the_fcd(qm9_by_gdb):
     """fcd(a, b) is fcd_from_stats of the two sides' statistics; invalid entries are dropped and counted out;

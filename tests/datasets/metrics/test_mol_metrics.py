@@ -365,7 +365,7 @@ def test_fcd_is_clipped_at_zero(monkeypatch):
             return np.arange(len(smiles) * 3, dtype=float).reshape(len(smiles), 3) % 5
 
     monkeypatch.setitem(sys.modules, "fcd_torch", types.ModuleType("fcd_torch"))
-    monkeypatch.setattr(mol_fcd, "_fcd_model", lambda device, batch: Fake())
+    monkeypatch.setattr(mol_fcd, "_chemnet_model", lambda device, batch, canonize: Fake())
     monkeypatch.setattr(mol_fcd, "frechet_distance", lambda *a: -2e-6)
     assert fcd(["CCO", "CCN", "CCC"], ["CCO", "CCN", "CCC"]) == 0.0
     monkeypatch.setattr(mol_fcd, "frechet_distance", lambda *a: 1.25)

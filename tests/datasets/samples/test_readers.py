@@ -192,3 +192,4 @@ def test_reader_errors_are_user_errors(tmp_path):
     with pytest.raises(SampleFileError, match="self-loop") as err:
         read_samples(f, molecular=False)
     assert isinstance(err.value, ValueError) and err.value.user_error
+

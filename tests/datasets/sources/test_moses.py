@@ -7,7 +7,8 @@ import torch
 
 from sympe.datasets.sources import moses as mosesmod
 from sympe.datasets.molecules import MOSES_SPEC, canonical_smiles, graph_to_smiles
-from sympe.datasets.sources.moses import MOSESDataset, SPLIT_FILES, read_smiles_csv
+from sympe.datasets.samples.smiles_files import read_csv_column
+from sympe.datasets.sources.moses import MOSESDataset, SPLIT_FILES
 
 BIG = "C" * 28  # 28 heavy atoms: above the MOSES limit of 27
 FILES = {
@@ -124,7 +125,7 @@ def test_bad_arguments(tmp_path, local):
     (tmp_path / "cols").mkdir()
     (tmp_path / "cols" / "x.csv").write_text("smiles\nC\n")
     with pytest.raises(ValueError, match="SMILES"):
-        list(read_smiles_csv(str(tmp_path / "cols" / "x.csv")))
+        list(read_csv_column(str(tmp_path / "cols" / "x.csv")))
 
 
 def test_download_uses_canonical_urls(tmp_path, monkeypatch):
@@ -165,7 +166,7 @@ def test_molsets_package_source(tmp_path):
     paths = mosesmod.molsets_paths()
     ds = {s: MOSESDataset(tmp_path, split=s, limit=300) for s in ("train", "val", "test")}
     for s, d in ds.items():
-        rows = list(read_smiles_csv(paths[SPLIT_FILES[s]], 300))
+        rows = list(read_csv_column(paths[SPLIT_FILES[s]], "SMILES", 300))
         assert len(d) == 300  # MOSES molecules all parse and have at most 27 heavy atoms
         assert torch.equal(d._data.mol_index, torch.arange(300))
         for i in (0, 150, 299):
