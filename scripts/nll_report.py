@@ -52,7 +52,7 @@ def exact_numbers(name: str, params: dict) -> tuple[float | None, float | None]:
         return None, None
     k = {"k": given["k"]} if given.get("k") else {}
     permute = {"permute_nodes": bool(given["permute_nodes"])} if "permute_nodes" in given else {}
-    return breaking.data_entropy(name, size, **k, **permute), breaking.exchangeable_floor(name, size, **k)
+    return breaking.data_entropy(name, size, **k, **permute), breaking.data_floor(name, size, **k)
 
 
 def main(argv=None) -> int:

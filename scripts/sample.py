@@ -31,7 +31,8 @@ def main(cfg: DictConfig) -> None:
 
     import torch
 
-    from sympe.datasets.samples.writers import dense_to_class_lists, draw_grid, graphs_to_smiles, save_graphs_npz, write_lines
+    from sympe.datasets.molecules import MoleculeSpec
+    from sympe.datasets.samples.writers import dense_to_class_lists, draw_grid, write_samples
     from sympe.diffusion.runs.progress import network_call_progress
     from sympe.diffusion.runs.training import load_for_inference, resolve_device, sampling_calls
 
@@ -52,25 +53,17 @@ def main(cfg: DictConfig) -> None:
                            generator=gen, keep_chain=int(cfg.chain_snapshots), time_distortion=cfg.time_distortion)
     batches, chains = res if cfg.chain_snapshots else (res, None)
     graphs = [g for b in batches for g in dense_to_class_lists(b)]
-    spec = None
-    out.mkdir(parents=True, exist_ok=True)
+    smiles = write_samples(out, graphs, info, relaxed=bool(cfg.relaxed), max_items=int(cfg.grid))
     summary = {"checkpoint": str(ckpt), "num_samples": len(graphs), "steps": cfg.steps or model.T,
                "time_distortion": cfg.time_distortion}
-    if info.is_molecular:
-        from sympe.datasets.molecules import MoleculeSpec
-
-        spec = MoleculeSpec(tuple(info.node_classes))
-        smiles = graphs_to_smiles(graphs, spec, relaxed=bool(cfg.relaxed))
-        write_lines(out / "samples.smi", smiles)
+    if smiles is not None:
         valid = [s for s in smiles if s is not None]
         summary.update({"validity": len(valid) / max(1, len(smiles)),
                         "uniqueness": len(set(valid)) / max(1, len(valid)), "file": str(out / "samples.smi")})
     else:
-        save_graphs_npz(out / "samples.npz", graphs)
         summary["file"] = str(out / "samples.npz")
-    draw_grid(out / "samples.png", graphs, spec=spec, max_items=int(cfg.grid),
-              valid=None if spec is None else [s is not None for s in smiles])
     if chains:
+        spec = MoleculeSpec(tuple(info.node_classes)) if info.is_molecular else None
         for k, snap in enumerate(chains[0]):
             draw_grid(out / f"chain_{k:02d}.png", dense_to_class_lists(snap), spec=spec, max_items=8)
     print(json.dumps(summary))

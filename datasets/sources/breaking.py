@@ -333,7 +333,6 @@ class SymmetryBreakingDataset(GraphDataset):
         return info
 
 
-exchangeable_floor = data_floor  # the old name, for scripts/nll_report.py until it calls data_floor; do not use
 
 
 def _plain(obj):

@@ -63,10 +63,13 @@ def test_train_resume_test_and_sample(tmp_path):
     assert changed.endswith("train.max_steps: run 6 -> now 9"), changed
 
     # sample graphs, strided
-    out = run_script("sample.py", [f"checkpoint={last}", "num_samples=5", "steps=4", "out_dir=samples"], tmp_path)
+    out = run_script("sample.py", [f"checkpoint={last}", "num_samples=5", "steps=4", "out_dir=samples",
+                                   "chain_snapshots=2"], tmp_path)
     data = np.load(tmp_path / "samples" / "samples.npz")
     assert len(data["num_nodes"]) == 5 and data["edge_ptr"][-1] == len(data["edges"])
     assert (tmp_path / "samples" / "samples.png").stat().st_size > 0
+    assert sorted(p.name for p in (tmp_path / "samples").glob("chain_*.png")) == ["chain_00.png", "chain_01.png"]
+    assert json.loads(out.stdout.strip().splitlines()[-1])["file"] == "samples/samples.npz"  # out_dir as given
 
     # evaluate the checkpoint: both NLL estimators and sample metrics, JSON on the last line
     out = run_script("evaluate.py", [f"checkpoint={last}", "num_samples=4", "steps=2", "nll_estimator=both",

@@ -88,7 +88,7 @@ def exact_numbers(name: str, params: dict):
     if name not in breaking.FAMILIES:
         return None, None
     return (breaking.data_entropy(name, params["n"], params["k"], params["permute_nodes"]),
-            breaking.exchangeable_floor(name, params["n"], params["k"]))
+            breaking.data_floor(name, params["n"], params["k"]))
 
 
 @pytest.fixture
