@@ -19,9 +19,8 @@ from sympe.datasets.train_sampler import ResumableDataLoader
 
 
 class GraphDataModule(pl.LightningDataModule):
-    def __init__(self, train, val, test, batch_size: int = 32, eval_batch_size: int | None = None,
-                 num_workers: int = 0, seed: int = 0, pin_memory: bool = False,
-                 limit_train_graphs: int | None = None, limit_eval_graphs: int | None = None):
+    def __init__(self, train, val, test, *, batch_size: int, eval_batch_size: int | None, num_workers: int,
+                 seed: int, limit_train_graphs: int | None, limit_eval_graphs: int | None, pin_memory: bool = False):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"GraphDataModule: batch_size must be >= 1, got {batch_size}")

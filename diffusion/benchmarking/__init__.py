@@ -14,7 +14,7 @@ from sympe.diffusion.benchmarking.gemm import GEMM_LEAF_OPS, GEMM_OPS, GemmProfi
 from sympe.diffusion.benchmarking.memory import (PeakMemory, peak_memory_mb, peak_rss_mb, reset_peak_memory,
                                                  reset_peak_rss, rss_mb)
 from sympe.diffusion.benchmarking.nll import time_nll
-from sympe.diffusion.benchmarking.sampling import time_sampling
+from sympe.diffusion.benchmarking.sampling_time import time_sampling
 from sympe.diffusion.benchmarking.steps import ReverseSteps, autocast_bf16, train_step
 from sympe.diffusion.benchmarking.timing import InterleavedTimes, interleave, sync, timed_call
 

@@ -205,7 +205,7 @@ class DiscreteDiffusion(pl.LightningModule):
         fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float64)
                                      for p in params)
         # Lightning refuses gradient clipping with a fused optimizer under a gradient scaler (16-mixed)
-        precision = str(getattr(self._trainer, "precision", "32-true")) if self._trainer is not None else "32-true"
+        precision = str(self._trainer.precision) if self._trainer is not None else ""  # no trainer: plain float32
         if precision.startswith("16"):
             fused = False
         return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay, amsgrad=self.amsgrad,

@@ -160,7 +160,7 @@ def sampling_calls(model, num_graphs: int, batch_size: int, steps: int | None) -
     """Denoiser calls of ``model.sample(num_graphs, batch_size, steps=steps)``: per batch, one call per reverse
     step and one for the final decode, times the breaker draws per step (for progress bars)."""
     batches = -(-int(num_graphs) // int(batch_size))
-    return batches * (int(steps or model.T) + 1) * int(getattr(model, "num_draws", 1))
+    return batches * (int(steps or model.T) + 1) * int(model.num_draws)
 
 
 def resolve_device(device: str) -> str:

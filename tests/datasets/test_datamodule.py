@@ -17,6 +17,10 @@ class Split(list):
         self.info = info
 
 
+#: the train.* options the data module needs, at the values these tests use (defaults: sympe.diffusion.runs.schema)
+OPTIONS = {"batch_size": 32, "eval_batch_size": None, "num_workers": 0, "seed": 0, "limit_train_graphs": None,
+           "limit_eval_graphs": None}
+
 def graph(gid: int) -> Data:
     n = 2 + gid % 5  # graph gid has 2 + gid % 5 nodes: its size identifies it inside a batch too
     x = torch.nn.functional.one_hot(torch.zeros(n, dtype=torch.long), 2).float()
@@ -35,7 +39,7 @@ def splits(n_train=23, n_val=9, n_test=7):
 
 def module(seed=0, **kw) -> GraphDataModule:
     train, val, test = splits()
-    return GraphDataModule(train, val, test, **{"batch_size": 5, **kw, "seed": seed})
+    return GraphDataModule(train, val, test, **{**OPTIONS, "batch_size": 5, **kw, "seed": seed})
 
 
 def epoch(loader) -> list[list[int]]:
@@ -113,8 +117,8 @@ def test_shuffling_state_survives_a_restart():
 def test_bad_arguments_name_the_option():
     train, val, test = splits()
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
-        GraphDataModule(train, val, test, batch_size=0)
+        GraphDataModule(train, val, test, **{**OPTIONS, "batch_size": 0})
     with pytest.raises(ValueError, match="limit_train_graphs"):
-        GraphDataModule(train, val, test, limit_train_graphs=0)
+        GraphDataModule(train, val, test, **{**OPTIONS, "limit_train_graphs": 0})
     with pytest.raises(ValueError, match="limit_eval_graphs"):
-        GraphDataModule(train, val, test, limit_eval_graphs=-2)
+        GraphDataModule(train, val, test, **{**OPTIONS, "limit_eval_graphs": -2})
