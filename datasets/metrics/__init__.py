@@ -8,7 +8,7 @@ Molecules: ``mol_metrics`` (validity, uniqueness, novelty, V.U.N.), ``mol_stabil
 """
 from __future__ import annotations
 
-from importlib import import_module
+from sympe.datasets.lazy_exports import lazy_exports
 
 # public name -> the module of this package that defines it
 _EXPORTS: dict[str, str] = {
@@ -40,17 +40,4 @@ _EXPORTS: dict[str, str] = {
     "orbit_counts": "orbit_counts",
 }
 __all__ = [*_EXPORTS]
-
-
-def __getattr__(name: str):
-    """Import the module that defines ``name`` on first use (PEP 562), so that importing this package stays light."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -9,7 +9,7 @@ Each name is imported with its module on first use: using one dataset never impo
 """
 from __future__ import annotations
 
-from importlib import import_module
+from sympe.datasets.lazy_exports import lazy_exports
 
 # public name -> the module of this package that defines it
 _EXPORTS: dict[str, str] = {
@@ -31,17 +31,4 @@ _EXPORTS: dict[str, str] = {
     "sample_structure": "breaking",
 }
 __all__ = [*_EXPORTS]
-
-
-def __getattr__(name: str):
-    """Import the module that defines ``name`` on first use (PEP 562), so that importing this package stays light."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
