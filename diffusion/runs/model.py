@@ -299,12 +299,14 @@ class DiscreteDiffusion(pl.LightningModule):
         checkpoint[CHECKPOINT_KEY] = {"info": self.info.to_dict(), "fingerprint": self.info.fingerprint()}
 
 
-def check_checkpoint_matches(path: str, expected_info: DatasetInfo) -> dict:
-    """Raise ``ValueError`` naming the mismatch when checkpoint ``path`` was trained on another dataset."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a truncated or foreign file
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
+def check_checkpoint_matches(path: str, expected_info: DatasetInfo, ckpt: dict | None = None) -> dict:
+    """Raise ``ValueError`` naming the mismatch when checkpoint ``path`` was trained on another dataset; returns the
+    loaded checkpoint (``ckpt``: the checkpoint already loaded from ``path``, which is then not read again)."""
+    if ckpt is None:
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # a truncated or foreign file
+            raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
     meta = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
     if meta is None:
         raise ValueError(f"{path} is not a sympe checkpoint (no '{CHECKPOINT_KEY}' entry)")
@@ -353,6 +355,6 @@ def load_model(path: str, expected_info: DatasetInfo | None = None, map_location
     refuse one trained on another dataset/config (``ValueError``)."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if expected_info is not None:
-        check_checkpoint_matches(path, expected_info)
+        check_checkpoint_matches(path, expected_info, ckpt)
     hparams = upgrade_hparams(ckpt.get("hyper_parameters") or {})
     return DiscreteDiffusion.load_from_checkpoint(path, map_location=map_location, weights_only=False, **hparams)
