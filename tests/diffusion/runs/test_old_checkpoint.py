@@ -90,3 +90,14 @@ def test_a_checkpoint_without_later_keys_loads(tmp_path, missing):
     assert model.mixture_train_draws == 0 and model.x0_kernel == "plain" and model.mixture_draws == 0
     reference = load_model(str(CKPT))
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
+
+
+def test_loading_with_the_dataset_it_was_trained_on_only():
+    from dataclasses import replace
+
+    from sympe.diffusion.info import DatasetInfo
+
+    info = DatasetInfo.from_dict(torch.load(CKPT, map_location="cpu", weights_only=False)["sympe"]["info"])
+    assert load_model(str(CKPT), expected_info=info).T == 20
+    with pytest.raises(ValueError, match="trained on a different dataset: name"):
+        load_model(str(CKPT), expected_info=replace(info, name="other"))
