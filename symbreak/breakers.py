@@ -48,13 +48,17 @@ from torch import Tensor, nn
 
 from sympe.symbreak.canonicalize import TIE_MODES, IGNCanonicalizer
 from sympe.symbreak.masks import pair_mask
+from sympe.symbreak.ranking import check_ranks, plackett_luce_log_prob, tie_groups
 
 __all__ = ["SymmetryBreaker", "NoBreaking", "NoiseInjection", "SymPE", "IndexEncoding", "make_symmetry_breaker",
-           "BREAKERS", "NON_EQUIVARIANT_BREAKERS"]
+           "BREAKERS", "NON_EQUIVARIANT_BREAKERS",
+           "RANK_BREAKERS", "tie_log_prob"]
 
 BREAKERS = ("none", "noise", "sympe_nodes", "sympe", "index")
 #: Breakers that are not equivariant (in distribution): controls for the leak test, never results.
 NON_EQUIVARIANT_BREAKERS = ("index",)
+#: Breakers whose draw is a rank vector g̃ (given ranks, tie groups and ``log p(g̃ | z_t)`` are available).
+RANK_BREAKERS = ("sympe_nodes", "sympe")
 
 
 def _check_graph(X: Tensor, E: Tensor, node_mask: Tensor) -> tuple[int, int]:
@@ -123,6 +127,32 @@ class NoiseInjection(SymmetryBreaker):
         return f"k={self.node_dim}, edge_k={self.edge_dim}"
 
 
+def _pad_ranks(ranks: Tensor, node_mask: Tensor) -> Tensor:
+    """Given ranks with padding set to ``n_b..n-1`` in node order (the ranking convention), as long."""
+    ranks = torch.as_tensor(ranks, device=node_mask.device).long()
+    if ranks.shape != node_mask.shape:
+        raise ValueError(f"ranks must have the shape of node_mask {tuple(node_mask.shape)}, got {tuple(ranks.shape)}")
+    nb = node_mask.sum(1, keepdim=True)
+    pad_rank = nb + torch.cumsum((~node_mask).long(), dim=1) - 1
+    return torch.where(node_mask, ranks, pad_rank)
+
+
+def tie_log_prob(groups: Tensor, ranks: Tensor, node_mask: Tensor) -> Tensor:
+    """``log p(g̃)`` (B,) float64 under uniform ties: ``-Σ_i log |G_i|!`` when every tie group ``G_i`` (ids in
+    score order, -1 on padding) holds its block of consecutive ranks, else ``-inf``."""
+    B, n = groups.shape
+    G = n + 1
+    gid = torch.where(node_mask, groups, torch.full_like(groups, n))
+    size = torch.zeros(B, G, dtype=torch.long, device=groups.device).scatter_add_(1, gid, torch.ones_like(gid))
+    size[:, n] = 0
+    start = torch.cumsum(size, 1) - size
+    s = torch.gather(start, 1, gid)
+    z = torch.gather(size, 1, gid)
+    ok = (((ranks >= s) & (ranks < s + z)) | ~node_mask).all(1)
+    logp = -torch.lgamma(size.double() + 1).sum(1)
+    return torch.where(ok, logp, torch.full_like(logp, -math.inf))
+
+
 def _sinusoidal_table(rows: int, k: int) -> Tensor:
     r = torch.arange(rows, dtype=torch.float64).unsqueeze(1)
     m = torch.arange(k)
@@ -181,22 +211,72 @@ class SymPE(SymmetryBreaker):
             self._init_table(self.U)
         self.canonicalizer.reset_parameters()
 
-    def forward(self, X, E, node_mask, t=None, generator=None):
+    def tie_groups(self, X, E, node_mask, t=None) -> Tensor:
+        """(B, n) long: the canonicalizer's tie group of every real node (ids 0.. in increasing score order, -1 on
+        padding; :func:`~sympe.symbreak.ranking.tie_groups` with the canonicalizer's ``tol``). Under
+        ``uniform_ties`` the ranks are uniform inside each group's block; these are the groups a proposal over the
+        ranks (:mod:`sympe.symbreak.proposal`) must respect."""
+        _check_graph(X, E, node_mask)
+        with torch.no_grad():
+            scores = self.canonicalizer.scores(X, E, node_mask, t)
+        return tie_groups(scores, node_mask, self.canonicalizer.tol)
+
+    def rank_log_prob(self, X, E, node_mask, t, ranks: Tensor) -> Tensor:
+        """``log p(g̃ | z_t)`` (B,) float64 of given ranks under this breaker's draw.
+
+        ``uniform_ties``: ``-Σ_i log |G_i|!`` when every tie group gets its block of ranks, ``-inf`` otherwise.
+        ``plackett_luce``: the Plackett–Luce log-probability (:func:`~sympe.symbreak.ranking.plackett_luce_log_prob`).
+        ``deterministic``: 0 for the order it would return, ``-inf`` otherwise. Raises ``ValueError`` for ranks that
+        are not a permutation of ``0..n_b-1`` per graph."""
+        _check_graph(X, E, node_mask)
+        check_ranks(ranks, node_mask)
+        with torch.no_grad():
+            scores = self.canonicalizer.scores(X, E, node_mask, t)
+            mode = self.canonicalizer.tie_mode
+            if mode == "plackett_luce":
+                return plackett_luce_log_prob(scores, ranks, node_mask, self.canonicalizer.temperature).double()
+            if mode == "deterministic":
+                own = self.canonicalizer.sample(X, E, node_mask, t, mode="deterministic")
+                same = ((own == ranks) | ~node_mask).all(1)
+                return torch.where(same, 0.0, -math.inf).double()
+            groups = tie_groups(scores, node_mask, self.canonicalizer.tol)
+            return tie_log_prob(groups, ranks, node_mask)
+
+    def sample_ranks(self, X, E, node_mask, t=None, generator: torch.Generator | None = None) -> Tensor:
+        """(B, n) ranks drawn as :meth:`forward` draws them (a fresh draw per call)."""
+        _check_graph(X, E, node_mask)
+        return self.canonicalizer.sample(X, E, node_mask, t, generator)
+
+    def forward(self, X, E, node_mask, t=None, generator=None, ranks: Tensor | None = None):
+        """Node (and pair) encodings of ranks drawn by the canonicalizer, or of the given ``ranks`` (B, n) long.
+
+        Given ranks (a proposal's, or teacher-forced ranks in training: :mod:`sympe.symbreak.proposal`) replace
+        the draw; nothing else changes. Raises ``ValueError`` for ranks that are not a permutation of the real
+        nodes' ``0..n_b-1`` in every graph (padding may hold anything)."""
         B, n = _check_graph(X, E, node_mask)
         if n > self.max_nodes:
             raise ValueError(
                 f"SymPE was built with max_nodes={self.max_nodes} but got graphs padded to n={n} nodes; "
                 "build it with a larger max_nodes (the encoding table has one row per rank)"
             )
-        draw = self.canonicalizer.sample_full(X, E, node_mask, t, generator)
+        if ranks is not None:
+            check_ranks(_pad_ranks(ranks, node_mask), node_mask)
+            if self.canonicalizer.straight_through:
+                raise ValueError("SymPE: given ranks cannot be combined with a straight-through canonicalizer "
+                                 "(the relaxation needs the scores' own order)")
+            draw = None
+            ranks = _pad_ranks(ranks, node_mask)
+        else:
+            draw = self.canonicalizer.sample_full(X, E, node_mask, t, generator)
+            ranks = draw.ranks
         m1 = node_mask.unsqueeze(-1)
-        if draw.perm is not None:  # straight-through: (Pᵀ V)_i = Σ_r P[r, i] V[r]
+        if draw is not None and draw.perm is not None:  # straight-through: (Pᵀ V)_i = Σ_r P[r, i] V[r]
             PT = draw.perm.transpose(1, 2).to(self.V.dtype)
             node = PT @ self.V[:n]
             pair_base = PT @ self.U[:n] if self.U is not None else None
         else:
-            node = self.V[draw.ranks]
-            pair_base = self.U[draw.ranks] if self.U is not None else None
+            node = self.V[ranks]
+            pair_base = self.U[ranks] if self.U is not None else None
         node = node * m1.to(node.dtype)
         edge = None
         if pair_base is not None:

@@ -1,5 +1,6 @@
 """sympe.datasets.floor: the exchangeable NLL floor E[-log p(N) + log N! - log |Aut(x)|] of a set of graphs
-(``exchangeable``), with exact automorphism-group sizes by BLISS (``bliss``).
+(``exchangeable``), with exact automorphism-group sizes by BLISS (``bliss``); and F(T), the best variational bound
+any deterministic factorised denoiser reaches on the symmetry-breaking families (``factorised``).
 """
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ _EXPORTS: dict[str, str] = {
     "floor_per_graph": "exchangeable", "split_floor": "exchangeable", "summarize": "exchangeable",
     # bliss
     "automorphism_group_size": "bliss", "log_automorphism_group_size": "bliss",
+    # factorised
+    "factorised_bound": "factorised", "factorised_terms": "factorised", "family_support": "factorised",
+    "posterior_marginals": "factorised", "family_process": "factorised", "family_marginals": "factorised",
+    "support_size": "factorised",
 }
 __all__ = [*_EXPORTS]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

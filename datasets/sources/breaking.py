@@ -26,10 +26,29 @@ the noisy graph carries no information about x0 and its nodes are interchangeabl
 the absorbing transition (the noisy graph tends to the empty graph, on which S_n acts transitively);
 under the marginal/uniform transitions in distribution (each node's and each pair's noisy state is
 i.i.d., independent of the hub). At the empty noisy graph every pair lies in one orbit, so an
-equivariant factorised denoiser predicts each pair as an edge with one probability p, and one reverse
-step produces a given star with probability p^(n-1) (1-p)^((n-1)(n-2)/2), at most its value at p = 2/n;
-the mixture "the node ranked first by g̃ is the hub" produces a uniformly random star exactly. The choice is the simplest such family: a single correlated choice
-(which node is the hub) determines all N(N-1)/2 edge variables. (Matchings and marked cycles are
+equivariant factorised denoiser predicts each pair as an edge with one probability p; a *single* reverse step
+from the empty graph to x0 would produce a given star with probability p^(n-1) (1-p)^((n-1)(n-2)/2), at most
+its value at p = 2/n, while the mixture "the node ranked first by g̃ is the hub" produces a uniformly random
+star exactly. That one-step picture is not the project's T = 1: the chain is x -> z_0 -> ... -> z_T, so T = 1
+has two reverse steps (z_1 -> z_0 -> x, with ᾱ_0 ≈ 0.494 under the cosine schedule, and z_0 often keeps two
+hub edges). The best bound any deterministic factorised denoiser (equivariant or not) reaches for a given T
+is F(T) = :func:`factorised_bound` (:mod:`sympe.datasets.floor.factorised`, re-exported here). Its exact values
+under the absorbing transition (cosine schedule, exact limit; nats per graph, fixed size so -log p(N) = 0):
+
+=====  ======================  ==================
+T      matching m = 4          star n = 8
+=====  ======================  ==================
+1      8.477                   6.231
+10     5.401                   2.712
+500    4.670                   2.092
+H      4.654                   2.079
+=====  ======================  ==================
+
+(Under the marginal transition at T = 10, Monte Carlo: F - H ≈ 0.88 on matching m = 4 and ≈ 1.63 on
+marked_cycle n = 8, k = 1; at T = 500 a few hundredths.)
+
+The star is the simplest such family: a single correlated choice (which node is the hub) determines all
+N(N-1)/2 edge variables. (Matchings and marked cycles are
 the other two kinds: many pairwise choices, and one choice on a fixed vertex-transitive skeleton.)
 
 Sizes: ``m`` / ``n`` is an int or an inclusive range [min, max]; each graph draws its size uniformly
@@ -342,3 +361,13 @@ def _plain(obj):
     if hasattr(obj, "__iter__"):
         return [v for v in obj]
     return obj
+
+
+def __getattr__(name: str):
+    """``factorised_bound`` (F(T), :mod:`sympe.datasets.floor.factorised`), re-exported on first use: that module
+    imports this one, so a top-level import here would be circular."""
+    if name == "factorised_bound":
+        from sympe.datasets.floor.factorised import factorised_bound
+
+        return factorised_bound
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

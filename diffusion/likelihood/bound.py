@@ -79,6 +79,7 @@ from torch import Tensor
 from sympe.diffusion.likelihood import digress_compat as dg
 from sympe.diffusion.bars import progress_bar
 from sympe.diffusion.graph import DenseGraph
+from sympe.diffusion.likelihood.kl import graph_kl as _graph_kl, variable_weights as _weights
 from sympe.diffusion.likelihood.mixture_bound import mixture_diffusion_term, mixture_reconstruction_term
 from sympe.diffusion.process.discrete_process import DiscreteProcess, ModelFn, predict_x0, uniform_times
 
@@ -102,17 +103,18 @@ def time_bins(T: int, num_bins: int | None = None) -> list[tuple[int, int]]:
 
 
 def convention_name(digress_compat: bool = False, x0_kernel: str = "plain", mixture_draws: int = 0,
-                    num_draws: int = 1) -> str:
+                    num_draws: int = 1, mixture_proposal: str = "prior") -> str:
     """The label of an NLL convention used in result keys (e.g. ``nll_<label>_<estimator>``).
 
-    ``"digress"`` (DiGress's formula), else ``"ours_<kernel>"`` plus ``"_mix<K>"`` for the mixture bound
-    with K draws or ``"_avg<K>"`` for ``num_draws = K > 1`` (module docstring, "Conventions").
+    ``"digress"`` (DiGress's formula), else ``"ours_<kernel>"`` plus ``"_mix<K>_<proposal>"`` for the mixture
+    bound with K draws from a proposal (``"_mix_exact"`` for the exact sum over the breaker's orders) or
+    ``"_avg<K>"`` for ``num_draws = K > 1`` (module docstring, "Conventions").
     """
     if digress_compat:
         return "digress"
     name = f"ours_{x0_kernel}"
     if mixture_draws:
-        name += f"_mix{int(mixture_draws)}"
+        name += "_mix_exact" if mixture_proposal == "exact" else f"_mix{int(mixture_draws)}_{mixture_proposal}"
     elif int(num_draws) > 1:
         name += f"_avg{int(num_draws)}"
     return name
@@ -126,32 +128,36 @@ def describe_convention(name: str) -> str:
     parts = name.split("_")
     kernel = parts[1]
     text = f"variational bound, each undirected edge once, {kernel} reverse kernel"
-    if len(parts) > 2 and parts[2].startswith("mix"):
-        return text + f", importance-weighted mixture bound with K={parts[2][3:]} draws of the symmetry breaker"
+    if len(parts) > 3 and parts[2] == "mix" and parts[3] == "exact":
+        return text + ", mixture bound summed exactly over every tie-consistent order of the symmetry breaker"
+    if len(parts) > 3 and parts[2].startswith("mix"):
+        how = {"prior": "the breaker's own draws", "canonical": "the canonical proposal of the target",
+               "defensive": "half the breaker's draws, half the canonical proposal"}.get(parts[3], parts[3])
+        return (text + f", importance-weighted mixture bound with K={parts[2][3:]} draws of the symmetry breaker "
+                f"from {how}")
     if len(parts) > 2 and parts[2].startswith("avg"):
         return text + f", prediction averaged over {parts[2][3:]} breaker draws per step (the num_draws model)"
     return text + ", one breaker draw per term (per-draw bound; the model sampled with num_draws=1)"
 
 
-def _kl(q: Tensor, p: Tensor) -> Tensor:
-    """``Σ_c q_c (log q_c - log p_c)`` over the last axis; terms with ``q_c = 0`` are 0; logs guarded.
+def check_prior_support(qX: Tensor, qE: Tensor, m_X: Tensor, m_E: Tensor, wX: Tensor, wE: Tensor, process) -> None:
+    """Raise ``ValueError`` when ``q(z_T | x)`` puts mass where the prior ``m`` has none on a real variable.
 
-    A KL is >= 0 (Gibbs); the sum is clamped at 0 so that float rounding between nearly equal q and p (e.g. the
-    prior term, where q(z_T | x) ≈ limit) cannot print a negative nat count such as -9e-7.
+    Then ``KL(q(z_T | x) ‖ p(z_T)) = +∞`` and the ELBO bounds nothing. It happens with a one-hot limit (the
+    absorbing transition) and a schedule whose ``ᾱ_T > 0`` (:mod:`~sympe.diffusion.process.schedule`: the
+    model builds the absorbing chain with ``β_T = 1``; a checkpoint written before that carries the capped
+    schedule in its state). The term is never clamped to a finite number.
     """
-    tiny = torch.finfo(q.dtype).tiny
-    terms = q * (torch.log(q.clamp_min(tiny)) - torch.log(p.clamp_min(tiny)))
-    return torch.where(q > 0, terms, torch.zeros_like(terms)).sum(-1).clamp_min(0.0)
-
-
-def _weights(x: DenseGraph) -> tuple[Tensor, Tensor]:
-    """Per-variable weights: nodes (B, n) = real; pairs (B, n, n) = real ``i < j``."""
-    return x.node_mask.to(x.X.dtype), x.pair_mask(upper=True).to(x.E.dtype)
-
-
-def _graph_kl(qX, qE, pX, pE, wX, wE) -> Tensor:
-    """Σ over weighted nodes and pairs of the per-variable KLs -> (B,)."""
-    return (_kl(qX, pX) * wX).sum(1) + (_kl(qE, pE) * wE).sum((1, 2))
+    bad_X = ((qX > 0) & (m_X == 0)).any(-1) & (wX > 0)
+    bad_E = ((qE > 0) & (m_E == 0)).any(-1) & (wE > 0)
+    if bool(bad_X.any()) or bool(bad_E.any()):
+        alpha_T = float(process.schedule.alpha_bars[-1])
+        raise ValueError(
+            f"nll: the prior term KL(q(z_T | x) || p(z_T)) is infinite: the limit of the transition is one-hot "
+            f"(absorbing) but the schedule ends at alpha_bar_T = {alpha_T:.3g} > 0, so q(z_T | x) keeps mass off the "
+            "absorbing state. Build the schedule with exact_limit=True (beta_T = 1; what DiscreteDiffusion does "
+            "for model.diffusion.transition=absorbing). A checkpoint trained before that has the capped schedule "
+            "in its state: retrain it, or score it with model.eval.digress_compat=true (DiGress's smoothed formula)")
 
 
 def _per_draw_term(model_fn, x, t, process, generator, num_draws) -> Tensor:
@@ -207,6 +213,9 @@ def nll_terms(
     generator: torch.Generator | None = None,
     mixture_draws: int = 0,
     num_bins: int | None = None,
+    mixture_proposal: str = "prior",
+    mixture_exact_max: int = 5040,
+    denoiser=None,
 ) -> dict[str, Tensor]:
     """Per-graph terms of the NLL bound (module docstring), in nats.
 
@@ -223,6 +232,11 @@ def nll_terms(
             it is handed to ``model_fn``).
         mixture_draws: 0 (per-draw bound) or K >= 1: the mixture bound with K draws per term.
         num_bins: time bins of the stratified / exact breakdown (default ``min(T, 10)``).
+        mixture_proposal: ``prior``, ``canonical``, ``defensive`` or ``exact``: where the mixture bound draws g̃
+            (:mod:`~sympe.diffusion.likelihood.mixture_bound`); ``mixture_exact_max``: the most orders ``exact``
+            enumerates per graph.
+        denoiser: the network the mixture bound calls with given ranks (``breaker_draw``, ``tie_groups``, ...;
+            :class:`~sympe.diffusion.nn.denoiser.DenoisingNetwork`); default ``model_fn`` (then only ``prior``).
 
     Returns:
         dict of (B,) tensors: ``log_pN`` (= log p(N), <= 0), ``kl_prior``, ``diffusion`` (estimate of
@@ -262,12 +276,15 @@ def nll_terms(
         wX, wE = _weights(x)
         qX, qE = process.q_probs(x, torch.full((B,), T, device=device, dtype=torch.long))
         m_X, m_E = (m.to(device=device, dtype=dtype) for m in process.limit())
+        check_prior_support(qX, qE, m_X, m_E, wX, wE, process)
         kl_prior = _graph_kl(qX, qE, m_X.expand_as(qX), m_E.expand_as(qE), wX, wE)
 
     # Σ_{t=1..T} L_t
+    mix = dict(K=int(mixture_draws), generator=generator, proposal=mixture_proposal, exact_max=int(mixture_exact_max))
+    net = denoiser if denoiser is not None else model_fn
     if mixture_draws:
         def term(t):
-            return mixture_diffusion_term(model_fn, x, t, process, int(mixture_draws), generator).to(dtype)
+            return mixture_diffusion_term(net, x, t, process, **mix).to(dtype)
     else:
         one = _digress_term if digress_compat else _per_draw_term
 
@@ -277,7 +294,7 @@ def nll_terms(
 
     # L_0 = -log p_θ(x | z_0), z_0 ~ q(z_0 | x), the model at the decoder time t_min = 0
     if mixture_draws:
-        reconstruction = mixture_reconstruction_term(model_fn, x, process, int(mixture_draws), generator).to(dtype)
+        reconstruction = mixture_reconstruction_term(net, x, process, **mix).to(dtype)
     else:
         t0 = torch.full((B,), process.t_min, device=device, dtype=torch.long)
         z_0 = process.q_sample(x, t0, generator=generator)

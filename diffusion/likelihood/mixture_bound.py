@@ -1,47 +1,79 @@
-"""The mixture bound: an importance-weighted estimate of the NLL of the g̃-mixture reverse model.
+r"""The mixture bound: the NLL bound of the g̃-mixture reverse model, with a proposal over g̃.
 
-A denoiser with a symmetry breaker draws a group element g̃ (or noise) at every call. The sampler makes
-one call per reverse step and draws every variable of ``z_s`` from that call's factorised kernel, so the
-model it samples is, per step, the *mixture*
+A denoiser with a symmetry breaker draws g̃ (SymPE's ranks, or noise) at every call, and the sampler draws every
+variable of ``z_s`` from that call's factorised kernel. The model it samples is, per step, the *mixture*
 
-    p̄(z_s | z_t) = E_g̃ Π_v p(z_s^v | z_t, g̃),           p̄(x | z_0) = E_g̃ Π_v p̂(x^v | z_0, g̃),
+    p̄(z_s | z_t) = Σ_g p(g | z_t) Π_v p(z_s^v | z_t, g),        p̄(x | z_0) = Σ_g p(g | z_0) Π_v p̂(x^v | z_0, g),
 
-with ``v`` over the real nodes and the unordered real pairs ``i < j`` and ``p(· | z_t, g̃)`` the process's
-reverse kernel applied to the prediction made with g̃. Its ELBO (:mod:`~sympe.diffusion.likelihood.bound`) has
-``L_t = E_{z_t} KL(q(z_s | z_t, x) ‖ p̄(z_s | z_t))`` and ``L_0 = -E_{z_0} log p̄(x | z_0)``; neither can be
-computed exactly (the sum over g̃ does not factorise). The per-draw bound computes ``E_g̃ Σ_v KL(q_v ‖ p_v(·|g̃))``
-instead, which is >= ``L_t`` (KL is convex in its second argument) and is minimised by an equivariant
-prediction that ignores g̃: it cannot credit a breaker for correlated choices.
+(``v`` over real nodes and unordered real pairs ``i < j``; ``p(· | z_t, g)`` the process's reverse kernel applied
+to the prediction made with g). Its ELBO has ``L_t = E KL(q(z_s | z_t, x) ‖ p̄(z_s | z_t))`` and
+``L_0 = -E log p̄(x | z_0)``. The per-draw bound (:mod:`~sympe.diffusion.likelihood.bound`) computes
+``E_g KL(q ‖ p(· | g))`` instead: >= ``L_t`` by convexity, and minimised by the posterior marginals whatever g is,
+so it never credits a breaker. This module estimates the mixture's terms.
 
-Estimator (Burda, Grosse & Salakhutdinov 2016, with the breaker's own distribution as proposal), per graph
-and time ``t``: draw ``z_t ~ q(z_t | x)``, ``z_s ~ q(z_s | z_t, x)`` (``s = t - 1``) and K draws g̃_1..g̃_K, then
+Importance-weighted estimate (any proposal)
+-------------------------------------------
+With ``z_s ~ q(z_s | z_t, x)`` and K draws ``g_k ~ r(g | x, z_t, z_s)`` (a *proposal*), weights
+``w_k = p(g_k | z_t) p(z_s | z_t, g_k) / r(g_k)``:
 
-    L̂_t^K = log q(z_s | z_t, x) - log (1/K) Σ_k Π_v p(z_s^v | z_t, g̃_k),
-    L̂_0^K = -log (1/K) Σ_k Π_v p̂(x^v | z_0, g̃_k),                      z_0 ~ q(z_0 | x),
+    L̂_t = log q(z_s | z_t, x) - log (1/K) Σ_k w_k,          L̂_0 = -log (1/K) Σ_k p(g_k | z_0) p̂(x | z_0, g_k) / r(g_k).
 
-(log-sum-exp in float64). Properties, for every K >= 1 (tested by exact enumeration in
-``tests/diffusion/likelihood/test_mixture_bound.py``):
+**Upper bound for every K >= 1 and every proposal** (proof): ``E_r[(1/K) Σ_k w_k] = Σ_{g: r(g)>0} p(g) p(z_s|g)
+<= p̄(z_s | z_t)``; ``log`` is concave, so ``E[log (1/K) Σ_k w_k] <= log E[...] <= log p̄(z_s | z_t)`` (Burda,
+Grosse & Salakhutdinov 2016, whose argument does not need ``r = p``). Hence ``E[L̂_t] >= E[log q - log p̄] = L_t``
+and ``E[L̂_0] >= L_0``; with the exact prior term and ``-log p(N)`` the total bounds the mixture model's NLL.
+Equality needs ``r(g) ∝ p(g) p(z_s | g)`` (the posterior over g).
 
-* **upper bound**: ``E[log (1/K) Σ_k p_k] <= log E_g̃ p`` (Jensen), so ``E[L̂_t^K] >= E_{z_t} E_{z_s} [log q - log p̄]
-  = L_t`` and ``E[L̂_0^K] >= L_0``; with the exact prior term and ``-log p(N)`` the total is an upper bound on
-  the mixture model's ELBO, hence on its NLL;
-* **monotone**: ``E[L̂^K]`` is non-increasing in K and tends to ``L_t`` (resp. ``L_0``) as K -> ∞;
-* **K = 1**: ``E[L̂_t^1] = E_g̃ E_{z_s}[log q - Σ_v log p_v(·|g̃)] = E_g̃ Σ_v KL(q_v ‖ p_v(·|g̃))``, the per-draw
-  bound's expectation (with more variance: ``z_s`` is sampled instead of summed out).
+Control variate (what is computed). ``z_s`` is sampled, and ``log q(z_s | z_t, x) - log (1/K) Σ_k w_k`` alone
+is heavy-tailed (on a deterministic model it is ``log q - log p`` of one sampled ``z_s``, whose mean is the KL
+but whose draws reach 100+ nats). With a factorised reference kernel ``p_ref`` that does not depend on ``z_s``,
 
-It evaluates the model the sampler samples with ``num_draws = 1`` and the process's kernel (plain or
-reweighted). Cost: K denoiser calls per term (K sequential calls at the same ``z_t``).
+    L̂_t = KL(q(· | z_t, x) ‖ p_ref) + log p_ref(z_s) - log (1/K) Σ_k w_k,
+
+the KL summed exactly over ``z_s`` per variable, has the same expectation (``E_{z_s}[log q - log p_ref]`` is the
+KL). ``p_ref`` is the draws' kernels averaged with weights ``∝ p(g_k)/r(g_k)`` (``prior``: the plain average;
+``exact``: ``p(g)``) when the draws do not depend on ``z_s``, and one more draw of the canonical proposal of
+``x`` without the ``z_s`` anchor otherwise (``canonical``, ``defensive``). When every draw gives the same kernel
+(a network that ignores g̃) ``p_ref`` is that kernel and ``L̂_t`` is exactly the per-draw bound, whatever
+``z_s``; for a sharp breaker the bracket is the log-ratio of two reasonable models of ``z_s``, not of ``q`` and a
+wrong one.
+
+Proposals (``model.eval.mixture_proposal``; :mod:`sympe.symbreak.proposal` for ``canonical``)
+---------------------------------------------------------------------------------------------
+* ``prior``: ``r = p(g | z_t)``, the breaker's own draw (``w_k = p(z_s | g_k)``); the only choice for noise breakers.
+  Needs about ``Π|G_i|! / |Aut|`` draws before one explains a sharp prediction.
+* ``canonical`` (rank breakers, SymPE): ranks from a canonical labelling of the target within ``z_t``'s tie groups,
+  composed with a uniform automorphism (the probabilistic inverse): the clean graph ``x`` in ``L_0``, every
+  completion of ``z_s`` reachable by an automorphism of ``(G, z_t, z_s)`` in ``L_t``. Its density is exact.
+* ``defensive``: ``r = ½ p(g | z_t) + ½ r_canonical`` (bounded weights ``w_k <= 2 p(z_s | g_k)``).
+* ``exact``: every tie-consistent rank vector ``g`` (``p(g | z_t) = 1/Π|G_i|!``, or the Plackett–Luce
+  probability) when there are at most ``exact_max`` (``model.eval.mixture_exact_max``, default 5,040) of them per
+  graph, else ``ValueError``: ``p̄`` itself, no Jensen gap in g (``z_s`` is still sampled, Rao-Blackwellised).
+
+Deterministic networks (no breaker, or the index control) have one g: every proposal gives the per-draw bound
+exactly. Cost per term: K network calls (``exact``: Π|G_i|! calls per graph), plus one for the reference of
+``canonical``/``defensive`` in ``L_t``, plus BLISS canonical labellings on the CPU (a few per graph and draw).
 """
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor
 
-from sympe.diffusion.process.categorical import sample_categorical
 from sympe.diffusion.graph import DenseGraph
-from sympe.diffusion.process.discrete_process import DiscreteProcess, ModelFn, predict_x0
+from sympe.diffusion.likelihood.kl import graph_kl, variable_weights
+from sympe.diffusion.process.categorical import sample_categorical
+from sympe.diffusion.process.discrete_process import DiscreteProcess, predict_x0
+from sympe.diffusion.likelihood.rank_draws import CHUNK, draw_kind, exact_draws, index_graph, proposal_draws
+from sympe.symbreak.proposal import PROPOSALS
+
+__all__ = ["PROPOSALS", "DEFAULT_EXACT_MAX", "joint_log_prob", "log_mean_exp", "mixture_diffusion_term",
+           "mixture_reconstruction_term"]
+
+#: Default ``model.eval.mixture_exact_max``: the most tie-consistent orders per graph the exact bound enumerates (7!).
+DEFAULT_EXACT_MAX = 5040
 
 
 def joint_log_prob(pX: Tensor, pE: Tensor, z: DenseGraph) -> Tensor:
@@ -62,34 +94,135 @@ def log_mean_exp(values: Tensor, dim: int = 0) -> Tensor:
     return torch.logsumexp(values, dim=dim) - math.log(values.shape[dim])
 
 
-def _check_K(K: int) -> int:
+def _check(K: int, proposal: str) -> int:
     if int(K) != K or int(K) < 1:
         raise ValueError(f"mixture bound: the number of g̃ draws K (mixture_draws) must be an integer >= 1, got {K}")
+    if proposal not in PROPOSALS:
+        raise ValueError(f"mixture bound: mixture_proposal={proposal!r}; choose one of {list(PROPOSALS)}")
     return int(K)
 
 
-def mixture_diffusion_term(model_fn: ModelFn, x: DenseGraph, t: Tensor, process: DiscreteProcess, K: int,
-                           generator: torch.Generator | None = None) -> Tensor:
-    """One draw of ``L̂_t^K`` (module docstring) per graph at times ``t`` (B,) >= 1; (B,) float64 nats."""
-    K = _check_K(K)
+class _Rows:
+    """Evaluates draws ("rows": a graph index, optional ranks) of one term in chunks of network calls."""
+
+    def __init__(self, denoiser, z_t: DenseGraph, t: Tensor, process: DiscreteProcess, target: DenseGraph,
+                 reverse: bool, generator):
+        self.denoiser, self.z_t, self.t, self.process = denoiser, z_t, t, process
+        self.target, self.reverse, self.generator = target, reverse, generator
+
+    def __call__(self, graph: Tensor, ranks: Tensor | None, weights: Tensor | None = None):
+        """``log p_k(target)`` (R,) for rows ``graph`` (R,) with ``ranks`` (R, n) or None; with ``weights`` (R,)
+        also the per-graph weighted average of the rows' per-variable probabilities ((B, n, dx), (B, n, n, de))."""
+        B = self.z_t.batch_size
+        lps, avg = [], None
+        for lo in range(0, graph.numel(), CHUNK):
+            idx = graph[lo: lo + CHUNK]
+            z, t = index_graph(self.z_t, idx), self.t[idx]
+            r = None if ranks is None else ranks[lo: lo + CHUNK]
+
+            def fn(zz, tt, generator=None):
+                return self.denoiser(zz, tt, generator, ranks=r) if r is not None else self.denoiser(zz, tt, generator)
+
+            pX, pE = predict_x0(fn, z, t, generator=self.generator)
+            if self.reverse:  # L_t: the reverse kernel's probabilities of z_s; L_0: the decoder's of x
+                pX, pE = self.process.reverse_probs(pX, pE, z, t, t - 1)
+            lps.append(joint_log_prob(pX, pE, index_graph(self.target, idx)))
+            if weights is not None:
+                w = weights[lo: lo + CHUNK].to(pX.dtype)
+                if avg is None:
+                    avg = [pX.new_zeros((B, *pX.shape[1:])), pE.new_zeros((B, *pE.shape[1:]))]
+                avg[0].index_add_(0, idx, pX * w.view(-1, 1, 1))
+                avg[1].index_add_(0, idx, pE * w.view(-1, 1, 1, 1))
+        return torch.cat(lps), avg
+
+
+def _group_softmax(a: Tensor, graph: Tensor, B: int) -> Tensor:
+    """``exp(a_k) / Σ_{rows of the same graph} exp(a)`` per row."""
+    out = torch.empty_like(a)
+    for b in range(B):
+        sel = graph == b
+        out[sel] = torch.softmax(a[sel], 0)
+    return out
+
+
+def _per_graph_log_mean_exp(values: Tensor, graph: Tensor, B: int) -> Tensor:
+    """``log mean exp`` of the rows of each graph (B,)."""
+    out = torch.full((B,), -math.inf, dtype=torch.float64, device=values.device)
+    for b in range(B):
+        sel = values[graph == b]
+        out[b] = torch.logsumexp(sel, 0) - math.log(sel.numel())
+    return out
+
+
+def _per_graph_mean(values: Tensor, graph: Tensor, B: int) -> Tensor:
+    counts = torch.bincount(graph, minlength=B).double()
+    return torch.zeros(B, dtype=torch.float64, device=values.device).index_add_(0, graph, values.double()) / counts
+
+
+def _draws(denoiser, x, z_t, t, process, K, proposal, generator, exact_max, anchor):
+    """Rows of the K draws (graph index, ranks or None) and their ``log p(g)/r(g)`` (``prior``: 0)."""
+    B = z_t.batch_size
+    device = z_t.X.device
+    kind = draw_kind(denoiser)
+    if kind == "none":  # one g: every proposal is the per-draw bound
+        return torch.arange(B, device=device), None, torch.zeros(B, dtype=torch.float64, device=device)
+    if proposal != "prior" and kind != "ranks":
+        raise ValueError(f"mixture bound: mixture_proposal={proposal!r} needs a rank-based symmetry breaker "
+                         "(model.symbreak=sympe or sympe_nodes); use mixture_proposal=prior")
+    if proposal == "prior":
+        graph = torch.arange(B, device=device).repeat(K)
+        return graph, None, torch.zeros(B * K, dtype=torch.float64, device=device)
+    if proposal == "exact":
+        return exact_draws(denoiser, z_t, t, exact_max)
+    return proposal_draws(denoiser, x, z_t, t, process, K, proposal, generator, anchor)
+
+
+def mixture_diffusion_term(denoiser: Callable, x: DenseGraph, t: Tensor, process: DiscreteProcess, K: int,
+                           generator: torch.Generator | None = None, proposal: str = "prior",
+                           exact_max: int = DEFAULT_EXACT_MAX) -> Tensor:
+    """One draw of the estimate of ``L_t`` (module docstring) per graph at times ``t`` (B,) >= 1; (B,) float64 nats.
+
+    ``denoiser(z_t, t, generator, ranks=None)``: a network (:class:`~sympe.diffusion.nn.denoiser.DenoisingNetwork`)
+    whose attribute ``breaker_draw`` (``"ranks"``, ``"noise"``, ``"none"``) says what it draws, with ``tie_groups``,
+    ``rank_log_prob`` and ``sample_ranks`` for rank breakers; a plain function is treated as a noise breaker.
+    Raises ``ValueError`` for K < 1, an unknown proposal, a proposal a noise breaker cannot use, or more than
+    ``exact_max`` orders of a graph under ``exact``.
+    """
+    K = _check(K, proposal)
+    B = x.batch_size
     s = t - 1
     z_t = process.q_sample(x, t, generator=generator)
     qX, qE = process.posterior(x, z_t, t, s)
     z_s = sample_categorical(qX, qE, x.node_mask, generator=generator, y=x.y)
-    log_q = joint_log_prob(qX, qE, z_s)
-    log_p = []
-    for _ in range(K):
-        pX, pE = predict_x0(model_fn, z_t, t, generator=generator)
-        rX, rE = process.reverse_probs(pX, pE, z_t, t, s)
-        log_p.append(joint_log_prob(rX, rE, z_s))
-    return log_q - log_mean_exp(torch.stack(log_p))
+    rows = _Rows(denoiser, z_t, t, process, z_s, True, generator)
+    anchored = proposal in ("canonical", "defensive") and draw_kind(denoiser) == "ranks"
+    graph, ranks, a = _draws(denoiser, x, z_t, t, process, K, proposal, generator, exact_max,
+                             anchor=z_s if anchored else None)
+    wX, wE = variable_weights(x)
+    if not anchored:
+        # reference: the draws' kernels averaged with weights ∝ exp(a_k) (prior: uniform; exact: p(g)); it does not
+        # depend on z_s, so KL(q ‖ p_ref) + log p_ref(z_s) - log mean w has the expectation of log q - log mean w
+        lp, avg = rows(graph, ranks, _group_softmax(a, graph, B))
+        ref_kl = graph_kl(qX, qE, avg[0], avg[1], wX, wE).double()
+        ref_lp = joint_log_prob(avg[0], avg[1], z_s)
+    else:
+        # the draws follow z_s: the reference is one draw of the canonical proposal of x without the anchor
+        lp, _ = rows(graph, ranks)
+        g0, r0, _ = proposal_draws(denoiser, x, z_t, t, process, 1, "canonical", generator, anchor=None)
+        _, avg = rows(g0, r0, torch.ones(B, dtype=torch.float64, device=x.X.device))
+        ref_kl = graph_kl(qX, qE, avg[0], avg[1], wX, wE).double()
+        ref_lp = joint_log_prob(avg[0], avg[1], z_s)
+    return ref_kl + ref_lp - _per_graph_log_mean_exp(a + lp, graph, B)
 
 
-def mixture_reconstruction_term(model_fn: ModelFn, x: DenseGraph, process: DiscreteProcess, K: int,
-                                generator: torch.Generator | None = None) -> Tensor:
-    """One draw of ``L̂_0^K`` (module docstring) per graph: ``z_0 ~ q(z_0 | x)``, K calls at ``t = 0``; (B,) float64."""
-    K = _check_K(K)
-    t0 = torch.full((x.batch_size,), process.t_min, device=x.X.device, dtype=torch.long)
+def mixture_reconstruction_term(denoiser: Callable, x: DenseGraph, process: DiscreteProcess, K: int,
+                                generator: torch.Generator | None = None, proposal: str = "prior",
+                                exact_max: int = DEFAULT_EXACT_MAX) -> Tensor:
+    """One draw of ``L̂_0`` (module docstring) per graph: ``z_0 ~ q(z_0 | x)``, the draws at ``t = 0``; (B,) float64."""
+    K = _check(K, proposal)
+    B = x.batch_size
+    t0 = torch.full((B,), process.t_min, device=x.X.device, dtype=torch.long)
     z_0 = process.q_sample(x, t0, generator=generator)
-    log_p = [joint_log_prob(*predict_x0(model_fn, z_0, t0, generator=generator), x) for _ in range(K)]
-    return -log_mean_exp(torch.stack(log_p))
+    graph, ranks, a = _draws(denoiser, x, z_0, t0, process, K, proposal, generator, exact_max, anchor=None)
+    lp, _ = _Rows(denoiser, z_0, t0, process, x, False, generator)(graph, ranks)
+    return -_per_graph_log_mean_exp(a + lp, graph, B)

@@ -6,7 +6,7 @@ scripts (the report, notebooks) get the same numbers under the same keys.
 Keys (every number names its convention; units: nats per graph)
 -----------------------------------------------------------------
 With ``<c>`` a convention label (:func:`~sympe.diffusion.likelihood.bound.convention_name`: ``ours_plain``,
-``ours_reweighted``, ``digress``, ``ours_plain_mix16``, ``ours_plain_avg4``, ...) and ``<e>`` an estimator
+``ours_reweighted``, ``digress``, ``ours_plain_mix16_prior``, ``ours_plain_mix_exact``, ``ours_plain_avg4``, ...) and ``<e>`` an estimator
 (``mc``, ``stratified``, ``exact``):
 
 * ``nll_<c>_<e>``: mean over the test graphs; ``nll_<c>_<e>_sem`` its standard error;
@@ -49,21 +49,32 @@ def parse_convention(label: str) -> dict:
     """Evaluation options of a convention label (the inverse of :func:`~sympe.diffusion.likelihood.bound.convention_name`).
 
     ``"digress"`` -> ``{digress_compat: True, mixture_draws: 0, num_draws: 1}`` (kernel unchanged: DiGress's
-    formula uses the reweighted kernel in L_t whatever it is); ``"ours_<kernel>[_mix<K>|_avg<K>]"`` ->
-    ``{digress_compat: False, x0_kernel, mixture_draws, num_draws}``. Raises ``ValueError`` naming the label.
+    formula uses the reweighted kernel in L_t whatever it is); ``"ours_<kernel>[_mix<K>_<proposal>|_mix_exact|
+    _avg<K>]"`` -> ``{digress_compat: False, x0_kernel, mixture_draws, mixture_proposal, num_draws}``. Raises
+    ``ValueError`` naming the label.
     """
     if label == "digress":
         return {"digress_compat": True, "mixture_draws": 0, "num_draws": 1}
     parts = str(label).split("_")
-    ok = len(parts) in (2, 3) and parts[0] == "ours" and parts[1] in ("plain", "reweighted")
-    if ok and len(parts) == 3:
-        ok = parts[2][:3] in ("mix", "avg") and parts[2][3:].isdigit() and int(parts[2][3:]) >= 1
+    ok = len(parts) in (2, 3, 4) and parts[0] == "ours" and parts[1] in ("plain", "reweighted")
+    opts = {"digress_compat": False, "x0_kernel": parts[1] if ok else None, "mixture_draws": 0, "num_draws": 1,
+            "mixture_proposal": "prior"}
+    if ok and len(parts) == 4:
+        if parts[2] == "mix" and parts[3] == "exact":
+            opts.update(mixture_draws=1, mixture_proposal="exact")
+        elif (parts[2].startswith("mix") and parts[2][3:].isdigit() and int(parts[2][3:]) >= 1
+              and parts[3] in ("prior", "canonical", "defensive")):
+            opts.update(mixture_draws=int(parts[2][3:]), mixture_proposal=parts[3])
+        else:
+            ok = False
+    elif ok and len(parts) == 3:
+        ok = parts[2].startswith("avg") and parts[2][3:].isdigit() and int(parts[2][3:]) >= 1
+        if ok:
+            opts["num_draws"] = int(parts[2][3:])
     if not ok:
         raise ValueError(f"NLL convention {label!r} is not one of: digress, ours_plain, ours_reweighted, "
-                         "ours_<kernel>_mix<K> (mixture bound, K draws), ours_<kernel>_avg<K> (num_draws=K)")
-    opts = {"digress_compat": False, "x0_kernel": parts[1], "mixture_draws": 0, "num_draws": 1}
-    if len(parts) == 3:
-        opts["mixture_draws" if parts[2].startswith("mix") else "num_draws"] = int(parts[2][3:])
+                         "ours_<kernel>_mix<K>_<prior|canonical|defensive> (mixture bound, K draws of g~ from a "
+                         "proposal), ours_<kernel>_mix_exact (exact sum over g~), ours_<kernel>_avg<K> (num_draws=K)")
     return opts
 
 
@@ -102,7 +113,8 @@ def nll_section(model, test, conventions: Sequence[str] | None = None, estimator
     labels = list(conventions) if conventions else [model.nll_convention]
     options = [parse_convention(c) for c in labels]
     saved = {"digress_compat": model.digress_compat, "num_draws": model.num_draws,
-             "mixture_draws": model.mixture_draws, "x0_kernel": model.x0_kernel}
+             "mixture_draws": model.mixture_draws, "x0_kernel": model.x0_kernel,
+             "mixture_proposal": model.mixture_proposal}
     device = device if device is not None else model.device
     out: dict = {"nll_units": "nats per graph", "num_test_graphs": len(test), "nll_conventions": {}}
     model.eval()

@@ -26,7 +26,7 @@ from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.info import DatasetInfo
 from sympe.diffusion.nn.molecular_features import MolecularFeatures
 from sympe.diffusion.nn.transformer import GraphTransformer
-from sympe.symbreak import make_symmetry_breaker
+from sympe.symbreak import NoiseInjection, SymPE, make_symmetry_breaker
 
 
 class DenoisingNetwork(nn.Module):
@@ -71,7 +71,40 @@ class DenoisingNetwork(nn.Module):
             recompute_attention=recompute_attention,
         )
 
-    def forward(self, z_t: DenseGraph, t_int: torch.Tensor, generator: torch.Generator | None = None):
+    @property
+    def breaker_draw(self) -> str:
+        """What the symmetry breaker draws: ``"ranks"`` (SymPE: given ranks, tie groups and ``log p(g̃ | z_t)`` are
+        available), ``"noise"`` (i.i.d. channels) or ``"none"`` (a deterministic network: none, index)."""
+        if isinstance(self.breaker, SymPE):
+            return "ranks"
+        return "noise" if isinstance(self.breaker, NoiseInjection) else "none"
+
+    def _breaker_time(self, z_t: DenseGraph, t_int: torch.Tensor) -> torch.Tensor:
+        return (t_int.float() / self.T).view(z_t.batch_size, 1)
+
+    def _need_ranks(self, what: str) -> None:
+        if self.breaker_draw != "ranks":
+            raise ValueError(f"{what} needs a rank-based symmetry breaker (model.symbreak=sympe or sympe_nodes); this "
+                             f"network's breaker is {type(self.breaker).__name__}")
+
+    def tie_groups(self, z_t: DenseGraph, t_int: torch.Tensor) -> torch.Tensor:
+        """(B, n) tie groups of the breaker's canonicalizer on ``z_t`` (:meth:`sympe.symbreak.SymPE.tie_groups`)."""
+        self._need_ranks("tie groups")
+        return self.breaker.tie_groups(z_t.X, z_t.E, z_t.node_mask, self._breaker_time(z_t, t_int))
+
+    def rank_log_prob(self, z_t: DenseGraph, t_int: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
+        """``log p(g̃ | z_t)`` (B,) float64 of given ranks under the breaker (:meth:`sympe.symbreak.SymPE.rank_log_prob`)."""
+        self._need_ranks("log p(ranks | z_t)")
+        return self.breaker.rank_log_prob(z_t.X, z_t.E, z_t.node_mask, self._breaker_time(z_t, t_int), ranks)
+
+    def sample_ranks(self, z_t: DenseGraph, t_int: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, n) ranks drawn as a call of the network draws them."""
+        self._need_ranks("drawing ranks")
+        return self.breaker.sample_ranks(z_t.X, z_t.E, z_t.node_mask, self._breaker_time(z_t, t_int), generator)
+
+    def forward(self, z_t: DenseGraph, t_int: torch.Tensor, generator: torch.Generator | None = None,
+                ranks: torch.Tensor | None = None):
+        """Logits of the clean graph; ``ranks`` (B, n) long, given, replace the breaker's draw (SymPE only)."""
         B, n = z_t.node_mask.shape
         if n > self.max_nodes:
             raise ValueError(f"graphs with {n} nodes exceed the {self.max_nodes} nodes this network was built for")
@@ -86,7 +119,11 @@ class DenoisingNetwork(nn.Module):
             mx, my = self.molecular(z_t)
             xs.append(mx)
             ys.append(my)
-        bx, be = self.breaker(z_t.X, z_t.E, z_t.node_mask, t, generator=generator)
+        if ranks is not None:
+            self._need_ranks("given ranks")
+            bx, be = self.breaker(z_t.X, z_t.E, z_t.node_mask, t, generator=generator, ranks=ranks)
+        else:
+            bx, be = self.breaker(z_t.X, z_t.E, z_t.node_mask, t, generator=generator)
         xs.append(bx)
         if be is not None:
             es.append(be)

@@ -42,6 +42,23 @@ batch-dependent ``w_E = λ N_X / N_E`` above, so that K = 1 reproduces ``diffusi
 the mixture weights are then those of a tempered joint (edges counted ``w_E`` times), no longer a
 likelihood. This differs from DiGress, which has no multi-draw objective.
 
+Training that reaches the mixture: a proposal over the ranks (``model.train.proposal``)
+-------------------------------------------------------------------------------------
+With the breaker's own draws, the mixture objective rewards breaking only with many draws: at an empty ``z_t`` of
+a perfect matching, K = 4 prior draws leave 0.006 nats of incentive over the factorised optimum. With ranks drawn
+from a proposal ``r(g | x0, z_t)`` that knows the target (:mod:`sympe.symbreak.proposal`: a canonical labelling of
+``x0``'s residual within ``z_t``'s tie groups, composed with a uniform automorphism), the importance-weighted form
+
+    L_K^r(x0, z_t) = -log (1/K) Σ_k exp(a_k + ℓ_k),      a_k = log p(g_k | z_t) - log r(g_k),   g_k ~ r,
+
+is an upper bound on ``-log p̂_mix(x0 | z_t)`` for every K and every ``r`` (same argument as Burda et al.; the
+proof is in :mod:`sympe.diffusion.likelihood.mixture_bound`) with ``w_E = 1`` (``weighting="likelihood"``).
+``proposal="canonical"`` with K = 1 is the cross-entropy of the network given teacher-forced canonical ranks (``a``
+does not depend on the network, so the gradient is the cross-entropy's); ``"defensive"`` draws each g from
+``½ p(g | z_t) + ½ r_canonical`` (bounded weights). ``weighting="digress"`` is accepted only for ``canonical`` with
+K = 1, where it is DiGress's per-variable loss with teacher-forced ranks (no likelihood bound); for K >= 2 or
+``defensive`` it is refused (a tempered joint is no bound).
+
 Cost: K denoiser evaluations per training step (K sequential calls, or one call on K·B tiled graphs
 with ``tile=True``), i.e. about K times the forward and backward time of the per-variable loss.
 """
@@ -54,10 +71,15 @@ import torch
 from torch import Tensor
 
 from sympe.diffusion.graph import DenseGraph
+from sympe.diffusion.likelihood.rank_draws import proposal_draws
+from sympe.diffusion.objectives.cross_entropy import diffusion_ce_loss
 from sympe.symbreak.masks import pair_mask
 
 ModelFn = Callable[..., tuple[Tensor, Tensor]]
 WEIGHTINGS = ("likelihood", "digress")
+#: ``model.train.proposal``: the breaker's own ranks (``none``), ranks of the canonical proposal of ``x0``
+#: (``canonical``, teacher forcing), or half each (``defensive``); :func:`proposal_nll_loss`.
+OBJECTIVE_PROPOSALS = ("none", "canonical", "defensive")
 
 
 def graph_log_likelihood(logits_X: Tensor, logits_E: Tensor, x0: DenseGraph, edge_weight: float | Tensor = 1.0) -> Tensor:
@@ -186,3 +208,50 @@ def mixture_nll_loss(model_fn: ModelFn, z_t: DenseGraph, t: Tensor, x0: DenseGra
         out = mixture_nll(logits_X, logits_E, x0, digress_edge_weight(x0.node_mask, lambda_E))
         loss = out["nll"].sum() / x0.node_mask.sum().clamp(min=1)
     return {"loss": loss.to(logits_X.dtype), **out}
+
+
+def proposal_nll_loss(denoiser, z_t: DenseGraph, t: Tensor, x0: DenseGraph, K: int,
+                      generator: torch.Generator | None = None, *, proposal: str, process, weighting: str,
+                      lambda_E: float) -> dict[str, Tensor]:
+    """Training entry point with ranks from a proposal (module docstring, "Training that reaches the mixture").
+
+    Args:
+        denoiser: a network with a rank breaker (:class:`~sympe.diffusion.nn.denoiser.DenoisingNetwork`,
+            ``model.symbreak=sympe``): called as ``denoiser(z_t, t, generator, ranks=...)``.
+        z_t, t, x0: the noisy batch, its times (B,), the clean batch. K: draws (0 is read as 1).
+        proposal: ``"canonical"`` or ``"defensive"``; process: the :class:`DiscreteProcess` (its absorbing class
+            defines the residual of the canonical proposal).
+        weighting: ``"likelihood"`` (a bound for every K) or ``"digress"`` (K = 1 ``canonical`` only).
+
+    Returns:
+        ``{"loss", "nll" (B,), "per_draw_nll" (B,), "ess" (B,)}`` as :func:`mixture_nll_loss`; ``nll`` includes
+        the ``a_k`` (nats per graph of the mixture's bound, likelihood weighting).
+
+    Raises ``ValueError`` for an unknown proposal or weighting, ``digress`` weighting where it is no bound, or a
+    network without a rank breaker.
+    """
+    K = max(1, int(K))
+    if proposal not in ("canonical", "defensive"):
+        raise ValueError(f"proposal_nll_loss: proposal={proposal!r}; choose 'canonical' or 'defensive'")
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"proposal_nll_loss: weighting={weighting!r}; choose one of {list(WEIGHTINGS)}")
+    if weighting == "digress" and (K > 1 or proposal == "defensive"):
+        raise ValueError("model.train.weighting=digress is no likelihood bound with importance weights (K >= 2 or "
+                         "proposal=defensive); use model.train.weighting=likelihood")
+    if getattr(denoiser, "breaker_draw", None) != "ranks":
+        raise ValueError("model.train.proposal needs a rank-based symmetry breaker (model.symbreak=sympe or sympe_nodes)")
+    B = z_t.batch_size
+    _, ranks, a = proposal_draws(denoiser, x0, z_t, t, process, K, proposal, generator, anchor=None)
+    lX, lE = denoiser(tile_graph(z_t, K), t.repeat(K), generator, ranks=ranks)
+    lX, lE = lX.reshape(K, B, *lX.shape[1:]), lE.reshape(K, B, *lE.shape[1:])
+    if weighting == "digress":
+        ce = diffusion_ce_loss(lX[0], lE[0], x0, lambda_E)
+        ll = graph_log_likelihood(lX, lE, x0, 1.0)
+        nll = -(a.view(K, B)[0] + ll[0])
+        return {"loss": ce["loss"], "nll": nll.detach(), "per_draw_nll": -ll[0].detach(),
+                "ess": torch.ones(B, dtype=torch.float64, device=nll.device)}
+    ll = graph_log_likelihood(lX, lE, x0, 1.0)  # (K, B)
+    lw = a.view(K, B) + ll
+    nll = math.log(K) - torch.logsumexp(lw, dim=0)
+    w = torch.softmax(lw, dim=0)
+    return {"loss": nll.mean().to(lX.dtype), "nll": nll, "per_draw_nll": -ll.mean(0), "ess": 1.0 / (w * w).sum(0)}

@@ -13,11 +13,12 @@ from sympe.diffusion.process.discrete_process import (REVERSE_KERNELS, TIME_DIST
                                                       predict_x0, timestep_schedule, uniform_times)
 from sympe.diffusion.process.sampling import reverse_chain, sample_graphs, sample_n_nodes
 from sympe.diffusion.process.schedule import (CosineSchedule, LinearAlphaBarSchedule, LinearBetaSchedule,
-                                              NoiseSchedule, make_schedule)
+                                              NoiseSchedule, make_schedule,
+                                              schedule_needs_exact_limit)
 from sympe.diffusion.process.transition import (AbsorbingTransition, MarginalTransition, Transition,
                                                 UniformTransition, make_transition)
 
-__all__ = ["NoiseSchedule", "CosineSchedule", "LinearAlphaBarSchedule", "LinearBetaSchedule", "make_schedule",
+__all__ = ["NoiseSchedule", "CosineSchedule", "LinearAlphaBarSchedule", "LinearBetaSchedule", "make_schedule", "schedule_needs_exact_limit",
            "Transition", "UniformTransition", "MarginalTransition", "AbsorbingTransition", "make_transition",
            "sample_categorical", "posterior", "posterior_all_x0", "model_posterior", "reweighted_posterior",
            "DiscreteProcess", "ModelFn", "REVERSE_KERNELS", "TIME_DISTORTIONS", "timestep_schedule", "uniform_times",

@@ -12,6 +12,16 @@ A schedule stores two buffers of shape ``(T + 1,)``:
 * ``alpha_bars[t] = ᾱ_t = Π_{τ=0..t} (1 - β_τ)``: the probability that ``x`` survived all steps up to
   and including ``t`` (``Q̄_t = ᾱ_t I + (1 - ᾱ_t) 1 mᵀ``). ``ᾱ`` is non-increasing and lies in ``(0, 1]``.
 
+Exact limit (``exact_limit=True``, used for the absorbing transition). By default the last rate is capped,
+``β_T <= MAX_BETA = 0.9999``, so ``ᾱ_T > 0`` and ``q(z_T | x)`` only approaches the limit. That is harmless
+when the limit has full support (marginal, uniform: the prior term ``KL(q(z_T | x) ‖ m)`` is finite and tiny),
+but the absorbing limit is one-hot, so with ``ᾱ_T > 0`` the prior term is ``+∞`` and the ELBO is no bound.
+With ``exact_limit`` the schedule keeps every ``β_t``, ``t < T``, and sets ``β_T = 1``, hence ``ᾱ_T = 0``:
+``q(z_T | x)`` *is* the limit and the prior term is exactly 0 (the sampler starts from the same limit). Only
+the last step may have ``β = 1`` (an earlier one would make ``ᾱ_s = 0`` for some ``s < T``, after which no
+reverse step carries information). DiGress caps β at 0.9999 for every transition; this project does too,
+except under the absorbing transition (:func:`make_schedule`'s ``exact_limit``, set by the model for it).
+
 Both are computed in float64 and stored as float32 buffers (they move with the module's device).
 """
 from __future__ import annotations
@@ -29,23 +39,32 @@ class NoiseSchedule(nn.Module):
     """A discrete noise schedule given by its per-step rates ``β_t``, ``t = 0..T``.
 
     Args:
-        betas: (T + 1,) rates in ``[0, 1)``. ``ᾱ_t = Π_{τ<=t} (1 - β_τ)`` is computed from them.
+        betas: (T + 1,) rates in ``[0, 1)``; the last one may be exactly 1 (``ᾱ_T = 0``, the exact limit:
+            module docstring). ``ᾱ_t = Π_{τ<=t} (1 - β_τ)`` is computed from them.
 
-    Buffers: ``betas`` (T + 1,), ``alpha_bars`` (T + 1,). Attribute ``T`` (int).
+    Buffers: ``betas`` (T + 1,), ``alpha_bars`` (T + 1,). Attributes ``T`` (int), ``exact_limit`` (bool,
+    ``β_T = 1``).
+
+    Raises ``ValueError`` for fewer than 2 rates, a rate outside ``[0, 1]`` or non-finite, or ``β_t = 1`` at
+    some ``t < T``.
     """
 
-    def __init__(self, betas: Tensor):
+    def __init__(self, betas: Tensor, exact_limit: bool = False):
         super().__init__()
-        betas = torch.as_tensor(betas, dtype=torch.float64).flatten()
+        betas = torch.as_tensor(betas, dtype=torch.float64).flatten().clone()
+        if exact_limit and betas.numel() >= 2:
+            betas[-1] = 1.0
         if betas.numel() < 2:
             raise ValueError(f"NoiseSchedule: need at least T = 1 (2 betas for t = 0, 1), got {betas.numel()} values")
-        if not torch.isfinite(betas).all() or (betas < 0).any() or (betas >= 1).any():
+        if not torch.isfinite(betas).all() or (betas < 0).any() or (betas > 1).any() or (betas[:-1] >= 1).any():
             raise ValueError(
-                "NoiseSchedule: every beta must be finite and in [0, 1); "
-                f"got min {betas.min().item():.3g}, max {betas.max().item():.3g} (clamp to at most {MAX_BETA})"
+                "NoiseSchedule: every beta must be finite and in [0, 1), except the last (t = T), which may be 1 "
+                f"(the exact limit); got min {betas.min().item():.3g}, max {betas.max().item():.3g} "
+                f"(clamp to at most {MAX_BETA})"
             )
         alpha_bars = torch.cumprod(1.0 - betas, dim=0)
         self.T = betas.numel() - 1
+        self.exact_limit = bool(betas[-1] == 1.0)
         self.register_buffer("betas", betas.float())
         self.register_buffer("alpha_bars", alpha_bars.float())
 
@@ -71,7 +90,7 @@ class NoiseSchedule(nn.Module):
         return self.alpha_bars[self._check_t(t_int)]
 
     def extra_repr(self) -> str:
-        return f"T={self.T}"
+        return f"T={self.T}" + (", exact_limit=True" if self.exact_limit else "")
 
 
 def _betas_from_alpha_bars(alpha_bars: Tensor) -> Tensor:
@@ -92,17 +111,18 @@ class CosineSchedule(NoiseSchedule):
     * hence ``ᾱ_t = Π_{τ<=t}(1 - β_τ) = f(u_{t+1}) / f(u_0)`` for every ``t`` whose β was not clamped,
       and ``ᾱ_T = 1e-4 · ᾱ_{T-1}``.
 
-    Args: ``T`` (number of noising steps after step 0), ``s`` (offset, default 0.008).
+    Args: ``T`` (number of noising steps after step 0), ``s`` (offset, default 0.008), ``exact_limit``
+    (``β_T = 1`` instead of the cap: module docstring).
     """
 
-    def __init__(self, T: int, s: float = 0.008):
+    def __init__(self, T: int, s: float = 0.008, exact_limit: bool = False):
         if int(T) < 1:
             raise ValueError(f"CosineSchedule: T must be >= 1, got {T}")
         T = int(T)
         u = torch.arange(T + 2, dtype=torch.float64) / (T + 1)
         f = torch.cos(0.5 * math.pi * (u + s) / (1 + s)) ** 2
         betas = (1.0 - f[1:] / f[:-1]).clamp(0.0, MAX_BETA)
-        super().__init__(betas)
+        super().__init__(betas, exact_limit)
         self.s = s
 
 
@@ -113,7 +133,7 @@ class LinearAlphaBarSchedule(NoiseSchedule):
     ``β_t = 1 - ᾱ_t / ᾱ_{t-1}`` with ``ᾱ_{-1} = 1``.
     """
 
-    def __init__(self, T: int, alpha_bar_min: float = 1e-4):
+    def __init__(self, T: int, alpha_bar_min: float = 1e-4, exact_limit: bool = False):
         if int(T) < 1:
             raise ValueError(f"LinearAlphaBarSchedule: T must be >= 1, got {T}")
         if not 0.0 < alpha_bar_min < 1.0:
@@ -121,7 +141,7 @@ class LinearAlphaBarSchedule(NoiseSchedule):
         T = int(T)
         t = torch.arange(T + 1, dtype=torch.float64)
         alpha_bars = 1.0 - (1.0 - alpha_bar_min) * (t + 1) / (T + 1)
-        super().__init__(_betas_from_alpha_bars(alpha_bars))
+        super().__init__(_betas_from_alpha_bars(alpha_bars), exact_limit)
 
 
 class LinearBetaSchedule(NoiseSchedule):
@@ -131,14 +151,15 @@ class LinearBetaSchedule(NoiseSchedule):
     ``beta_start = 0.1 / (T + 1)``, ``beta_end = min(20 / (T + 1), 0.9999)``, so ``ᾱ_T`` is small for any T.
     """
 
-    def __init__(self, T: int, beta_start: float | None = None, beta_end: float | None = None):
+    def __init__(self, T: int, beta_start: float | None = None, beta_end: float | None = None,
+                 exact_limit: bool = False):
         if int(T) < 1:
             raise ValueError(f"LinearBetaSchedule: T must be >= 1, got {T}")
         T = int(T)
         beta_start = 0.1 / (T + 1) if beta_start is None else float(beta_start)
         beta_end = min(20.0 / (T + 1), MAX_BETA) if beta_end is None else float(beta_end)
         betas = torch.linspace(beta_start, beta_end, T + 1, dtype=torch.float64)
-        super().__init__(betas)
+        super().__init__(betas, exact_limit)
 
 
 _SCHEDULES = {
@@ -148,9 +169,19 @@ _SCHEDULES = {
 }
 
 
-def make_schedule(name: str, T: int, **kwargs) -> NoiseSchedule:
-    """Build a schedule by name: ``"cosine"`` (default of the project), ``"linear_alpha_bar"``, ``"linear_beta"``."""
+def make_schedule(name: str, T: int, exact_limit: bool = False, **kwargs) -> NoiseSchedule:
+    """Build a schedule by name: ``"cosine"`` (default of the project), ``"linear_alpha_bar"``, ``"linear_beta"``.
+
+    ``exact_limit=True`` keeps ``β_0..β_{T-1}`` of the named schedule and sets ``β_T = 1`` (``ᾱ_T = 0``), so that
+    ``q(z_T | x)`` equals the limit exactly (module docstring; the model sets it for the absorbing transition,
+    see :func:`schedule_needs_exact_limit`)."""
     key = str(name).lower()
     if key not in _SCHEDULES:
         raise ValueError(f"unknown noise schedule {name!r}; choose one of {sorted(_SCHEDULES)}")
-    return _SCHEDULES[key](T, **kwargs)
+    return _SCHEDULES[key](T, exact_limit=bool(exact_limit), **kwargs)
+
+
+def schedule_needs_exact_limit(transition: str) -> bool:
+    """Whether the chain must end exactly in the limit (``β_T = 1``) for its prior term to be finite: true for
+    the absorbing transition (one-hot limit), false for marginal and uniform (full-support limits)."""
+    return str(transition).lower() == "absorbing"

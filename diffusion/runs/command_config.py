@@ -14,6 +14,7 @@ from sympe.diffusion.process.discrete_process import REVERSE_KERNELS, TIME_DISTO
 from sympe.diffusion.runs.model_config import check_mixture_exclusive
 from sympe.diffusion.runs.options import AutoBool, Bool, Choice, ConfigError, Device, Int
 from sympe.diffusion.runs.typed_config import Schema, opt
+from sympe.symbreak.proposal import PROPOSALS
 
 __all__ = ["SamplingOptions", "SampleConfig", "EvalOverrides", "InferenceOverrides", "EvaluateConfig"]
 
@@ -62,6 +63,8 @@ class EvalOverrides(Schema):
     num_draws: Optional[int] = opt(None, Int(1, none=True, what="draws of the symmetry breaker per step"))
     mixture_draws: Optional[int] = opt(None, Int(0, none=True, what="0 = per-draw bound, K >= 1 = mixture bound with K draws"))
     num_bins: Optional[int] = opt(None, Int(1, none=True, what="time bins of the stratified / exact NLL breakdown; null = min(T, 10)"))
+    mixture_proposal: Optional[str] = opt(None, Choice(PROPOSALS + (None,), "proposal over g~ of the mixture bound; null = as trained"))
+    mixture_exact_max: Optional[int] = opt(None, Int(1, none=True, what="orders per graph the exact mixture bound may enumerate"))
 
     def check(self) -> None:
         if self.digress_compat is not None:

@@ -28,19 +28,21 @@ from torchmetrics import MeanMetric, SumMetric
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.info import DatasetInfo
 from sympe.diffusion.likelihood.bound import convention_name, nll_terms
+from sympe.diffusion.likelihood.mixture_bound import DEFAULT_EXACT_MAX
+from sympe.symbreak.proposal import PROPOSALS
 from sympe.diffusion.objectives.cross_entropy import diffusion_ce_loss
-from sympe.diffusion.objectives.mixture import WEIGHTINGS, mixture_nll_loss
+from sympe.diffusion.objectives.mixture import OBJECTIVE_PROPOSALS, WEIGHTINGS, mixture_nll_loss, proposal_nll_loss
 from sympe.diffusion.nn.denoiser import DenoisingNetwork
 from sympe.diffusion.process.discrete_process import DiscreteProcess
 from sympe.diffusion.process.sampling import sample_graphs, sample_n_nodes
-from sympe.diffusion.process.schedule import make_schedule
+from sympe.diffusion.process.schedule import make_schedule, schedule_needs_exact_limit
 from sympe.diffusion.process.transition import make_transition
 
 CHECKPOINT_KEY = "sympe"
 #: Options of the NLL and the sampler (``model.eval.*``), all switchable on a trained model.
-EVAL_OPTIONS = ("digress_compat", "num_draws", "mixture_draws", "num_bins")
+EVAL_OPTIONS = ("digress_compat", "num_draws", "mixture_draws", "num_bins", "mixture_proposal", "mixture_exact_max")
 #: Options of the training objective (``model.train.*``).
-OBJECTIVE_OPTIONS = ("mixture_draws", "weighting")
+OBJECTIVE_OPTIONS = ("mixture_draws", "weighting", "proposal")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -93,11 +95,17 @@ class DiscreteDiffusion(pl.LightningModule):
             raise ValueError(f"model.train.mixture_draws must be 0 (off) or K >= 1, got {self.mixture_train_draws}")
         if self.mixture_weighting not in WEIGHTINGS:
             raise ValueError(f"model.train.weighting={self.mixture_weighting!r}; choose one of {list(WEIGHTINGS)}")
+        self.proposal = str(objective["proposal"])
+        if self.proposal not in OBJECTIVE_PROPOSALS:
+            raise ValueError(f"model.train.proposal={self.proposal!r}; choose one of {list(OBJECTIVE_PROPOSALS)}")
         self.digress_compat, self.num_draws, self.mixture_draws, self.num_bins = False, 1, 0, None
+        self.mixture_proposal, self.mixture_exact_max = "prior", DEFAULT_EXACT_MAX
 
         dx, de = self.info.num_node_classes, self.info.num_edge_classes
         self.T = int(diffusion["T"])
-        self.schedule = make_schedule(diffusion["schedule"], self.T)
+        # the absorbing chain ends exactly in its one-hot limit (β_T = 1), so that its prior term is 0, not +∞
+        self.schedule = make_schedule(diffusion["schedule"], self.T,
+                                      exact_limit=schedule_needs_exact_limit(diffusion["transition"]))
         self.transition = make_transition(
             diffusion["transition"], dx, de,
             node_marginals=self.info.node_marginals_tensor(), edge_marginals=self.info.edge_marginals_tensor(),
@@ -119,7 +127,8 @@ class DiscreteDiffusion(pl.LightningModule):
     # ------------------------------------------------------------------ evaluation options
     def set_eval_options(self, digress_compat: bool | None = None, num_draws: int | None = None,
                          mixture_draws: int | None = None, num_bins: int | None = None,
-                         x0_kernel: str | None = None) -> "DiscreteDiffusion":
+                         x0_kernel: str | None = None, mixture_proposal: str | None = None,
+                         mixture_exact_max: int | None = None) -> "DiscreteDiffusion":
         """Change how the NLL is computed and how graphs are sampled (``None`` keeps the current value).
 
         Every option is one of inference, not of training, so it may be changed on a trained model (e.g. by
@@ -138,6 +147,14 @@ class DiscreteDiffusion(pl.LightningModule):
             if int(mixture_draws) < 0:
                 raise ValueError(f"model.eval.mixture_draws must be 0 (per-draw bound) or K >= 1, got {mixture_draws}")
             self.mixture_draws = int(mixture_draws)
+        if mixture_proposal is not None:
+            if mixture_proposal not in PROPOSALS:
+                raise ValueError(f"model.eval.mixture_proposal={mixture_proposal!r}; choose one of {list(PROPOSALS)}")
+            self.mixture_proposal = str(mixture_proposal)
+        if mixture_exact_max is not None:
+            if int(mixture_exact_max) < 1:
+                raise ValueError(f"model.eval.mixture_exact_max must be >= 1, got {mixture_exact_max}")
+            self.mixture_exact_max = int(mixture_exact_max)
         if num_bins is not None:
             if not 1 <= int(num_bins) <= self.T:
                 raise ValueError(f"model.eval.num_bins must be in 1..T={self.T}, got {num_bins}")
@@ -155,7 +172,8 @@ class DiscreteDiffusion(pl.LightningModule):
     @property
     def nll_convention(self) -> str:
         """The label of the current NLL convention (:func:`~sympe.diffusion.likelihood.bound.convention_name`)."""
-        return convention_name(self.digress_compat, self.x0_kernel, self.mixture_draws, self.num_draws)
+        return convention_name(self.digress_compat, self.x0_kernel, self.mixture_draws, self.num_draws,
+                               self.mixture_proposal)
 
     # ------------------------------------------------------------------ the denoiser as a function
     def model_fn(self, noisy: DenseGraph, t_int: torch.Tensor, generator: torch.Generator | None = None):
@@ -171,7 +189,11 @@ class DiscreteDiffusion(pl.LightningModule):
         B = x.batch_size
         t_int = self.process.sample_t(B, device=self.device)
         z_t = self.process.q_sample(x, t_int)
-        if self.mixture_train_draws:
+        if self.proposal != "none":
+            out = proposal_nll_loss(self.network, z_t, t_int, x, self.mixture_train_draws, proposal=self.proposal,
+                                    process=self.process, weighting=self.mixture_weighting, lambda_E=self.lambda_E)
+            losses = {"loss": out["loss"], "mixture_ess": out["ess"].mean().to(out["loss"].dtype)}
+        elif self.mixture_train_draws:
             out = mixture_nll_loss(self.model_fn, z_t, t_int, x, self.mixture_train_draws,
                                    weighting=self.mixture_weighting, lambda_E=self.lambda_E)
             losses = {"loss": out["loss"], "mixture_ess": out["ess"].mean().to(out["loss"].dtype)}
@@ -216,7 +238,9 @@ class DiscreteDiffusion(pl.LightningModule):
         """Per-graph NLL terms under the current evaluation options (:func:`sympe.diffusion.likelihood.bound.nll_terms`)."""
         return nll_terms(self.model_fn, x, self.process, self.n_nodes_dist,
                          estimator=estimator, digress_compat=self.digress_compat, num_draws=self.num_draws,
-                         generator=generator, mixture_draws=self.mixture_draws, num_bins=self.num_bins)
+                         generator=generator, mixture_draws=self.mixture_draws, num_bins=self.num_bins,
+                         mixture_proposal=self.mixture_proposal, mixture_exact_max=self.mixture_exact_max,
+                         denoiser=self.network)
 
     def validation_step(self, batch, batch_idx):
         x = self._dense(batch)
@@ -331,6 +355,9 @@ ADDED_KEYS = {
     ("eval", "num_bins"): None,                  # min(T, 10) bins
     ("objective", "mixture_draws"): 0,           # the cross-entropy objective
     ("objective", "weighting"): "digress",
+    ("objective", "proposal"): "none",          # the breaker's own ranks in training
+    ("eval", "mixture_proposal"): "prior",      # the mixture bound drew g~ from the breaker
+    ("eval", "mixture_exact_max"): 5040,
 }
 
 

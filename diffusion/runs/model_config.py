@@ -15,13 +15,14 @@ from typing import Any, ClassVar, Optional
 import torch
 
 from sympe.diffusion.nn.features import ExtraFeatures
-from sympe.diffusion.objectives.mixture import WEIGHTINGS
+from sympe.diffusion.objectives.mixture import OBJECTIVE_PROPOSALS, WEIGHTINGS
 from sympe.diffusion.process.discrete_process import REVERSE_KERNELS
 from sympe.diffusion.process.schedule import make_schedule
 from sympe.diffusion.process.transition import make_transition
 from sympe.diffusion.runs.options import Bool, Choice, ConfigError, Devices, Float, Int, TimeLimit, fail, show
 from sympe.diffusion.runs.typed_config import Schema, opt
-from sympe.symbreak.breakers import BREAKERS
+from sympe.symbreak.breakers import BREAKERS, RANK_BREAKERS
+from sympe.symbreak.proposal import PROPOSALS
 
 __all__ = ["MLPDims", "HiddenDims", "DiffusionConfig", "EvalConfig", "ObjectiveConfig", "ModelConfig", "TrainConfig",
            "NETWORK_KEYS", "FREE_ON_RESUME", "PRECISIONS", "check_mixture_exclusive"]
@@ -93,6 +94,10 @@ class EvalConfig(Schema):
     mixture_draws: Optional[int] = opt(0, Int(0, none=True, what="0 = per-draw bound, K >= 1 = mixture bound with K draws"))
     # time bins of the stratified / exact NLL breakdown (null = min(T, 10)); checked against T by ModelConfig
     num_bins: Optional[int] = opt(None, Int(1, none=True, what="time bins of the stratified / exact NLL breakdown; null = min(T, 10)"))
+    # where the mixture bound draws g~: prior (the breaker's draws) | canonical | defensive | exact (every order)
+    mixture_proposal: str = opt("prior", Choice(PROPOSALS, "proposal over g~ of the mixture bound"))
+    # the most tie-consistent orders per graph that mixture_proposal=exact enumerates (7! = 5040)
+    mixture_exact_max: int = opt(5040, Int(1, what="orders per graph the exact mixture bound may enumerate"))
 
     def check(self) -> None:
         check_mixture_exclusive(self.mixture_draws, self.digress_compat, self.num_draws)
@@ -104,8 +109,11 @@ class ObjectiveConfig(Schema):
     PREFIX: ClassVar[str] = "model.train."
     # K >= 1: the K-draw g̃-mixture objective (K network calls per step); 0 = cross-entropy
     mixture_draws: int = opt(0, Int(0, what="g~ draws of the mixture objective; 0 = cross-entropy"))
-    # digress (K = 1 equals the cross-entropy loss) | likelihood (edges weight 1)
+    # digress (K = 1 equals the cross-entropy loss) | likelihood (edges weight 1; a bound for every K)
     weighting: str = opt("digress", Choice(WEIGHTINGS, "edge weighting of the mixture objective"))
+    # ranks the breaker is given in training: none (its own draws) | canonical (teacher-forced ranks of a canonical
+    # labelling of x0 within z_t's tie groups) | defensive (half each); SymPE only
+    proposal: str = opt("none", Choice(OBJECTIVE_PROPOSALS, "proposal over g~ of the training objective"))
 
 
 @dataclass
@@ -135,6 +143,13 @@ class ModelConfig(Schema):
     def check(self) -> None:
         Int(1, self.diffusion.T, none=True, what="time bins of the stratified / exact NLL breakdown; null = min(T, 10)")(
             "model.eval.num_bins", self.eval.num_bins)
+        if self.train.proposal != "none" and self.symbreak not in RANK_BREAKERS:
+            raise ConfigError(f"model.train.proposal={show(self.train.proposal)} gives the symmetry breaker ranks, but "
+                              f"model.symbreak={show(self.symbreak)} draws none; use model.symbreak=sympe (or "
+                              "sympe_nodes), or model.train.proposal=none")
+        if self.eval.mixture_proposal != "prior" and self.symbreak == "noise":
+            raise ConfigError(f"model.eval.mixture_proposal={show(self.eval.mixture_proposal)} needs a rank-based "
+                              "breaker (sympe, sympe_nodes); a noise breaker has only mixture_proposal=prior")
 
 
 #: The options of ``model`` that are keyword arguments of the denoiser (:class:`~sympe.diffusion.nn.denoiser.DenoisingNetwork`).

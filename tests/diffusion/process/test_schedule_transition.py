@@ -11,6 +11,7 @@ from sympe.diffusion.process.schedule import (
     LinearBetaSchedule,
     NoiseSchedule,
     make_schedule,
+    schedule_needs_exact_limit,
 )
 from sympe.diffusion.process.transition import (
     AbsorbingTransition,
@@ -79,7 +80,46 @@ def test_gather_any_shape_and_errors():
     with pytest.raises(ValueError, match="unknown noise schedule"):
         make_schedule("quadratic", 10)
     with pytest.raises(ValueError, match="\\[0, 1\\)"):
-        NoiseSchedule(torch.tensor([0.1, 1.0]))
+        NoiseSchedule(torch.tensor([0.1, 1.0, 0.5]))  # β = 1 before the last step
+    with pytest.raises(ValueError, match="\\[0, 1\\)"):
+        NoiseSchedule(torch.tensor([0.1, 1.5]))
+    assert NoiseSchedule(torch.tensor([0.1, 1.0])).exact_limit  # β_T = 1: the exact limit
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+@pytest.mark.parametrize("T", [1, 10, 500])
+def test_exact_limit_ends_in_the_limit_and_keeps_earlier_steps(name, T):
+    capped, exact = make_schedule(name, T), make_schedule(name, T, exact_limit=True)
+    assert exact.exact_limit and not capped.exact_limit
+    assert exact.alpha_bars[T].item() == 0.0 and exact.betas[T].item() == 1.0
+    torch.testing.assert_close(exact.alpha_bars[:T], capped.alpha_bars[:T], rtol=0, atol=0)
+    assert schedule_needs_exact_limit("absorbing") and not schedule_needs_exact_limit("marginal")
+
+
+def test_absorbing_prior_term_is_exact_zero_and_capped_absorbing_is_refused():
+    """β_T = 1 makes q(z_T | x) the one-hot limit: prior term exactly 0; the capped schedule gives KL = +∞,
+    which the bound refuses instead of clamping."""
+    from sympe.diffusion.graph import DenseGraph
+    from sympe.diffusion.likelihood.bound import nll_terms
+    from sympe.diffusion.process.discrete_process import DiscreteProcess
+
+    tr = AbsorbingTransition(2, 2, absorbing_node_class=0)
+    X = torch.nn.functional.one_hot(torch.tensor([[0, 1, 1]]), 2).float()
+    E = torch.zeros(1, 3, 3, 2)
+    E[..., 0] = 1
+    E[0, 0, 1] = E[0, 1, 0] = torch.tensor([0.0, 1.0])
+    x = DenseGraph(X, E, torch.zeros(1, 0), torch.ones(1, 3, dtype=torch.bool))
+
+    def model_fn(z, t, generator=None):
+        return torch.zeros(1, 3, 2), torch.zeros(1, 3, 3, 2)
+
+    dist = torch.tensor([0.0, 0.0, 0.0, 1.0])
+    exact = DiscreteProcess(make_schedule("cosine", 5, exact_limit=True), tr)
+    out = nll_terms(model_fn, x, exact, dist, estimator="exact")
+    assert out["kl_prior"].item() == 0.0 and torch.isfinite(out["nll"]).all()
+    capped = DiscreteProcess(make_schedule("cosine", 5), tr)
+    with pytest.raises(ValueError, match="prior term .* infinite"):
+        nll_terms(model_fn, x, capped, dist, estimator="exact")
 
 
 # ------------------------------------------------------------------------------------------------ transitions

@@ -147,8 +147,9 @@ def test_upgrade_fills_only_keys_added_after_the_first_release():
              "optim": {"lr": 1.0}, "eval": {"digress_compat": True, "num_draws": 3}}
     up = upgrade_hparams(first)
     assert up["network"] == {"n_layers": 2, "symbreak": "sympe", "recompute_attention": True}
-    assert up["eval"] == {"digress_compat": True, "num_draws": 3, "mixture_draws": 0, "num_bins": None}
-    assert up["objective"] == {"mixture_draws": 0, "weighting": "digress"}
+    assert up["eval"] == {"digress_compat": True, "num_draws": 3, "mixture_draws": 0, "num_bins": None,
+                          "mixture_proposal": "prior", "mixture_exact_max": 5040}
+    assert up["objective"] == {"mixture_draws": 0, "weighting": "digress", "proposal": "none"}
     assert up["x0_kernel"] == "plain" and up["dataset"] is None and up["optim"] == {"lr": 1.0}
     assert first["network"] == {"n_layers": 2, "symbreak": "sympe"}  # the input is not modified
     full = {**model_arguments(), "info": {}}
