@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
     # train_sampler
     "ResumableDataLoader": "train_sampler", "ResumableRandomSampler": "train_sampler",
     # evaluation
-    "checkpoint_splits": "evaluation", "evaluate_moses_samples": "evaluation", "floor_of_test_split": "evaluation",
+    "breaking_bounds": "evaluation", "checkpoint_splits": "evaluation", "evaluate_moses_samples": "evaluation", "floor_of_test_split": "evaluation",
     "read_dataset_samples": "evaluation", "sample_metrics": "evaluation", "score_sample_file": "evaluation",
     # molecules
     "BOND_CLASSES": "molecules", "BOND_ORDERS": "molecules", "MOSES_SPEC": "molecules", "QM9_SPEC": "molecules",
@@ -38,5 +38,17 @@ _EXPORTS: dict[str, str] = {
     "edges_to_data": "graph_utils", "networkx_to_data": "graph_utils", "to_adjacency": "graph_utils",
     "to_networkx": "graph_utils",
 }
-__all__ = [*_EXPORTS]
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+#: Modules reachable as attributes under a short name (``from sympe.datasets import breaking``).
+_MODULES: dict[str, str] = {"breaking": "sympe.datasets.sources.breaking"}
+__all__ = [*_EXPORTS, *_MODULES]
+_names, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        from importlib import import_module
+
+        module = import_module(_MODULES[name])
+        globals()[name] = module
+        return module
+    return _names(name)

@@ -145,3 +145,23 @@ def floor_of_test_split(splits: dict, num_graphs: int | None = None) -> tuple[Te
     from sympe.datasets.floor.exchangeable import split_floor
 
     return split_floor(splits["test"], splits["train"].info.n_nodes_tensor(), num_graphs)
+
+
+def breaking_bounds(splits: dict, T: int, schedule: str, transition: str, num_samples: int = 2000) -> dict:
+    """The exact reference numbers of a symmetry-breaking family (``matching``, ``star``, ``marked_cycle``) for a
+    model with ``T`` steps, ``schedule`` and ``transition``: ``data_entropy`` (H) and ``factorised_bound`` /
+    ``factorised_bound_sem`` (F(T), :func:`sympe.datasets.floor.factorised.factorised_bound`: exact for the absorbing
+    transition, Monte Carlo with ``num_samples`` graphs otherwise), in nats per graph; ``{}`` for another dataset.
+    F uses the family's exact class marginals, which equal the train split's for a fixed size."""
+    from sympe.datasets.floor.factorised import factorised_bound
+    from sympe.datasets.sources.breaking import SymmetryBreakingDataset
+
+    train = splits["train"]
+    if not isinstance(train, SymmetryBreakingDataset) or not train.permute_nodes:
+        return {}
+    value, se = factorised_bound(train.family, train.size_spec, int(T), str(transition), k=train.k or 1,
+                                 schedule=str(schedule), num_samples=int(num_samples))
+    return {"data_entropy": train.data_entropy(), "factorised_bound": value, "factorised_bound_sem": se,
+            "factorised_bound_definition": f"F(T): exact posterior marginals at every step, T={int(T)}, "
+                                           f"{transition} transition, {schedule} schedule"}
+

@@ -23,7 +23,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from sympe.datasets.config import dataset_config, resolve_path
-from sympe.datasets.evaluation import checkpoint_splits, floor_of_test_split, sample_metrics, score_sample_file
+from sympe.datasets.evaluation import (breaking_bounds, checkpoint_splits, floor_of_test_split, sample_metrics,
+                                      score_sample_file)
 from sympe.diffusion.files import atomic_write_json
 from sympe.diffusion.runs.checkpoint_files import check_checkpoint_file
 from sympe.diffusion.runs.options import ConfigError, user_errors
@@ -49,6 +50,13 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
     if summary is not None:
         out.update(summary.as_dict())
         print(f"[sympe] test set: {summary}", file=sys.stderr)
+    if estimators:  # H and F(T) of a symmetry-breaking family, for this model's chain
+        diff = model.hparams["diffusion"]
+        exact = breaking_bounds(splits, model.T, diff["schedule"], diff["transition"])
+        if exact:
+            out.update(exact)
+            print(f"[sympe] data entropy H {exact['data_entropy']:.3f}; best factorised bound F(T={model.T}) "
+                  f"{exact['factorised_bound']:.3f} ± {exact['factorised_bound_sem']:.3f} nats per graph", file=sys.stderr)
     return out
 
 

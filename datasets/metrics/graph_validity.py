@@ -251,9 +251,34 @@ class ValidityTest:
         return [bool(v) for v in self.check(list(graphs))]
 
 
+def is_star(g) -> bool:
+    """A star K_{1,n-1}, n >= 3: connected, n - 1 edges, one node of degree n - 1 (the symmetry-breaking family)."""
+    n = g.number_of_nodes()
+    return n >= 3 and g.number_of_edges() == n - 1 and max(dict(g.degree()).values()) == n - 1
+
+
+def is_perfect_matching(g) -> bool:
+    """A perfect matching: at least one edge and every node of degree exactly 1."""
+    return g.number_of_edges() > 0 and all(d == 1 for _, d in g.degree())
+
+
+def is_hamiltonian_cycle(g) -> bool:
+    """One cycle through every node (n >= 3): connected and 2-regular (marked cycles; the marks are not checked)."""
+    import networkx as nx
+
+    n = g.number_of_nodes()
+    return n >= 3 and all(d == 2 for _, d in g.degree()) and nx.is_connected(g)
+
+
 def validity_test(dataset_name: str, sbm: SBMTest = SBMTest()) -> ValidityTest | None:
-    """The validity test of a dataset (``planar``, ``sbm``), or None when it has none."""
+    """The validity test of a dataset (``planar``, ``sbm``, the symmetry-breaking families ``star``, ``matching``,
+    ``marked_cycle``), or None when it has none."""
     name = dataset_name.lower()
+    family = {"star": ("star: K_{1,n-1}", is_star), "matching": ("matching: every node of degree 1", is_perfect_matching),
+              "marked_cycle": ("marked_cycle: a Hamiltonian cycle (marks not checked)", is_hamiltonian_cycle)}
+    if name in family:
+        label, fn = family[name]
+        return ValidityTest(label, lambda gs: [fn(g) for g in gs])
     if name == "planar":
         return ValidityTest("planar: connected and planar", lambda gs: [is_planar_valid(g) for g in gs])
     if name == "sbm":
@@ -269,7 +294,9 @@ def validity_test(dataset_name: str, sbm: SBMTest = SBMTest()) -> ValidityTest |
     return None
 
 
-VALIDITY: dict[str, Callable[[object], bool]] = {"planar": is_planar_valid, "sbm": is_sbm_valid}
+VALIDITY: dict[str, Callable[[object], bool]] = {"planar": is_planar_valid, "sbm": is_sbm_valid, "star": is_star,
+                                                 "matching": is_perfect_matching,
+                                                 "marked_cycle": is_hamiltonian_cycle}
 
 
 def validity_fn(dataset_name: str) -> Callable[[object], bool] | None:

@@ -11,7 +11,8 @@ It only wires together objects that live in their own modules:
 Training step: x (DenseGraph) -> t ~ U{0..T} per graph (the time convention of
 :mod:`~sympe.diffusion.likelihood.bound`) -> z_t ~ q(z_t | x) -> logits = net(z_t, t) -> CE_X + λ CE_E; or, with
 ``objective.mixture_draws = K >= 1``, the K-draw g̃-mixture objective of :mod:`~sympe.diffusion.objectives.mixture`
-(K network calls at the same z_t; equal to CE_X + λ CE_E at K = 1).
+(K network calls at the same z_t; equal to CE_X + λ CE_E at K = 1), or with ``objective.proposal`` the objective
+with teacher-forced ranks from the canonical proposal (SymPE).
 Validation/test: the Monte Carlo NLL bound per graph (``val/nll``, nats per graph, each undirected edge
 counted once unless ``digress_compat``), and the CE loss at training-distributed times.
 
@@ -64,16 +65,24 @@ class DiscreteDiffusion(pl.LightningModule):
             with :meth:`set_eval_options`): ``digress_compat`` (DiGress's NLL formula), ``num_draws`` (K > 1:
             p̂(x0|z_t) averaged over K network calls per step, in the NLL and in sampling: the "num_draws
             model" of :mod:`~sympe.diffusion.likelihood.bound`), ``mixture_draws`` (0, or K >= 1: the
-            importance-weighted mixture bound with K breaker draws per term), ``num_bins`` (time bins of the
+            importance-weighted mixture bound with K breaker draws per term), ``mixture_proposal`` (where those draws
+            come from: ``prior``, ``canonical``, ``defensive`` or ``exact``; :mod:`~sympe.diffusion.likelihood.mixture_bound`),
+            ``mixture_exact_max`` (the most orders ``exact`` enumerates per graph), ``num_bins`` (time bins of the
             stratified / exact estimators; null = min(T, 10)).
         dataset: the dataset config (``{"name", "params"}``) the model is trained on; only recorded, so that
             evaluation scripts can rebuild the same splits from a checkpoint.
         x0_kernel: the reverse kernel, ``"plain"`` or ``"reweighted"``
             (:data:`~sympe.diffusion.process.discrete_process.REVERSE_KERNELS`), used by the sampler and the NLL alike.
-        objective: ``{"mixture_draws": K, "weighting": "digress" | "likelihood"}``: K = 0 (default) trains on
-            the per-variable cross-entropy; K >= 1 on the K-draw mixture objective
-            (:func:`~sympe.diffusion.objectives.mixture.mixture_nll_loss`; ``"digress"`` weighting makes K = 1
-            equal to the default loss).
+        objective: ``{"mixture_draws": K, "weighting": "digress" | "likelihood", "proposal": "none" | "canonical" |
+            "defensive"}``: K = 0 (default) trains on the per-variable cross-entropy; K >= 1 on the K-draw mixture
+            objective (:func:`~sympe.diffusion.objectives.mixture.mixture_nll_loss`; ``"digress"`` weighting makes
+            K = 1 equal to the default loss); a ``proposal`` other than ``none`` gives SymPE teacher-forced ranks of
+            the canonical proposal of x0 (:func:`~sympe.diffusion.objectives.mixture.proposal_nll_loss`, K = max(1, K)).
+
+    The absorbing transition's schedule ends with β_T = 1 (its one-hot prior term is then exactly 0; see
+    :mod:`~sympe.diffusion.process.schedule`); marginal and uniform keep DiGress's cap. The checkpoint selected as
+    "best" is the one of lowest validation per-draw NLL, which cannot credit a breaker trained for the mixture:
+    for those, evaluate ``last.ckpt`` (the report does).
     """
 
     def __init__(self, info: dict, network: dict, diffusion: dict, optim: dict, eval: dict, dataset: dict | None,

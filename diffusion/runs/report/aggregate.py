@@ -20,9 +20,9 @@ from typing import Callable
 import numpy as np
 
 from sympe.diffusion.runs.report.layout import TIMING, load_run_evals, read_run_config, run_dir_of, run_is_done
-from sympe.diffusion.runs.report.presets import task_evals
+from sympe.diffusion.runs.report.presets import KEY_DEFAULTS, task_evals
 
-__all__ = ["KEYS", "KEY_TYPES", "SAMPLE_KEYS", "SEM_OF", "ExactNumbers", "lookup", "read_value", "read_column",
+__all__ = ["KEYS", "KEY_TYPES", "SAMPLE_KEYS", "SEM_OF", "NLL_COLUMNS", "ExactNumbers", "lookup", "read_value", "read_column",
            "key_format", "bin_means", "mean_sem", "val_curve", "run_record", "collect", "aggregate", "task_T"]
 
 # column -> candidate keys; the first key found wins, searching the run's evaluation calls in preset order.
@@ -36,8 +36,17 @@ KEYS: dict[str, list[str]] = {
     "nll": ["nll_ours_plain_{est}"],                                   # per-draw bound, mean over test graphs
     "nll_sem": ["nll_ours_plain_{est}_sem"],                           # its s.e. over the test graphs
     "nll_bins": ["nll_ours_plain_{est}_bins"],                         # [{t_min, t_max, mean, sem}] per t bin
-    "nll_mix": ["nll_ours_plain_mix{K}_{est}"],                        # g̃-mixture bound, K draws per term
-    "nll_mix_sem": ["nll_ours_plain_mix{K}_{est}_sem"],
+    # g̃-mixture bound, K draws per term from the breaker itself (named ours_plain_mix<K> before the proposals)
+    "nll_mix": ["nll_ours_plain_mix{K}_prior_{est}", "nll_ours_plain_mix{K}_{est}"],
+    "nll_mix_sem": ["nll_ours_plain_mix{K}_prior_{est}_sem", "nll_ours_plain_mix{K}_{est}_sem"],
+    # the mixture bound with a proposal over g̃ (the preset's keys.proposal_convention) and its exact sum over g̃
+    "nll_iw": ["nll_{P}_{est}"],
+    "nll_iw_sem": ["nll_{P}_{est}_sem"],
+    "nll_exact": ["nll_ours_plain_mix_exact_{est}"],
+    "nll_exact_sem": ["nll_ours_plain_mix_exact_{est}_sem"],
+    # F(T): the best bound of a factorised denoiser (symmetry-breaking families; evaluate.py)
+    "factorised": ["factorised_bound"],
+    "factorised_sem": ["factorised_bound_sem"],
     "nll_digress": ["nll_digress_{est}"],                              # DiGress's formula (paper preset)
     "nll_digress_sem": ["nll_digress_{est}_sem"],
     # the exchangeable floor of the graphs the per-draw NLL was computed on (else of the whole test subset)
@@ -56,11 +65,15 @@ SAMPLE_KEYS: dict[str, list[str]] = {
     "steps": ["sampling_steps"],
     "validity": ["validity"],
     "uniqueness": ["uniqueness"],
+    "novelty": ["novelty"],
     "num_samples": ["num_samples"],
 }
 #: Columns shown with their s.e. column.
-SEM_OF = {"nll": "nll_sem", "nll_mix": "nll_mix_sem", "nll_digress": "nll_digress_sem", "floor": "floor_sem",
-          "leak_diff": "leak_sem"}
+SEM_OF = {"nll": "nll_sem", "nll_mix": "nll_mix_sem", "nll_iw": "nll_iw_sem", "nll_exact": "nll_exact_sem",
+          "nll_digress": "nll_digress_sem", "floor": "floor_sem", "leak_diff": "leak_sem",
+          "factorised": "factorised_sem"}
+#: The NLL columns of a row (all upper bounds on the model's NLL, nats per graph).
+NLL_COLUMNS = ("nll", "nll_mix", "nll_iw", "nll_exact", "nll_digress")
 
 #: ``exact_numbers(dataset name, dataset params) -> (data entropy, exchangeable floor)`` of the generating
 #: distribution in nats per graph, each None where not known.
@@ -95,9 +108,10 @@ def read_column(evals: dict[str, dict], col: str, fmt: dict):
 
 
 def key_format(preset: dict) -> dict:
-    """The placeholders of :data:`KEYS` from the preset's ``keys`` section: ``{est, K, leak}``."""
+    """The placeholders of :data:`KEYS` from the preset's ``keys`` section: ``{est, K, leak, P}``."""
     k = preset["keys"]
-    return {"est": k["estimator"], "K": int(k["mixture_draws"]), "leak": f"{k['leak_convention']}_{k['leak_estimator']}"}
+    return {"est": k["estimator"], "K": int(k["mixture_draws"]), "leak": f"{k['leak_convention']}_{k['leak_estimator']}",
+            "P": k.get("proposal_convention", KEY_DEFAULTS["proposal_convention"])}
 
 
 def bin_means(value) -> tuple[list[float] | None, list[float] | None]:
@@ -208,16 +222,18 @@ def aggregate(preset: dict, runs: dict) -> dict:
         task_runs = [r for v in preset["variants"] for r in runs.get(label, {}).get(v, [])]
         entry = {"label": label, "title": task.get("title", label), "train_overrides": task["train"],
                  "evals": task_evals(preset, task), "rows": rows}
-        for col in ("entropy", "floor"):
+        for col in ("entropy", "floor", "factorised"):
             entry[col] = mean_sem([r[col] for r in task_runs])[0]
         entry["floor_sem"] = mean_sem([r["floor_sem"] for r in task_runs])[0]
+        entry["factorised_sem"] = mean_sem([r["factorised_sem"] for r in task_runs])[0]
         for variant, vdef in preset["variants"].items():
             rows.append(_row(variant, vdef, runs.get(label, {}).get(variant, [])))
         base = next((r for r in rows if r["variant"] == "none"), None)
         for row in rows:
-            for col in ("nll", "nll_mix"):
+            for col in ("nll", "nll_mix", "nll_iw", "nll_exact"):
                 row[f"{col}_vs_none"] = None if row is base else _difference(row[col], base["nll"] if base else None)
             row["below_floor"] = _below_floor(row, entry)
+            row["below_entropy"] = _below(row, entry.get("entropy"), 0.0)
         tasks.append(entry)
     return {"tasks": tasks}
 
@@ -225,8 +241,10 @@ def aggregate(preset: dict, runs: dict) -> dict:
 def _row(variant: str, vdef: dict, recs: list[dict]) -> dict:
     row = {"variant": variant, "title": vdef.get("title", variant), "control": bool(vdef.get("control")),
            "seeds_done": [r["seed"] for r in recs], "runs": recs}
-    for col in ("nll", "nll_mix", "nll_digress", "leak_diff"):
+    for col in (*NLL_COLUMNS, "leak_diff"):
         m, s, n = mean_sem([r[col] for r in recs])
+        if n == 1 and SEM_OF.get(col) in recs[0]:  # one seed: the s.e. over the test graphs
+            s = recs[0][SEM_OF[col]] if isinstance(recs[0][SEM_OF[col]], (int, float)) else None
         row[col] = {"mean": m, "sem": s, "n": n}
     flagged = [r["leak_flagged"] for r in recs if r["leak_flagged"] is not None]
     row["leak_flagged"] = {"flagged": int(sum(bool(f) for f in flagged)), "of": len(flagged)}
@@ -235,7 +253,7 @@ def _row(variant: str, vdef: dict, recs: list[dict]) -> dict:
     for st in steps:
         pts = [p for r in recs for p in r["samples"] if p["steps"] == st]
         row["sampling"].append({"steps": st, **{c: dict(zip(("mean", "sem", "n"), mean_sem([p[c] for p in pts])))
-                                                for c in ("validity", "uniqueness")}})
+                                                for c in ("validity", "uniqueness", "novelty")}})
     bins = [r["nll_bins"] for r in recs if isinstance(r["nll_bins"], list) and r["nll_bins"]]
     if bins and len({len(b) for b in bins}) == 1:
         arr = np.asarray(bins, dtype=float)
@@ -257,12 +275,17 @@ def _difference(a: dict, b: dict | None) -> dict | None:
 
 def _below_floor(row: dict, task: dict) -> dict[str, bool]:
     """Per NLL column: is its mean more than 2 s.e. (of the mean and of the floor) below the exchangeable floor?"""
-    floor = task.get("floor")
+    return _below(row, task.get("floor"), task.get("floor_sem") or 0.0)
+
+
+def _below(row: dict, level: float | None, level_sem: float) -> dict[str, bool]:
+    """Per NLL column: is its mean more than 2 s.e. below ``level`` (the floor, or the data entropy, which no
+    bound of a valid model may go below)?"""
     out = {}
-    for col in ("nll", "nll_mix"):
+    for col in NLL_COLUMNS:
         c = row[col]
-        out[col] = bool(floor is not None and c["mean"] is not None
-                        and c["mean"] + 2 * math.hypot(c["sem"] or 0.0, task.get("floor_sem") or 0.0) < floor)
+        out[col] = bool(level is not None and c["mean"] is not None
+                        and c["mean"] + 2 * math.hypot(c["sem"] or 0.0, level_sem) < level)
     return out
 
 

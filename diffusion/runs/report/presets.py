@@ -10,7 +10,7 @@ A preset names
   optimizer steps (``train``), extra evaluation overrides (``eval``) and which evaluation calls it uses
   (``evals``, default all of them, in preset order);
 * optional ``common`` (``{train, eval}``: overrides of every run), ``keys`` (which ``evaluate.py`` keys the report
-  reads: ``estimator``, ``mixture_draws``, ``leak_convention``, ``leak_estimator``; see
+  reads: ``estimator``, ``mixture_draws``, ``leak_convention``, ``leak_estimator``, ``proposal_convention``; see
   :mod:`sympe.diffusion.runs.report.aggregate`) and ``smoke`` (``{seeds, train, eval, tasks}``, applied by
   :func:`apply_smoke`).
 
@@ -25,7 +25,8 @@ from pathlib import Path
 __all__ = ["PresetError", "load_preset", "apply_smoke", "restrict", "task_evals", "KEY_DEFAULTS"]
 
 #: The ``keys`` section's defaults (which evaluate.py keys the report reads).
-KEY_DEFAULTS = {"estimator": "mc", "mixture_draws": 16, "leak_convention": "ours_plain", "leak_estimator": "exact"}
+KEY_DEFAULTS = {"estimator": "mc", "mixture_draws": 16, "leak_convention": "ours_plain", "leak_estimator": "exact",
+                "proposal_convention": "ours_plain_mix4_defensive"}
 
 
 class PresetError(ValueError):

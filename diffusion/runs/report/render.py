@@ -29,6 +29,7 @@ def markdown(report: dict) -> str:
     failed runs. Ends with a newline."""
     fmt = format_cell
     est, K = report["keys"]["estimator"], report["keys"]["mixture_draws"]
+    P = report["keys"].get("proposal_convention", "ours_plain_mix4_defensive")
     variants = report["variants"]
     lines = [f"# Symmetry-breaking benchmark ({report['preset']} preset)", "",
              f"Command: `{report['command']}`", "",
@@ -36,8 +37,12 @@ def markdown(report: dict) -> str:
              "optimizer steps and is evaluated with `scripts/evaluate.py` on its final checkpoint. NLL: test-set "
              f"variational bound in nats per graph, each undirected edge counted once, `{est}` estimator. "
              f"*Per-draw*: one draw of the symmetry breaker per term. *Mixture*: the importance-weighted bound of "
-             f"the g̃-mixture model with K = {K} draws per term (both are upper bounds on the NLL). Cells: mean ± "
-             "standard error over seeds. *H*: exact entropy of the data distribution (the best possible NLL). "
+             f"the g̃-mixture model with K = {K} draws per term from the breaker itself. *Proposal*: the same bound "
+             f"with draws from a proposal that follows the target (`{P}`); *exact*: the sum over every tie-consistent "
+             "order of the breaker (small graphs only). All are upper bounds on the NLL of the model that is sampled. "
+             "Cells: mean ± standard error over seeds (one seed: over the test graphs). *H*: exact entropy of the data "
+             "distribution (the best possible NLL). *F(T)*: the best bound any deterministic factorised denoiser can "
+             "reach (exact posterior marginals at every step; `datasets/floor/factorised.py`). "
              "*Floor*: the exchangeable floor E[−log p(N) + log N! − log |Aut(x)|] of the test set, below which no "
              "permutation-invariant model can go. Rows marked *control* read node indices (not equivariant): "
              "they exist to be flagged by the node-order leak test and are never results.",
@@ -50,21 +55,29 @@ def markdown(report: dict) -> str:
                                       for k, v in variants.items()), "",
              "Evaluation calls (`scripts/evaluate.py` overrides): " + "; ".join(
                  f"{k} = `{' '.join(v)}`" for k, v in report["evals"].items()), ""]
-    overview = [("nll", "per-draw bound"), ("nll_mix", f"mixture bound (K = {K})")]
+    overview = [("nll", "per-draw bound"), ("nll_mix", f"mixture bound (K = {K}, the breaker's own draws)")]
+    for col, title in (("nll_iw", f"mixture bound with a proposal ({P})"),
+                       ("nll_exact", "mixture bound, exact sum over the breaker's orders")):
+        if any(r[col]["mean"] is not None for t in report["tasks"] for r in t["rows"]):
+            overview.append((col, title))
     if any(r["nll_digress"]["mean"] is not None for t in report["tasks"] for r in t["rows"]):
         overview.append(("nll_digress", "DiGress's formula (edges twice, reweighted kernel; to compare with "
                                         "published numbers only)"))
     for col, title in overview:
-        head = ["task", "H", "floor"] + [variants[v].get("title", v) for v in variants]
+        head = ["task", "H", "F(T)", "floor"] + [variants[v].get("title", v) for v in variants]
         lines += [f"## Test NLL, {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for t in report["tasks"]:
-            cells = [t["title"], _f(t["entropy"]), fmt({"mean": t["floor"], "sem": t.get("floor_sem")})]
+            cells = [t["title"], _f(t["entropy"]), fmt({"mean": t.get("factorised"), "sem": t.get("factorised_sem")}),
+                     fmt({"mean": t["floor"], "sem": t.get("floor_sem")})]
             for row in t["rows"]:
                 mark = " ↓floor" if row["below_floor"].get(col) else ""
+                mark += " ↓H" if row.get("below_entropy", {}).get(col) else ""
                 cells.append(fmt(row[col]) + mark)
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["↓floor: more than two standard errors below the exchangeable floor (expected of a control only).", ""]
+    lines += ["↓floor: more than two standard errors below the exchangeable floor (expected of a control only). "
+              "↓H: more than two standard errors below the data entropy (impossible for a valid bound of an "
+              "equivariant model: a defect, or a control that reads node indices).", ""]
     for t in report["tasks"]:
         lines += _task_section(t, K, report.get("plots", []))
     if report.get("failures"):
@@ -76,28 +89,36 @@ def _task_section(t: dict, K: int, plots: list[str]) -> list[str]:
     fmt = format_cell
     lines = [f"## {t['title']}", "", "Training overrides: `" + " ".join(t["train_overrides"]) + "`  ",
              f"Evaluation calls: {', '.join(t['evals'])}  ",
-             f"Data entropy H: {_f(t['entropy'])}; exchangeable floor: "
+             f"Data entropy H: {_f(t['entropy'])}; best factorised bound F(T): "
+             f"{fmt({'mean': t.get('factorised'), 'sem': t.get('factorised_sem')})}; exchangeable floor: "
              f"{fmt({'mean': t['floor'], 'sem': t.get('floor_sem')})} nats per graph", ""]
     steps = sorted({s["steps"] for r in t["rows"] for s in r["sampling"]})
     shown = {m: [st for st in steps if any(p["steps"] == st and p[m]["mean"] is not None
                                            for r in t["rows"] for p in r["sampling"])]
-             for m in ("validity", "uniqueness")}
+             for m in ("validity", "uniqueness", "novelty")}
     has_digress = any(r["nll_digress"]["mean"] is not None for r in t["rows"])
+    extra = [c for c in ("nll_iw", "nll_exact") if any(r[c]["mean"] is not None for r in t["rows"])]
+    names = {"nll_iw": "NLL proposal", "nll_exact": "NLL exact mixture"}
     head = (["variant", "seeds", "NLL per-draw", "Δ vs none", f"NLL mixture K={K}", "Δ vs none"]
+            + [h for c in extra for h in (names[c], "Δ vs none")]
             + (["NLL DiGress formula"] if has_digress else []) + ["leak diff. (flagged)"]
-            + [f"validity @{s}" for s in shown["validity"]] + [f"uniqueness @{s}" for s in shown["uniqueness"]])
+            + [f"validity @{s}" for s in shown["validity"]] + [f"uniqueness @{s}" for s in shown["uniqueness"]]
+            + [f"novelty @{s}" for s in shown["novelty"]])
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in t["rows"]:
         name = f"*{r['title']} (control)*" if r["control"] else r["title"]
         by_steps = {s["steps"]: s for s in r["sampling"]}
         cells = [name, str(len(r["seeds_done"])), fmt(r["nll"]), fmt(r["nll_vs_none"]), fmt(r["nll_mix"]),
                  fmt(r["nll_mix_vs_none"])]
+        for c in extra:
+            cells += [fmt(r[c]), fmt(r[f"{c}_vs_none"])]
         if has_digress:
             cells.append(fmt(r["nll_digress"]))
         lf = r["leak_flagged"]
         cells.append(fmt(r["leak_diff"]) + (f" ({lf['flagged']}/{lf['of']})" if lf["of"] else ""))
         cells += [fmt(by_steps.get(s, {}).get("validity"), 1, 100) for s in shown["validity"]]
         cells += [fmt(by_steps.get(s, {}).get("uniqueness"), 1, 100) for s in shown["uniqueness"]]
+        cells += [fmt(by_steps.get(s, {}).get("novelty"), 1, 100) for s in shown["novelty"]]
         lines.append("| " + " | ".join(cells) + " |")
     pics = [f"![NLL per variant](nll_{t['label']}.png)"]
     if any(r["nll_bins"] for r in t["rows"]):

@@ -18,14 +18,20 @@ class FakeModel:
         self.training = False
         return self
 
-    def set_eval_options(self, mixture_draws=None):
-        self.mixture_draws = mixture_draws
+    mixture_proposal = "prior"
+
+    def set_eval_options(self, mixture_draws=None, mixture_proposal=None):
+        if mixture_draws is not None:
+            self.mixture_draws = mixture_draws
+        if mixture_proposal is not None:
+            self.mixture_proposal = mixture_proposal
 
     def nll(self, x, estimator="mc", generator=None):
         assert not torch.is_grad_enabled() and isinstance(generator, torch.Generator)
         if estimator == self.fail_on:
             raise RuntimeError("boom")
-        self.calls.append((estimator, self.mixture_draws, x.batch_size))
+        self.calls.append((estimator, self.mixture_draws, x.batch_size) if self.mixture_proposal == "prior"
+                          else (estimator, self.mixture_draws, self.mixture_proposal, x.batch_size))
 
 
 def graph(B=3, n=4) -> DenseGraph:
@@ -48,3 +54,12 @@ def test_mixture_option_is_restored_after_an_error():
     with pytest.raises(RuntimeError, match="boom"):
         time_nll(model, graph())
     assert model.mixture_draws == 3
+
+
+def test_proposals_are_timed_for_a_rank_breaker_only():
+    model = FakeModel()
+    model.network = type("Net", (), {"breaker_draw": "ranks"})()
+    out = time_nll(model, graph(), mixture_draws=(2,), estimators=("mc",), proposals=("canonical",))
+    assert list(out) == ["mc", "mixture2_mc", "mixture2_canonical_mc"]
+    assert model.calls[-1] == ("mc", 2, "canonical", 3)
+    assert model.mixture_draws == 7 and model.mixture_proposal == "prior"

@@ -142,6 +142,21 @@ def test_model_arguments_complete_partial_groups_from_the_defaults(tmp_path):
         model_arguments({"diffusion": {"T": 10}, "eval": {"num_bins": 11}})
 
 
+def test_proposal_options_need_a_rank_breaker():
+    """model.train.proposal gives the breaker ranks (SymPE only); mixture proposals other than the prior need ranks."""
+    with pytest.raises(ConfigError, match="model.train.proposal=canonical .* model.symbreak=none"):
+        model_arguments({"symbreak": "none", "train": {"proposal": "canonical"}})
+    with pytest.raises(ConfigError, match="model.eval.mixture_proposal=exact needs a rank-based"):
+        model_arguments({"symbreak": "noise", "eval": {"mixture_proposal": "exact"}})
+    with pytest.raises(ConfigError, match="model.eval.mixture_proposal"):
+        model_arguments({"symbreak": "sympe", "eval": {"mixture_proposal": "best"}})
+    with pytest.raises(ConfigError, match="model.train.proposal"):
+        model_arguments({"symbreak": "sympe", "train": {"proposal": "prior"}})
+    args = model_arguments({"symbreak": "sympe", "train": {"proposal": "defensive", "weighting": "likelihood"},
+                            "eval": {"mixture_proposal": "canonical", "mixture_draws": 4}})
+    assert args["objective"]["proposal"] == "defensive" and args["eval"]["mixture_proposal"] == "canonical"
+
+
 def test_upgrade_fills_only_keys_added_after_the_first_release():
     first = {"info": {}, "network": {"n_layers": 2, "symbreak": "sympe"}, "diffusion": {"T": 7},
              "optim": {"lr": 1.0}, "eval": {"digress_compat": True, "num_draws": 3}}

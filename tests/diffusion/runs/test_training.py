@@ -408,7 +408,7 @@ def test_objective_and_eval_options_are_checked():
     with pytest.raises(ValueError, match="num_bins"):
         model.set_eval_options(num_bins=11)
     model.set_eval_options(x0_kernel="reweighted", mixture_draws=4, num_bins=5)
-    assert model.process.kernel_name == "reweighted" and model.nll_convention == "ours_reweighted_mix4"
+    assert model.process.kernel_name == "reweighted" and model.nll_convention == "ours_reweighted_mix4_prior"
     with pytest.raises(ValueError, match="mixture_draws"):
         model.set_eval_options(digress_compat=True)
 

@@ -29,7 +29,8 @@ def test_key_lookup():
     assert bin_means([{"t_min": 1, "t_max": 4, "mean": 2}, {"t_min": 5, "t_max": 8, "mean": 3}]) == ([2.5, 6.5],
                                                                                                      [2.0, 3.0])
     assert key_format({"keys": {"estimator": "mc", "mixture_draws": "4", "leak_convention": "ours_plain",
-                                "leak_estimator": "exact"}}) == {"est": "mc", "K": 4, "leak": "ours_plain_exact"}
+                                "leak_estimator": "exact"}}) == {"est": "mc", "K": 4, "leak": "ours_plain_exact",
+                                                                 "P": "ours_plain_mix4_defensive"}
 
 
 def test_mean_sem():
@@ -71,7 +72,8 @@ def test_aggregator_builds_the_cells_from_run_jsons(fake, tmp_path):
     assert tasks["mol"]["floor"] == pytest.approx(fake.MOL_FLOOR) and tasks["mol"]["entropy"] is None
     assert tasks["mol"]["floor_sem"] == pytest.approx(0.06)
     # the index control goes below the floor and is flagged by the leak test; equivariant variants are not
-    assert rows[("mol", "index")]["below_floor"] == {"nll": True, "nll_mix": True}
+    assert rows[("mol", "index")]["below_floor"] == {"nll": True, "nll_mix": True, "nll_iw": False,
+                                                     "nll_exact": False, "nll_digress": False}
     assert rows[("cycle", "index")]["below_floor"]["nll"]
     assert not any(rows[(t, v)]["below_floor"][c] for t in ("mol", "cycle") for v in ("none", "sympe")
                    for c in ("nll", "nll_mix"))

@@ -49,7 +49,7 @@ def test_defaults_and_smoke(tmp_path):
     preset = load_preset(path)
     assert preset["common"] == {"train": [], "eval": []}
     assert preset["keys"] == {"estimator": "mc", "mixture_draws": 16, "leak_convention": "ours_plain",
-                              "leak_estimator": "exact"}
+                              "leak_estimator": "exact", "proposal_convention": "ours_plain_mix4_defensive"}
     assert task_evals(preset, preset["tasks"][0]) == ["nll", "s"] and task_evals(preset, preset["tasks"][1]) == ["s"]
     smoke = apply_smoke(preset)
     assert smoke["seeds"] == [3] and [t["label"] for t in smoke["tasks"]] == ["b"]
@@ -68,3 +68,19 @@ def test_restrict_keeps_the_chosen_and_names_the_unknown():
         restrict(preset, "cpu", variants=["none", "nope"])
     with pytest.raises(PresetError, match=r"^--seeds \[7\]: not in preset 'cpu' \(it has \[0, 1, 2\]\)$"):
         restrict(preset, "cpu", seeds=[7])
+
+
+def test_breaking_preset_reads_what_it_asks_for():
+    """The breaking preset: the proposal convention and the prior mixture it reads are the ones its nll call computes,
+    the exact call runs only on graphs small enough to enumerate, and the noise variant asks only for the prior."""
+    preset = load_preset(REPO / "configs" / "report" / "breaking.yaml")
+    keys, evals = preset["keys"], preset["evals"]
+    conv = next(o for o in evals["nll"] if o.startswith("nll_conventions="))
+    assert keys["proposal_convention"] in conv and f"ours_plain_mix{keys['mixture_draws']}_prior" in conv
+    assert any("ours_plain_mix_exact" in o for o in evals["exact"])
+    for task in preset["tasks"]:
+        if "exact" in task.get("evals", []):
+            assert any(o in ("dataset.params.n=6", "dataset.params.m=3") for o in task["train"]), task["label"]
+    assert "mix4_defensive" not in " ".join(preset["variants"]["noise"]["eval"])
+    assert preset["variants"]["index"]["control"]
+    assert "model.train.weighting=likelihood" in preset["variants"]["sympe_prop"]["train"]

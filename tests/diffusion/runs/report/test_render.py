@@ -19,7 +19,7 @@ def test_markdown_of_the_fake_grid(fake, tmp_path):
     assert (tmp_path / "report.md").read_text() == md and md.endswith("\n")
     assert md.startswith("# Symmetry-breaking benchmark (fake preset)\n\nCommand: `python scripts/nll_report.py "
                          "--preset fake`\n")
-    assert "| task | H | floor | none | SymPE | index |" in md
+    assert "| task | H | F(T) | floor | none | SymPE | index |" in md
     assert "DiGress's formula" not in md                  # no run reported it
     assert "13.00 ± 0.58" in md                     # cycle / none per-draw: mean 13, s.e. 1/sqrt(3)
     assert "9.911" in md and "36.25 ± 0.06" in md
