@@ -11,6 +11,8 @@ imported with its module on first use, so ``import sympe.datasets`` loads neithe
 """
 from __future__ import annotations
 
+import sys
+
 from sympe.datasets.lazy_exports import lazy_exports
 
 # public name -> the module of this package that defines it
@@ -52,3 +54,35 @@ def __getattr__(name: str):
         globals()[name] = module
         return module
     return _names(name)
+
+
+class _AliasFinder:
+    """Lets ``import sympe.datasets.breaking`` (and ``from sympe.datasets.breaking import ...``) load the module it
+    names in :data:`_MODULES`, on first use; the alias is the same module object."""
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        prefix = __name__ + "."
+        if not fullname.startswith(prefix) or fullname[len(prefix):] not in _MODULES:
+            return None
+        from importlib.machinery import ModuleSpec
+
+        return ModuleSpec(fullname, _AliasFinder, origin=_MODULES[fullname[len(prefix):]])
+
+    @staticmethod
+    def create_module(spec):
+        from importlib import import_module
+
+        module = import_module(spec.origin)
+        spec.loader_state = module.__spec__  # the import system sets __spec__ to the alias's; put it back
+        return module
+
+    @staticmethod
+    def exec_module(module):
+        state = getattr(module.__spec__, "loader_state", None)
+        if state is not None:
+            module.__spec__ = state
+
+
+if not any(isinstance(f, type) and f.__name__ == "_AliasFinder" and f.__module__ == __name__ for f in sys.meta_path):
+    sys.meta_path.append(_AliasFinder)

@@ -2,7 +2,7 @@
 
     python scripts/evaluate.py checkpoint=outputs/qm9/<run>/checkpoints/last.ckpt num_samples=1000 steps=50
     python scripts/evaluate.py samples=digress_qm9.smi dataset=qm9       # or samples=generated.npz dataset=planar
-    python scripts/evaluate.py checkpoint=... nll_conventions=[ours_plain,ours_plain_mix16,digress] \
+    python scripts/evaluate.py checkpoint=... nll_conventions=[ours_plain,ours_plain_mix16_prior,digress] \
         nll_estimator=stratified leak_test_permutations=4 num_samples=0
 
 The metrics are printed as one JSON object on the last line of stdout and written to ``metrics.json``; options and

@@ -81,7 +81,7 @@ import torch
 from torch import Tensor
 
 from sympe.datasets.graph_utils import EDGE_CLASSES
-from sympe.datasets.sources.breaking import (FAMILIES, _check_marks, node_classes, num_nodes, size_range)
+from sympe.datasets.sources.breaking import (FAMILIES, check_marks, node_classes, num_nodes, size_range)
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.likelihood.bound import check_prior_support
 from sympe.diffusion.likelihood.kl import graph_kl as _graph_kl, variable_weights as _weights
@@ -125,7 +125,7 @@ def _check_T(T) -> int:
 
 def _sizes(family: str, size, k) -> tuple[list[int], int]:
     sizes = size_range(family, size)
-    k = _check_marks(sizes, k) if family == "marked_cycle" else 1
+    k = check_marks(sizes, k) if family == "marked_cycle" else 1
     return sizes, k
 
 
@@ -302,7 +302,8 @@ def posterior_marginals(process: DiscreteProcess, support, z_t: DenseGraph, t) -
     if not bool(z_t.node_mask.all()):
         raise ValueError("posterior_marginals: z_t must have all its N nodes real (one size at a time, no padding)")
     B = z_t.batch_size
-    t = process._times(t, B, z_t.X.device)
+    t = torch.as_tensor(t, device=z_t.X.device).long().reshape(-1)
+    t = t.expand(B) if t.numel() == 1 else t
     log_prior = torch.as_tensor(probs, dtype=_F64).log()
     vX, vE = Xs.to(_F64).reshape(S, -1), Es.to(_F64).reshape(S, -1)
     outX, outE = [], []

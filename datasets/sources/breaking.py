@@ -135,7 +135,8 @@ def size_range(family: str, size) -> list[int]:
     return list(range(lo, hi + 1))
 
 
-def _check_marks(sizes: list[int], k: int) -> int:
+def check_marks(sizes: list[int], k: int) -> int:
+    """``k`` (marked nodes of a marked cycle) as an int, or ``ValueError`` unless ``1 <= k <= n-1`` for every size."""
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= int(k) < min(sizes):
         raise ValueError(f"marked_cycle: k (number of marked nodes) must be an int with 1 <= k <= n-1 for every "
                          f"size n in {sizes[0]}..{sizes[-1]}, got k={k!r}")
@@ -215,7 +216,7 @@ def data_entropy(family: str, size, k: int = 1, permute_nodes: bool = True) -> f
     """Exact NLL (entropy) of the data distribution, nats per labelled graph: log |S| + mean_s H(x | s)."""
     sizes = size_range(family, size)
     if family == "marked_cycle":
-        k = _check_marks(sizes, k)
+        k = check_marks(sizes, k)
     return math.log(len(sizes)) + float(np.mean([conditional_entropy(family, s, k, permute_nodes) for s in sizes]))
 
 
@@ -225,7 +226,7 @@ def data_floor(family: str, size, k: int = 1) -> float:
     (The floor of a finite split of graphs: :func:`sympe.datasets.floor.exchangeable.exchangeable_floor`.)"""
     sizes = size_range(family, size)
     if family == "marked_cycle":
-        k = _check_marks(sizes, k)
+        k = check_marks(sizes, k)
     return math.log(len(sizes)) + float(np.mean([conditional_floor(family, s, k) for s in sizes]))
 
 
@@ -305,7 +306,7 @@ class SymmetryBreakingDataset(GraphDataset):
         self.family = family
         self.name = family
         self.sizes = size_range(family, _plain(size))
-        self.k = _check_marks(self.sizes, 1 if k is None else k) if family == "marked_cycle" else None
+        self.k = check_marks(self.sizes, 1 if k is None else k) if family == "marked_cycle" else None
         self.num_graphs = split_counts(num_graphs, self.splits, DEFAULT_NUM_GRAPHS)
         self.seed = int(seed)
         self.permute_nodes = bool(permute_nodes)

@@ -80,7 +80,8 @@ from sympe.diffusion.likelihood import digress_compat as dg
 from sympe.diffusion.bars import progress_bar
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.likelihood.kl import graph_kl as _graph_kl, variable_weights as _weights
-from sympe.diffusion.likelihood.mixture_bound import mixture_diffusion_term, mixture_reconstruction_term
+from sympe.diffusion.likelihood.mixture_bound import (DEFAULT_EXACT_MAX, mixture_diffusion_term,
+                                                     mixture_reconstruction_term)
 from sympe.diffusion.process.discrete_process import DiscreteProcess, ModelFn, predict_x0, uniform_times
 
 ESTIMATORS = ("mc", "stratified", "exact")
@@ -214,7 +215,7 @@ def nll_terms(
     mixture_draws: int = 0,
     num_bins: int | None = None,
     mixture_proposal: str = "prior",
-    mixture_exact_max: int = 5040,
+    mixture_exact_max: int = DEFAULT_EXACT_MAX,
     denoiser=None,
 ) -> dict[str, Tensor]:
     """Per-graph terms of the NLL bound (module docstring), in nats.

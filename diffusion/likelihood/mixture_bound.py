@@ -34,8 +34,8 @@ the KL summed exactly over ``z_s`` per variable, has the same expectation (``E_{
 KL). ``p_ref`` is the draws' kernels averaged with weights ``∝ p(g_k)/r(g_k)`` (``prior``: the plain average;
 ``exact``: ``p(g)``) when the draws do not depend on ``z_s``, and one more draw of the canonical proposal of
 ``x`` without the ``z_s`` anchor otherwise (``canonical``, ``defensive``). When every draw gives the same kernel
-(a network that ignores g̃) ``p_ref`` is that kernel and ``L̂_t`` is exactly the per-draw bound, whatever
-``z_s``; for a sharp breaker the bracket is the log-ratio of two reasonable models of ``z_s``, not of ``q`` and a
+and the weights are constant (a deterministic network; the prior) ``p_ref`` is that kernel and ``L̂_t`` is exactly
+the per-draw bound, whatever ``z_s``; for a sharp breaker the bracket is the log-ratio of two reasonable models of ``z_s``, not of ``q`` and a
 wrong one.
 
 Proposals (``model.eval.mixture_proposal``; :mod:`sympe.symbreak.proposal` for ``canonical``)
@@ -50,8 +50,11 @@ Proposals (``model.eval.mixture_proposal``; :mod:`sympe.symbreak.proposal` for `
   probability) when there are at most ``exact_max`` (``model.eval.mixture_exact_max``, default 5,040) of them per
   graph, else ``ValueError``: ``p̄`` itself, no Jensen gap in g (``z_s`` is still sampled, Rao-Blackwellised).
 
-Deterministic networks (no breaker, or the index control) have one g: every proposal gives the per-draw bound
-exactly. Cost per term: K network calls (``exact``: Π|G_i|! calls per graph), plus one for the reference of
+Deterministic networks (no breaker, the index control, deterministic tie-breaking) have one g: every proposal gives
+the per-draw bound exactly. A rank network that *ignores* its ranks gets its per-draw bound in expectation under
+``prior``, ``defensive`` and ``exact`` (their supports cover every order), but not under ``canonical``: that
+proposal covers only the orders that name the target, so it adds ``log(Π|G_i|! / |supp r|)`` per term for such a
+network. Compare variants with ``defensive`` (or ``exact``); ``canonical`` suits networks trained on its ranks. Cost per term: K network calls (``exact``: Π|G_i|! calls per graph), plus one for the reference of
 ``canonical``/``defensive`` in ``L_t``, plus BLISS canonical labellings on the CPU (a few per graph and draw).
 """
 from __future__ import annotations
@@ -80,11 +83,12 @@ def joint_log_prob(pX: Tensor, pE: Tensor, z: DenseGraph) -> Tensor:
     """``Σ_v log p(z^v)`` over real nodes and real pairs ``i < j`` of a one-hot graph ``z``; (B,) float64.
 
     ``pX`` (B, n, dx) and ``pE`` (B, n, n, de) hold per-variable probabilities (only ``i < j`` is read).
-    A zero probability of an observed class gives ``-inf``.
+    A probability below the dtype's ``tiny`` (zero included) is read as ``tiny``, as :func:`~sympe.diffusion.likelihood.kl.kl_categorical` reads it.
     """
     pairs = z.pair_mask(upper=True)
-    lX = torch.log((z.X.double() * pX.double()).sum(-1))
-    lE = torch.log((z.E.double() * pE.double()).sum(-1))
+    # clamped at the dtype's tiny as kl_categorical clamps p: KL + log p_ref(z_s) stays an identity, never NaN
+    lX = torch.log((z.X * pX).sum(-1).clamp_min(torch.finfo(pX.dtype).tiny).double())
+    lE = torch.log((z.E * pE).sum(-1).clamp_min(torch.finfo(pE.dtype).tiny).double())
     zero = torch.zeros((), dtype=torch.float64, device=z.X.device)
     return torch.where(z.node_mask, lX, zero).sum(1) + torch.where(pairs, lE, zero).sum((1, 2))
 
@@ -173,6 +177,10 @@ def _draws(denoiser, x, z_t, t, process, K, proposal, generator, exact_max, anch
         graph = torch.arange(B, device=device).repeat(K)
         return graph, None, torch.zeros(B * K, dtype=torch.float64, device=device)
     if proposal == "exact":
+        if getattr(denoiser, "rank_distribution", "uniform_ties") != "uniform_ties":
+            raise ValueError("mixture bound: mixture_proposal=exact sums over the tie-consistent orders, the support of "
+                             "uniform tie-breaking; a plackett_luce breaker gives every order mass: use canonical or "
+                             "defensive")
         return exact_draws(denoiser, z_t, t, exact_max)
     return proposal_draws(denoiser, x, z_t, t, process, K, proposal, generator, anchor)
 

@@ -33,14 +33,18 @@ def absorbing_node_class(process: DiscreteProcess) -> int | None:
 
 
 def draw_kind(denoiser) -> str:
+    """``denoiser.breaker_draw`` (``"ranks"``, ``"noise"``, ``"none"``); a plain function counts as ``"noise"``."""
     return getattr(denoiser, "breaker_draw", "noise")
 
 
 def index_graph(z: DenseGraph, idx: Tensor) -> DenseGraph:
+    """The graphs ``idx`` (R,) of a batch, in that order (repeats allowed)."""
     return DenseGraph(z.X[idx], z.E[idx], z.y[idx], z.node_mask[idx])
 
 
 def np_rng(generator: torch.Generator | None) -> np.random.Generator:
+    """A numpy generator seeded from one draw of ``generator`` (the global torch RNG when None): the CPU-side
+    draws of the canonical proposal stay reproducible from the caller's seed."""
     dev = generator.device if generator is not None else "cpu"
     return np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator, device=dev).item()))
 
@@ -62,6 +66,11 @@ def canonical_proposals(x: DenseGraph, z_t: DenseGraph, groups: Tensor, process:
                         anchor: DenseGraph | None) -> list[CanonicalProposal]:
     """One :class:`CanonicalProposal` per graph: target ``x``, noisy ``z_t``, tie groups (B, n), optional anchor ``z_s``."""
     absorbing = absorbing_node_class(process)
+    n = x.node_mask.shape[1]
+    prefix = torch.arange(n, device=x.node_mask.device).unsqueeze(0) < x.node_mask.sum(1, keepdim=True)
+    if not bool((prefix == x.node_mask).all()):
+        raise ValueError("canonical proposal: every graph's real nodes must come first (padding last), as "
+                         "DenseGraph.from_pyg builds batches")
     out = []
     for b in range(x.batch_size):
         nb = int(x.node_mask[b].sum())
@@ -74,7 +83,12 @@ def canonical_proposals(x: DenseGraph, z_t: DenseGraph, groups: Tensor, process:
 
 
 def proposal_draws(denoiser, x, z_t, t, process, K, proposal, generator, anchor):
-    """K draws of ``canonical`` / ``defensive``: rows (graph (K·B,), ranks (K·B, n)) and ``log p(g) - log r(g)``."""
+    """K draws per graph of the ``canonical`` or ``defensive`` proposal (:mod:`sympe.symbreak.proposal`).
+
+    Args: the denoiser (a rank breaker), the target ``x`` and noisy ``z_t`` (B graphs, real nodes first), times
+    ``t`` (B,), the process (its absorbing class defines the residual), K, the proposal, a generator, and the anchor
+    ``z_s`` of a reverse-step term (or None). Returns rows ``(graph (K·B,), ranks (K·B, n), a (K·B,))``, copy-major
+    (row ``k·B + b`` is draw k of graph b), with ``a = log p(g | z_t) - log r(g)`` in float64."""
     B, n = z_t.node_mask.shape
     device = z_t.X.device
     groups = denoiser.tie_groups(z_t, t)
@@ -105,9 +119,13 @@ def proposal_draws(denoiser, x, z_t, t, process, K, proposal, generator, anchor)
     return torch.cat(graph), torch.cat(ranks), torch.cat(log_ratio)
 
 
-def exact_draws(denoiser, z_t, t, exact_max):
-    """Every tie-consistent rank vector of every graph: rows and ``log p(g) + log M_b`` (so that the mean over a
-    graph's ``M_b`` rows of ``exp(a) p`` is ``Σ_g p(g) p``)."""
+def exact_draws(denoiser, z_t: DenseGraph, t: Tensor, exact_max: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Every tie-consistent rank vector of every graph, under uniform tie-breaking.
+
+    Returns rows ``(graph (R,), ranks (R, n), a (R,))`` with ``a = log p(g) + log M_b = 0``: each of graph b's
+    ``M_b = Π|G_i|!`` orders has ``p(g | z_t) = 1/M_b``, so the mean over its rows of ``exp(a) p`` is ``Σ_g p(g) p``.
+    The tie groups are computed once (the enumeration and the probabilities use the same groups). Raises
+    ``ValueError`` (:func:`~sympe.symbreak.proposal.tie_consistent_ranks`) above ``exact_max`` orders per graph."""
     B, n = z_t.node_mask.shape
     device = z_t.X.device
     groups = denoiser.tie_groups(z_t, t)
@@ -119,10 +137,5 @@ def exact_draws(denoiser, z_t, t, exact_max):
         full[:, :nb] = every
         graph.append(torch.full((len(every),), b, device=device, dtype=torch.long))
         ranks.append(torch.as_tensor(full, device=device))
-    graph, ranks = torch.cat(graph), torch.cat(ranks)
-    log_p = torch.cat([denoiser.rank_log_prob(index_graph(z_t, graph[lo: lo + CHUNK]), t[graph[lo: lo + CHUNK]],
-                                              ranks[lo: lo + CHUNK]) for lo in range(0, graph.numel(), CHUNK)])
-    counts = torch.bincount(graph, minlength=B).double()
-    return graph, ranks, log_p + torch.log(counts[graph])
-
-
+    graph = torch.cat(graph)
+    return graph, torch.cat(ranks), torch.zeros(graph.numel(), dtype=torch.float64, device=device)

@@ -74,10 +74,22 @@ class DenoisingNetwork(nn.Module):
     @property
     def breaker_draw(self) -> str:
         """What the symmetry breaker draws: ``"ranks"`` (SymPE: given ranks, tie groups and ``log p(g̃ | z_t)`` are
-        available), ``"noise"`` (i.i.d. channels) or ``"none"`` (a deterministic network: none, index)."""
+        available), ``"noise"`` (i.i.d. channels, or a straight-through SymPE: prior draws only) or ``"none"`` (a
+        deterministic network: none, index, SymPE with deterministic tie-breaking)."""
         if isinstance(self.breaker, SymPE):
+            canon = self.breaker.canonicalizer
+            if canon.tie_mode == "deterministic":  # one order per graph: no mixture, like no breaker
+                return "none"
+            if canon.straight_through:  # its encodings follow the relaxed order, not given ranks
+                return "noise"
             return "ranks"
         return "noise" if isinstance(self.breaker, NoiseInjection) else "none"
+
+    @property
+    def rank_distribution(self) -> str | None:
+        """How the breaker's ranks are drawn given the tie groups: ``"uniform_ties"`` (uniform inside every group),
+        ``"plackett_luce"`` (every order has mass), or None without a rank breaker."""
+        return self.breaker.canonicalizer.tie_mode if self.breaker_draw == "ranks" else None
 
     def _breaker_time(self, z_t: DenseGraph, t_int: torch.Tensor) -> torch.Tensor:
         return (t_int.float() / self.T).view(z_t.batch_size, 1)

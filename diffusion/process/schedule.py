@@ -64,9 +64,13 @@ class NoiseSchedule(nn.Module):
             )
         alpha_bars = torch.cumprod(1.0 - betas, dim=0)
         self.T = betas.numel() - 1
-        self.exact_limit = bool(betas[-1] == 1.0)
         self.register_buffer("betas", betas.float())
         self.register_buffer("alpha_bars", alpha_bars.float())
+
+    @property
+    def exact_limit(self) -> bool:
+        """Whether ``β_T = 1`` (``ᾱ_T = 0``), read from the buffers (a loaded checkpoint's schedule included)."""
+        return bool(self.alpha_bars[-1] == 0)
 
     def reset_parameters(self) -> None:
         """No learnable parameters (the schedule is fixed)."""

@@ -110,7 +110,8 @@ class EvaluateConfig(SamplingOptions):
     nll_estimator: str = opt("mc", Choice(ESTIMATOR_CHOICES))  # mc | stratified | exact | both (mc + exact) | all | none
     # test graphs scored with the stratified and exact estimators (null = all)
     exact_nll_graphs: Optional[int] = opt(100, Int(1, none=True))
-    # list of labels, e.g. [ours_plain, ours_plain_mix16, digress]; null = the model's options
+    # list of labels, e.g. [ours_plain, ours_plain_mix16_prior, ours_plain_mix4_defensive, digress]; null = the model's
+    # options
     nll_conventions: Any = opt(None)
     leak_test_permutations: int = opt(0, Int(0, what="random relabellings per graph in the node-order leak test; 0 = off"))
     leak_test_estimator: str = opt("exact", Choice(("mc", "stratified", "exact")))

@@ -16,6 +16,7 @@ import torch
 
 from sympe.diffusion.nn.features import ExtraFeatures
 from sympe.diffusion.objectives.mixture import OBJECTIVE_PROPOSALS, WEIGHTINGS
+from sympe.diffusion.likelihood.mixture_bound import DEFAULT_EXACT_MAX
 from sympe.diffusion.process.discrete_process import REVERSE_KERNELS
 from sympe.diffusion.process.schedule import make_schedule
 from sympe.diffusion.process.transition import make_transition
@@ -97,7 +98,7 @@ class EvalConfig(Schema):
     # where the mixture bound draws g~: prior (the breaker's draws) | canonical | defensive | exact (every order)
     mixture_proposal: str = opt("prior", Choice(PROPOSALS, "proposal over g~ of the mixture bound"))
     # the most tie-consistent orders per graph that mixture_proposal=exact enumerates (7! = 5040)
-    mixture_exact_max: int = opt(5040, Int(1, what="orders per graph the exact mixture bound may enumerate"))
+    mixture_exact_max: int = opt(DEFAULT_EXACT_MAX, Int(1, what="orders per graph the exact mixture bound may enumerate"))
 
     def check(self) -> None:
         check_mixture_exclusive(self.mixture_draws, self.digress_compat, self.num_draws)
@@ -147,6 +148,11 @@ class ModelConfig(Schema):
             raise ConfigError(f"model.train.proposal={show(self.train.proposal)} gives the symmetry breaker ranks, but "
                               f"model.symbreak={show(self.symbreak)} draws none; use model.symbreak=sympe (or "
                               "sympe_nodes), or model.train.proposal=none")
+        if self.train.proposal != "none" and self.train.weighting == "digress" and (
+                self.train.proposal == "defensive" or self.train.mixture_draws >= 2):
+            raise ConfigError(f"model.train.proposal={show(self.train.proposal)} with model.train.mixture_draws="
+                              f"{self.train.mixture_draws} and model.train.weighting=digress is no likelihood bound "
+                              "(importance weights of a tempered joint); use model.train.weighting=likelihood")
         if self.eval.mixture_proposal != "prior" and self.symbreak == "noise":
             raise ConfigError(f"model.eval.mixture_proposal={show(self.eval.mixture_proposal)} needs a rank-based "
                               "breaker (sympe, sympe_nodes); a noise breaker has only mixture_proposal=prior")

@@ -243,7 +243,7 @@ def _row(variant: str, vdef: dict, recs: list[dict]) -> dict:
            "seeds_done": [r["seed"] for r in recs], "runs": recs}
     for col in (*NLL_COLUMNS, "leak_diff"):
         m, s, n = mean_sem([r[col] for r in recs])
-        if n == 1 and SEM_OF.get(col) in recs[0]:  # one seed: the s.e. over the test graphs
+        if len(recs) == 1 and n == 1 and SEM_OF.get(col) in recs[0]:  # one run: the s.e. over its test graphs
             s = recs[0][SEM_OF[col]] if isinstance(recs[0][SEM_OF[col]], (int, float)) else None
         row[col] = {"mean": m, "sem": s, "n": n}
     flagged = [r["leak_flagged"] for r in recs if r["leak_flagged"] is not None]

@@ -152,6 +152,11 @@ def test_proposal_options_need_a_rank_breaker():
         model_arguments({"symbreak": "sympe", "eval": {"mixture_proposal": "best"}})
     with pytest.raises(ConfigError, match="model.train.proposal"):
         model_arguments({"symbreak": "sympe", "train": {"proposal": "prior"}})
+    with pytest.raises(ConfigError, match="weighting=digress is no likelihood bound"):
+        model_arguments({"symbreak": "sympe", "train": {"proposal": "defensive"}})
+    with pytest.raises(ConfigError, match="weighting=digress is no likelihood bound"):
+        model_arguments({"symbreak": "sympe", "train": {"proposal": "canonical", "mixture_draws": 2}})
+    assert model_arguments({"symbreak": "sympe", "train": {"proposal": "canonical"}})["objective"]["weighting"] == "digress"
     args = model_arguments({"symbreak": "sympe", "train": {"proposal": "defensive", "weighting": "likelihood"},
                             "eval": {"mixture_proposal": "canonical", "mixture_draws": 4}})
     assert args["objective"]["proposal"] == "defensive" and args["eval"]["mixture_proposal"] == "canonical"
