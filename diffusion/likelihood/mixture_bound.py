@@ -140,22 +140,25 @@ class _Rows:
         return torch.cat(lps), avg
 
 
+def _group_max(values: Tensor, graph: Tensor, B: int) -> Tensor:
+    out = torch.full((B,), -math.inf, dtype=values.dtype, device=values.device)
+    out = out.scatter_reduce(0, graph, values, reduce="amax", include_self=True)
+    return torch.where(torch.isfinite(out), out, torch.zeros_like(out))
+
+
 def _group_softmax(a: Tensor, graph: Tensor, B: int) -> Tensor:
-    """``exp(a_k) / Σ_{rows of the same graph} exp(a)`` per row."""
-    out = torch.empty_like(a)
-    for b in range(B):
-        sel = graph == b
-        out[sel] = torch.softmax(a[sel], 0)
-    return out
+    """``exp(a_k) / Σ_{rows of the same graph} exp(a)`` per row (no host synchronisation)."""
+    e = torch.exp(a - _group_max(a, graph, B)[graph])
+    total = torch.zeros(B, dtype=a.dtype, device=a.device).index_add_(0, graph, e)
+    return e / total[graph]
 
 
 def _per_graph_log_mean_exp(values: Tensor, graph: Tensor, B: int) -> Tensor:
-    """``log mean exp`` of the rows of each graph (B,)."""
-    out = torch.full((B,), -math.inf, dtype=torch.float64, device=values.device)
-    for b in range(B):
-        sel = values[graph == b]
-        out[b] = torch.logsumexp(sel, 0) - math.log(sel.numel())
-    return out
+    """``log mean exp`` of the rows of each graph (B,) (no host synchronisation)."""
+    m = _group_max(values, graph, B)
+    total = torch.zeros(B, dtype=values.dtype, device=values.device).index_add_(0, graph, torch.exp(values - m[graph]))
+    counts = torch.bincount(graph, minlength=B).to(values.dtype)
+    return torch.log(total) + m - torch.log(counts)
 
 
 def _per_graph_mean(values: Tensor, graph: Tensor, B: int) -> Tensor:

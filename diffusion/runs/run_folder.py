@@ -190,10 +190,20 @@ def changed_train_settings(cfg: DictConfig, run: RunFolder) -> list[str]:
             if key not in RESUME_KEYS and saved.get(key) != now.get(key)]
 
 
+def _added_model_keys() -> dict:
+    """``model.*`` config keys added after the first release, with the value of :data:`~sympe.diffusion.runs.model.ADDED_KEYS`
+    (the hyperparameter groups ``network``, ``eval``, ``objective`` are ``model``, ``model.eval``, ``model.train``)."""
+    from sympe.diffusion.runs.model import ADDED_KEYS  # imports Lightning: only when a run is continued
+
+    prefix = {"network": "model", "eval": "model.eval", "objective": "model.train"}
+    return {f"{prefix[group]}.{key}": value for (group, key), value in ADDED_KEYS.items()}
+
+
 def compare_with_saved_config(cfg: DictConfig, run: RunFolder) -> list[str]:
     """Keys of :data:`SHARED_SECTIONS` whose value in ``cfg`` differs from the run's ``config.yaml``, as
     ``"key: run <saved> vs now <given>"`` (empty when the run folder has no ``config.yaml``); the keys of
-    :data:`~sympe.diffusion.runs.schema.FREE_ON_RESUME` are not compared."""
+    :data:`~sympe.diffusion.runs.schema.FREE_ON_RESUME` are not compared; a ``model`` key the saved config lacks
+    (added later) counts as the value the code used before it existed."""
     saved_path = run.path / "config.yaml"
     if not saved_path.exists():
         return []
@@ -202,6 +212,9 @@ def compare_with_saved_config(cfg: DictConfig, run: RunFolder) -> list[str]:
     diffs = []
     for section in SHARED_SECTIONS:
         a, b = _flatten(saved.get(section), section), _flatten(now.get(section), section)
+        if section == "model":  # a key added after the run was written: the value the code used before it existed
+            for key, value in _added_model_keys().items():
+                a.setdefault(key, value)
         for key in sorted((set(a) | set(b)) - set(FREE_ON_RESUME)):
             if a.get(key) != b.get(key):
                 diffs.append(f"{key}: run {a.get(key)!r} vs now {b.get(key)!r}")
