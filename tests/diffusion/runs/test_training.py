@@ -87,11 +87,11 @@ def test_train_resume_test_and_sample(tmp_path):
     # inference options of an existing checkpoint switched at evaluation; several conventions; leak test
     out = run_script("evaluate.py", [f"checkpoint={last}", "num_samples=2", "steps=2", "nll_estimator=stratified",
                                      "exact_nll_graphs=3", "model.eval.digress_compat=true", "model.x0_kernel=reweighted",
-                                     "nll_conventions=[digress,ours_reweighted,ours_reweighted_mix2]",
+                                     "nll_conventions=[digress,ours_reweighted,ours_reweighted_mix2_prior]",
                                      "leak_test_permutations=2", "leak_test_graphs=3", "out_dir=eval2"], tmp_path)
     m = json.loads(out.stdout.strip().splitlines()[-1])
     assert m["x0_kernel"] == "reweighted" and set(m["nll_conventions"]) == {"digress", "ours_reweighted",
-                                                                           "ours_reweighted_mix2"}
+                                                                           "ours_reweighted_mix2_prior"}
     for c in m["nll_conventions"]:
         assert np.isfinite(m[f"nll_{c}_stratified"]) and m[f"nll_{c}_stratified_graphs"] == 3
         bins = m[f"nll_{c}_stratified_bins"]
