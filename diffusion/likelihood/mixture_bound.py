@@ -35,8 +35,8 @@ KL). ``p_ref`` is the draws' kernels averaged with weights ``∝ p(g_k)/r(g_k)``
 ``exact``: ``p(g)``) when the draws do not depend on ``z_s``, and one more draw of the canonical proposal of
 ``x`` without the ``z_s`` anchor otherwise (``canonical``, ``defensive``). When every draw gives the same kernel
 and the weights are constant (a deterministic network; the prior) ``p_ref`` is that kernel and ``L̂_t`` is exactly
-the per-draw bound, whatever ``z_s``; for a sharp breaker the bracket is the log-ratio of two reasonable models of ``z_s``, not of ``q`` and a
-wrong one.
+the per-draw bound, whatever ``z_s``; for a sharp breaker the bracket is the log-ratio of two reasonable models
+of ``z_s``, not of ``q`` and a wrong one.
 
 Proposals (``model.eval.mixture_proposal``; :mod:`sympe.symbreak.proposal` for ``canonical``)
 ---------------------------------------------------------------------------------------------
@@ -46,15 +46,18 @@ Proposals (``model.eval.mixture_proposal``; :mod:`sympe.symbreak.proposal` for `
   composed with a uniform automorphism (the probabilistic inverse): the clean graph ``x`` in ``L_0``, every
   completion of ``z_s`` reachable by an automorphism of ``(G, z_t, z_s)`` in ``L_t``. Its density is exact.
 * ``defensive``: ``r = ½ p(g | z_t) + ½ r_canonical`` (bounded weights ``w_k <= 2 p(z_s | g_k)``).
-* ``exact``: every tie-consistent rank vector ``g`` (``p(g | z_t) = 1/Π|G_i|!``, or the Plackett–Luce
-  probability) when there are at most ``exact_max`` (``model.eval.mixture_exact_max``, default 5,040) of them per
-  graph, else ``ValueError``: ``p̄`` itself, no Jensen gap in g (``z_s`` is still sampled, Rao-Blackwellised).
+* ``exact``: every tie-consistent rank vector ``g`` (``p(g | z_t) = 1/Π|G_i|!`` under uniform ties; refused for a
+  Plackett–Luce breaker, which gives every order mass) when there are at most ``exact_max``
+  (``model.eval.mixture_exact_max``, default 5,040) of them per graph, else ``ValueError``: ``p̄`` itself, no
+  Jensen gap in g (``z_s`` is still sampled, with the control variate above).
 
 Deterministic networks (no breaker, the index control, deterministic tie-breaking) have one g: every proposal gives
 the per-draw bound exactly. A rank network that *ignores* its ranks gets its per-draw bound in expectation under
 ``prior``, ``defensive`` and ``exact`` (their supports cover every order), but not under ``canonical``: that
 proposal covers only the orders that name the target, so it adds ``log(Π|G_i|! / |supp r|)`` per term for such a
-network. Compare variants with ``defensive`` (or ``exact``); ``canonical`` suits networks trained on its ranks. Cost per term: K network calls (``exact``: Π|G_i|! calls per graph), plus one for the reference of
+network. Compare variants with ``defensive`` (or ``exact``); ``canonical`` suits networks trained on its ranks.
+
+Cost per term: K network calls (``exact``: Π|G_i|! calls per graph), plus one for the reference of
 ``canonical``/``defensive`` in ``L_t``, plus BLISS canonical labellings on the CPU (a few per graph and draw).
 """
 from __future__ import annotations
@@ -68,8 +71,8 @@ from torch import Tensor
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.likelihood.kl import graph_kl, variable_weights
 from sympe.diffusion.process.categorical import sample_categorical
-from sympe.diffusion.process.discrete_process import DiscreteProcess, predict_x0
 from sympe.diffusion.likelihood.rank_draws import CHUNK, draw_kind, exact_draws, index_graph, proposal_draws
+from sympe.diffusion.process.discrete_process import DiscreteProcess, predict_x0
 from sympe.symbreak.proposal import PROPOSALS
 
 __all__ = ["PROPOSALS", "DEFAULT_EXACT_MAX", "joint_log_prob", "log_mean_exp", "mixture_diffusion_term",
@@ -83,7 +86,8 @@ def joint_log_prob(pX: Tensor, pE: Tensor, z: DenseGraph) -> Tensor:
     """``Σ_v log p(z^v)`` over real nodes and real pairs ``i < j`` of a one-hot graph ``z``; (B,) float64.
 
     ``pX`` (B, n, dx) and ``pE`` (B, n, n, de) hold per-variable probabilities (only ``i < j`` is read).
-    A probability below the dtype's ``tiny`` (zero included) is read as ``tiny``, as :func:`~sympe.diffusion.likelihood.kl.kl_categorical` reads it.
+    A probability below the dtype's ``tiny`` (zero included) is read as ``tiny``, as
+    :func:`~sympe.diffusion.likelihood.kl.kl_categorical` reads it.
     """
     pairs = z.pair_mask(upper=True)
     # clamped at the dtype's tiny as kl_categorical clamps p: KL + log p_ref(z_s) stays an identity, never NaN

@@ -29,8 +29,11 @@ def test_json_keys_with_and_without_nll(tmp_path):
     assert list(out) == ["experiment", "torch", "threads", "T", "n_layers", "runs"]
     assert (out["T"], out["n_layers"], out["threads"]) == (10, 1, 1)
     (row,) = out["runs"]
-    assert list(row) == ROW + ["nll_s_per_graph", "step_s", "breaker_overhead"]
+    assert list(row) == ROW + ["nll_s_per_graph", "nll_s_per_graph_by_breaker", "step_s", "breaker_overhead"]
     assert list(row["nll_s_per_graph"]) == ["mc", "stratified", "exact", "mixture2_mc"]
+    assert row["nll_s_per_graph_by_breaker"]["none"] == row["nll_s_per_graph"]
+    assert list(row["nll_s_per_graph_by_breaker"]["sympe"]) == ["mc", "stratified", "exact", "mixture2_mc",
+                                                                "mixture2_canonical_mc", "mixture2_defensive_mc"]
     assert list(row["step_s"]) == list(row["breaker_overhead"]) == ["none", "sympe"]
     assert row["breaker_overhead"]["none"] == 1.0 and row["sampling_extrapolated_from_steps"] == 1
     assert row["train_graphs_per_s"] == 4 / row["step_s"]["none"] and row["peak_mem_mb"] > 0

@@ -333,3 +333,28 @@ def test_support_and_posterior_errors():
         posterior_marginals(process, support, graphs(X[:1], path), 1)
     with pytest.raises(ValueError, match="support has N=4"):
         posterior_marginals(process, support, graphs(X[:1, :3], E[:1, :3, :3]), 1)
+
+
+@pytest.mark.parametrize("family,size,T", [("star", 5, 1), ("star", 5, 3), ("matching", 3, 2)])
+def test_no_factorised_denoiser_goes_below_F(monkeypatch, family, size, T):
+    """Any deterministic factorised prediction (here the posterior marginals perturbed towards 1/2, and perturbed
+    by a node-index-dependent amount, as an index-reading network could) has an exact expected bound >= F(T): the
+    same exact enumeration with the prediction replaced."""
+    import sympe.datasets.floor.factorised as fz
+
+    proc = fz.family_process(family, size, T, "absorbing")
+    support = fz.family_support(family, size)
+    F = fz._exact_size(proc, support)["bound"]
+    exact_marginals = fz.posterior_marginals
+    N = support[0].shape[1]
+    tilt = torch.linspace(-0.2, 0.2, N * N, dtype=torch.float64).view(N, N)
+    tilt = 0.5 * (tilt + tilt.T)
+    for perturb in (lambda p: 0.8 * p + 0.1, lambda p: (p + tilt * p * (1 - p)).clamp(1e-6, 1 - 1e-6)):
+        def perturbed(process, sup, z, t, perturb=perturb):
+            pX, pE = exact_marginals(process, sup, z, t)
+            e = perturb(pE[..., 1])
+            return pX, torch.stack([1 - e, e], -1)
+
+        monkeypatch.setattr(fz, "posterior_marginals", perturbed)
+        assert fz._exact_size(proc, support)["bound"] > F + 1e-6
+        monkeypatch.setattr(fz, "posterior_marginals", exact_marginals)
