@@ -112,6 +112,8 @@ def main(cfg: DictConfig) -> None:
         if fcd_torch_missing():
             raise ConfigError(f"fcd=true needs the optional package fcd-torch, which is not installed: {FCD_INSTALL}, "
                               "or pass fcd=auto (computed when installed) or fcd=false")
+    if isinstance(cfg.nll_conventions, str):  # nll_conventions=ours_plain (no brackets): one label, not its letters
+        cfg.nll_conventions = [cfg.nll_conventions]
     for label in cfg.nll_conventions or []:
         from sympe.diffusion.likelihood.nll_section import parse_convention
 

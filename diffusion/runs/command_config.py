@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Optional
 from sympe.diffusion.likelihood.nll_section import ESTIMATOR_CHOICES
 from sympe.diffusion.process.discrete_process import REVERSE_KERNELS, TIME_DISTORTIONS
 from sympe.diffusion.runs.model_config import check_mixture_exclusive
-from sympe.diffusion.runs.options import AutoBool, Bool, Choice, ConfigError, Device, Int
+from sympe.diffusion.runs.options import SEED_MAX, AutoBool, Bool, Choice, ConfigError, Device, Int
 from sympe.diffusion.runs.typed_config import Schema, opt
 from sympe.symbreak.proposal import PROPOSALS
 
@@ -32,7 +32,7 @@ class SamplingOptions(Schema):
     time_distortion: str = opt("identity", _time_distortion_rule())
     # molecules: relaxed validity (formal charges inferred) when writing SMILES
     relaxed: bool = opt(False, Bool())
-    seed: int = opt(0, Int())
+    seed: int = opt(0, Int(0, SEED_MAX, what="random seed"))
     device: str = opt("auto", Device())    # auto | cpu | cuda | cuda:N | mps
 
     def check(self) -> None:

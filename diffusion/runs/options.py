@@ -14,12 +14,14 @@ configs of :mod:`sympe.diffusion.runs.schema`, which hold every default once.
 """
 from __future__ import annotations
 
+import math
+
 import functools
 import re
 import sys
 from dataclasses import dataclass
 
-__all__ = ["ConfigError", "user_errors", "show", "fail", "Int", "Float", "Choice", "Bool", "AutoBool", "TimeLimit",
+__all__ = ["ConfigError", "user_errors", "show", "fail", "SEED_MAX", "Int", "Float", "Choice", "Bool", "AutoBool", "TimeLimit",
            "Devices", "Device", "DEVICE_PATTERN"]
 
 
@@ -55,6 +57,10 @@ def show(value) -> str:
 def fail(key: str, value, expected: str) -> ConfigError:
     """The error ``<key>=<value> is not accepted: expected <expected>``."""
     return ConfigError(f"{key}={show(value)} is not accepted: expected {expected}")
+
+
+#: The largest seed every command accepts (numpy's and Lightning's seeding take 0..2^32 - 1).
+SEED_MAX = 2**32 - 1
 
 
 @dataclass
@@ -106,8 +112,8 @@ class Float:
     what: str = ""
 
     def expected(self) -> str:
-        lo = "(" if self.open_min else "["
-        hi = ")" if self.open_max else "]"
+        lo = "(" if self.open_min or self.min is None else "["
+        hi = ")" if self.open_max or self.max is None else "]"  # infinity is never a value
         lo_v = "-inf" if self.min is None else f"{self.min:g}"
         hi_v = "inf" if self.max is None else f"{self.max:g}"
         text = f"a number in {lo}{lo_v}, {hi_v}{hi}" + (" or null" if self.none else "")
@@ -119,6 +125,8 @@ class Float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail(key, value, self.expected())
         v = float(value)
+        if not math.isfinite(v):  # nan passes every comparison, inf every open upper end
+            raise fail(key, value, self.expected())
         if self.min is not None and (v < self.min or (self.open_min and v == self.min)):
             raise fail(key, value, self.expected())
         if self.max is not None and (v > self.max or (self.open_max and v == self.max)):

@@ -30,7 +30,7 @@ from sympe.diffusion.runs.command_config import (EvalOverrides, EvaluateConfig, 
                                                  SamplingOptions)
 from sympe.diffusion.runs.model_config import (FREE_ON_RESUME, NETWORK_KEYS, DiffusionConfig, EvalConfig, HiddenDims,
                                                MLPDims, ModelConfig, ObjectiveConfig, TrainConfig)
-from sympe.diffusion.runs.options import ConfigError, Int
+from sympe.diffusion.runs.options import SEED_MAX, ConfigError, Int
 from sympe.diffusion.runs.typed_config import build, defaults
 
 __all__ = ["CONFIG_DIR", "MLPDims", "HiddenDims", "DiffusionConfig", "EvalConfig", "ObjectiveConfig", "ModelConfig",
@@ -103,7 +103,7 @@ def compose_config(overrides=(), command: str = "train", config_dir: str | Path 
 # ====================================================================================== checks of a composed config
 def check_train_config(cfg: DictConfig) -> TrainConfig:
     """``seed`` and the ``train`` group of a training config; returns the built :class:`TrainConfig`."""
-    Int()("seed", cfg.seed)
+    Int(0, SEED_MAX, what="random seed")("seed", cfg.seed)
     return build(TrainConfig, cfg.train)
 
 

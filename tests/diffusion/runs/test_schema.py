@@ -29,6 +29,11 @@ def make_cfg(tmp_path, *overrides):
     ("train.logger=wandb", "train.logger=wandb is not accepted: expected one of csv, tensorboard, both"),
     ("train.max_time=2h", 'train.max_time=2h is not accepted: expected null or a duration "DD:HH:MM:SS"'),
     ("train.val_check_interval=2.5", "train.val_check_interval=2.5 is not accepted"),
+    ("train.lr=nan", "train.lr=nan is not accepted: expected a number in (0, inf)"),
+    ("train.lr=inf", "train.lr=inf is not accepted"),
+    ("train.weight_decay=-inf", "train.weight_decay=-inf is not accepted"),
+    ("seed=-1", "seed=-1 is not accepted: expected an integer >= 0 <= 4294967295 (random seed)"),
+    ("seed=99999999999999999999", "seed=99999999999999999999 is not accepted"),
 ])
 def test_bad_train_values_name_the_option(tmp_path, override, message):
     with pytest.raises(ConfigError) as err:
@@ -199,3 +204,13 @@ def test_the_modules_a_command_imports_first_do_not_import_lightning():
             "print(sorted(m for m in sys.modules if 'lightning' in m))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_sample_and_evaluate_seeds_are_checked():
+    from sympe.diffusion.runs.schema import check_evaluate_config, check_sample_config
+
+    with pytest.raises(ConfigError, match="seed=-1 is not accepted"):
+        check_sample_config(compose_config(["checkpoint=x.ckpt", "seed=-1"], "sample"))
+    with pytest.raises(ConfigError, match="seed=4294967296 is not accepted"):
+        check_evaluate_config(compose_config(["checkpoint=x.ckpt", "seed=4294967296"], "evaluate"))
+    assert check_sample_config(compose_config(["checkpoint=x.ckpt", "seed=4294967295"], "sample")).seed == 2**32 - 1
