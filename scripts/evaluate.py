@@ -51,14 +51,8 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
         out.update(summary.as_dict())
         print(f"[sympe] test set: {summary}", file=sys.stderr)
     if estimators:  # H and F(T) of a symmetry-breaking family, for this model's chain
-        diff = model.hparams["diffusion"]
-        exact = breaking_bounds(splits, model.T, diff["schedule"], diff["transition"])
-        if exact:
-            out.update(exact)
-            print(f"[sympe] data entropy H {exact['data_entropy']:.3f}; best factorised bound F(T={model.T}) "
-                  f"{exact['factorised_bound']:.3f} ± {exact['factorised_bound_sem']:.3f} nats per graph", file=sys.stderr)
+        out.update(breaking_bounds(splits, **model.hparams["diffusion"], log=lambda s: print(s, file=sys.stderr)))
     return out
-
 
 def evaluate_checkpoint(cfg: DictConfig, result: dict) -> Path:
     """Test NLL and (``num_samples`` > 0) sample quality of ``cfg.checkpoint`` into ``result``; returns the out dir."""
@@ -112,8 +106,6 @@ def main(cfg: DictConfig) -> None:
         if fcd_torch_missing():
             raise ConfigError(f"fcd=true needs the optional package fcd-torch, which is not installed: {FCD_INSTALL}, "
                               "or pass fcd=auto (computed when installed) or fcd=false")
-    if isinstance(cfg.nll_conventions, str):  # nll_conventions=ours_plain (no brackets): one label, not its letters
-        cfg.nll_conventions = [cfg.nll_conventions]
     for label in cfg.nll_conventions or []:
         from sympe.diffusion.likelihood.nll_section import parse_convention
 

@@ -112,14 +112,16 @@ DEFAULT_NUM_GRAPHS: dict[str, int] = {"train": 512, "val": 64, "test": 64}
 MAX_MARK_SUBSETS = 2_000_000
 
 
-def _check_family(family: str) -> None:
+def check_family(family: str) -> str:
+    """``family`` if it is one of :data:`FAMILIES`, else ``ValueError`` naming the choices."""
     if family not in FAMILIES:
         raise ValueError(f"unknown symmetry-breaking family {family!r}; choose one of {list(FAMILIES)}")
+    return family
 
 
 def size_range(family: str, size) -> list[int]:
     """The sizes (m for matchings, n otherwise) of an int or an inclusive [min, max] range, validated."""
-    _check_family(family)
+    check_family(family)
     key = SIZE_PARAM[family]
     if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         lo = hi = int(size)
@@ -155,7 +157,7 @@ def log_double_factorial_odd(m: int) -> float:
 
 def conditional_entropy(family: str, size: int, k: int = 1, permute_nodes: bool = True) -> float:
     """H(x | size) in nats: the log of the number of labelled graphs of that size in the support."""
-    _check_family(family)
+    check_family(family)
     if family == "matching":
         return log_double_factorial_odd(size) if permute_nodes else 0.0
     if family == "star":
@@ -190,7 +192,7 @@ def ring_mark_stabilizers(n: int, k: int) -> np.ndarray:
 
 def aut_size_of(family: str, size: int, marks: np.ndarray | None = None) -> int:
     """|Aut| of one graph of the family (with its node classes); ``marks``: bool (n,) on the fixed ring."""
-    _check_family(family)
+    check_family(family)
     if family == "matching":
         return 2**size * math.factorial(size)
     if family == "star":
@@ -202,7 +204,7 @@ def aut_size_of(family: str, size: int, marks: np.ndarray | None = None) -> int:
 
 def conditional_floor(family: str, size: int, k: int = 1) -> float:
     """log N! - E[log |Aut(x)|] given the size (the exchangeable floor without the -log p(N) term)."""
-    _check_family(family)
+    check_family(family)
     if family == "matching":
         return log_double_factorial_odd(size)
     if family == "star":
@@ -238,7 +240,7 @@ def sample_structure(family: str, size: int, rng: np.random.Generator, k: int = 
     Built in a canonical labelling (matching {2i, 2i+1}; star with hub 0; ring 0-1-...-(n-1) with a
     uniform k-subset marked), then relabelled by a uniform random permutation when ``permute_nodes``.
     """
-    _check_family(family)
+    check_family(family)
     N = num_nodes(family, size)
     marks = None
     if family == "matching":
@@ -295,7 +297,7 @@ class SymmetryBreakingDataset(GraphDataset):
     def __init__(self, root: str, split: str = "train", family: str = "matching", m=None, n=None, k: int | None = None,
                  num_graphs: int | dict | None = None, seed: int = 0, permute_nodes: bool = True,
                  transform=None, force_reload: bool = False):
-        _check_family(family)
+        check_family(family)
         given = {"m": m, "n": n, "k": k}
         allowed = {"matching": {"m"}, "marked_cycle": {"n", "k"}, "star": {"n"}}[family]
         wrong = sorted(key for key, v in given.items() if v is not None and key not in allowed)

@@ -107,7 +107,8 @@ def proposal_draws(denoiser, x, z_t, t, process, K, proposal, generator, anchor)
         else:
             g = can
         log_p = denoiser.rank_log_prob(z_t, t, g)
-        log_can = torch.tensor([p.log_prob(g[b, : len(p.groups)].cpu().numpy()) for b, p in enumerate(props)],
+        g_host = g.cpu().numpy()  # one transfer per draw, not one per graph
+        log_can = torch.tensor([p.log_prob(g_host[b, : len(p.groups)]) for b, p in enumerate(props)],
                                dtype=torch.float64, device=device)
         if proposal == "canonical":
             log_r = log_can

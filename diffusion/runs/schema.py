@@ -119,6 +119,9 @@ def check_sample_config(cfg: DictConfig) -> SampleConfig:
 
 
 def check_evaluate_config(cfg: DictConfig) -> EvaluateConfig:
-    """The options of ``scripts/evaluate.py``, ``model.*`` overrides included."""
+    """The options of ``scripts/evaluate.py``, ``model.*`` overrides included. A bare ``nll_conventions=ours_plain``
+    (no brackets) is made the one-item list it means, in ``cfg`` too (not read letter by letter)."""
+    if isinstance(cfg.get("nll_conventions"), str):
+        cfg.nll_conventions = [cfg.nll_conventions]
     values = OmegaConf.to_container(cfg, resolve=True)
     return build(EvaluateConfig, values, "")

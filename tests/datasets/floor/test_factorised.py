@@ -296,7 +296,7 @@ def test_reexported_from_breaking():
 
 # ---------------------------------------------------------------------------------------------- errors
 @pytest.mark.parametrize("kwargs,match", [
-    ({"family": "cycle"}, "family must be one of"),
+    ({"family": "cycle"}, "unknown symmetry-breaking family 'cycle'"),
     ({"transition": "gaussian"}, "transition must be one of"),
     ({"T": 0}, r"T \(number of noising steps"),
     ({"T": 2.5}, r"T \(number of noising steps"),

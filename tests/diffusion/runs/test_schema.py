@@ -214,3 +214,11 @@ def test_sample_and_evaluate_seeds_are_checked():
     with pytest.raises(ConfigError, match="seed=4294967296 is not accepted"):
         check_evaluate_config(compose_config(["checkpoint=x.ckpt", "seed=4294967296"], "evaluate"))
     assert check_sample_config(compose_config(["checkpoint=x.ckpt", "seed=4294967295"], "sample")).seed == 2**32 - 1
+
+
+def test_a_bare_nll_convention_is_one_label():
+    from sympe.diffusion.runs.schema import check_evaluate_config
+
+    cfg = compose_config(["checkpoint=x.ckpt", "nll_conventions=ours_plain"], "evaluate")
+    check_evaluate_config(cfg)
+    assert list(cfg.nll_conventions) == ["ours_plain"]
