@@ -5,8 +5,10 @@
     python scripts/evaluate.py checkpoint=... nll_conventions=[ours_plain,ours_plain_mix16_prior,digress] \
         nll_estimator=stratified leak_test_permutations=4 num_samples=0
 
-The metrics are printed as one JSON object on the last line of stdout and written to ``metrics.json``; options and
-the checkpoint file are checked before anything loads. Which metrics score a dataset's samples (molecules: FCD with
+The metrics are printed as one JSON object on the last line of stdout and written to ``metrics.json`` of a new folder
+``<run>/eval/<time>-<id>/`` (or ``out_dir``, which must be empty unless ``overwrite=true``), or, for a samples file F,
+to ``<F stem>.metrics.json`` beside it (a timestamped name when taken): earlier results are never replaced. Options,
+the checkpoint file and the output location are checked before anything loads. Which metrics score a dataset's samples (molecules: FCD with
 ``fcd=auto|true|false``; SPECTRE graphs: the shipped benchmark unless ``reference=dataset``), how sample files are read
 (``format=``), the exchangeable floor: sympe.datasets.evaluation, docs/metrics.md. The NLL (nats per graph, mean ±
 s.e.) under each of ``nll_conventions`` (default: the checkpoint's ``model.eval.*`` / ``model.x0_kernel``, which
@@ -25,9 +27,9 @@ from omegaconf import DictConfig, OmegaConf
 from sympe.datasets.config import dataset_config, resolve_path
 from sympe.datasets.evaluation import (breaking_bounds, checkpoint_splits, floor_of_test_split, sample_metrics,
                                       score_sample_file)
-from sympe.diffusion.files import atomic_write_json
 from sympe.diffusion.runs.checkpoint_files import check_checkpoint_file
 from sympe.diffusion.runs.options import ConfigError, user_errors
+from sympe.diffusion.runs.output_paths import check_writable, claim_folder, write_new_json
 from sympe.diffusion.runs.schema import check_evaluate_config, register_configs
 
 register_configs()  # every option and its default: sympe.diffusion.runs.schema.EvaluateConfig
@@ -54,8 +56,8 @@ def nll_report(model, splits: dict, cfg: DictConfig, device: str) -> dict:
         out.update(breaking_bounds(splits, **model.hparams["diffusion"], log=lambda s: print(s, file=sys.stderr)))
     return out
 
-def evaluate_checkpoint(cfg: DictConfig, result: dict) -> Path:
-    """Test NLL and (``num_samples`` > 0) sample quality of ``cfg.checkpoint`` into ``result``; returns the out dir."""
+def evaluate_checkpoint(cfg: DictConfig, result: dict, out_dir: Path) -> None:
+    """Test NLL and (``num_samples`` > 0) sample quality of ``cfg.checkpoint`` into ``result``; samples go to ``out_dir``."""
     import torch
 
     from sympe.datasets.samples.writers import dense_to_class_lists, write_samples
@@ -76,7 +78,6 @@ def evaluate_checkpoint(cfg: DictConfig, result: dict) -> Path:
     data = model.hparams.get("dataset")
     splits = checkpoint_splits(data, resolve_path(cfg.data_root), ckpt)
     check_checkpoint_matches(str(ckpt), splits["train"].info)
-    out_dir = Path(cfg.out_dir) if cfg.out_dir else ckpt.resolve().parent.parent / "eval"
     torch.manual_seed(int(cfg.seed))
     result.update({"checkpoint": str(ckpt), "dataset": data["name"], "dataset_params": data["params"],
                    "x0_kernel": model.x0_kernel, "num_draws": model.num_draws})
@@ -93,7 +94,18 @@ def evaluate_checkpoint(cfg: DictConfig, result: dict) -> Path:
                        "time_distortion": cfg.time_distortion, **sample_metrics(
                            splits, generated=graphs, fill_hydrogens=bool(cfg.fill_hydrogens), reference=cfg.reference,
                            sbm_method=cfg.sbm_method, sbm_workers=int(cfg.sbm_workers), fcd=cfg.fcd, device=device)})
-    return out_dir
+
+
+def output_of(cfg: DictConfig):
+    """``(folder claimed for the outputs or None, metrics file)``, checked writable before anything loads."""
+    if cfg.samples is not None and not cfg.out_dir:
+        sample_file = Path(cfg.samples).resolve()
+        check_writable(sample_file.parent, "out_dir", what="the metrics file")  # the default: beside the samples
+        return None, sample_file.parent / f"{sample_file.stem}.metrics.json"
+    parent = Path(cfg.checkpoint or ".").resolve().parent.parent / "eval"
+    out = claim_folder(cfg.out_dir, parent, "out_dir", bool(cfg.overwrite), what="the evaluation",
+                       need_bytes=1_000_000 + 2_000 * int(cfg.num_samples if cfg.checkpoint else 0))
+    return out, out.path / "metrics.json"
 
 
 @hydra.main(version_base="1.3", config_path="../configs/evaluate", config_name="evaluate")
@@ -106,43 +118,34 @@ def main(cfg: DictConfig) -> None:
         if fcd_torch_missing():
             raise ConfigError(f"fcd=true needs the optional package fcd-torch, which is not installed: {FCD_INSTALL}, "
                               "or pass fcd=auto (computed when installed) or fcd=false")
-    for label in cfg.nll_conventions or []:
-        from sympe.diffusion.likelihood.nll_section import parse_convention
-
-        try:
-            parse_convention(str(label))
-        except ValueError as exc:
-            raise ConfigError(f"nll_conventions: {exc}") from None
     if cfg.checkpoint is not None:
         check_checkpoint_file(cfg.checkpoint, "checkpoint")
-    if (cfg.checkpoint is None) == (cfg.samples is None):
-        raise ConfigError("give exactly one of checkpoint=PATH (evaluate a model) or samples=FILE dataset=NAME "
-                         "(score a sample file)")
-    result: dict = {}
-    if cfg.samples is not None:
-        if cfg.dataset is None:
-            raise ConfigError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
-        from sympe.datasets.samples.readers import FORMATS
+    elif not Path(cfg.samples).is_file():
+        raise ConfigError(f"samples={cfg.samples} is not a file")
+    from sympe.datasets.samples.readers import FORMATS
 
-        if not Path(cfg.samples).is_file():
-            raise ConfigError(f"samples={cfg.samples} is not a file")
-        if cfg.format not in ("auto", *FORMATS):
-            raise ConfigError(f"format={cfg.format} is not accepted: expected one of auto, {', '.join(FORMATS)}")
-        if cfg.header not in ("auto", True, False):
-            raise ConfigError(f"header={cfg.header} is not accepted: expected one of auto, true, false")
-        name, params = dataset_config(REPO / "configs", cfg.dataset,
-                                      OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
-        result.update(score_sample_file(
-            cfg.samples, name, params, resolve_path(cfg.data_root), label=cfg.dataset, format=cfg.format,
-            column=cfg.column, header="auto" if cfg.header == "auto" else bool(cfg.header),
-            atom_decoder=cfg.atom_decoder, device=cfg.device, fill_hydrogens=bool(cfg.fill_hydrogens),
-            reference=cfg.reference, sbm_method=cfg.sbm_method, sbm_workers=int(cfg.sbm_workers), fcd=cfg.fcd))
-        out_dir = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.samples).resolve().parent
-    else:
-        out_dir = evaluate_checkpoint(cfg, result)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.format not in ("auto", *FORMATS):
+        raise ConfigError(f"format={cfg.format} is not accepted: expected one of auto, {', '.join(FORMATS)}")
+    folder, metrics_file = output_of(cfg)
+    result: dict = {}
+    try:
+        if cfg.samples is not None:
+            name, params = dataset_config(REPO / "configs", cfg.dataset,
+                                          OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
+            result.update(score_sample_file(
+                cfg.samples, name, params, resolve_path(cfg.data_root), label=cfg.dataset, format=cfg.format,
+                column=cfg.column, header="auto" if cfg.header == "auto" else bool(cfg.header),
+                atom_decoder=cfg.atom_decoder, device=cfg.device, fill_hydrogens=bool(cfg.fill_hydrogens),
+                reference=cfg.reference, sbm_method=cfg.sbm_method, sbm_workers=int(cfg.sbm_workers), fcd=cfg.fcd))
+        else:
+            evaluate_checkpoint(cfg, result, folder.path)
+    except BaseException:
+        if folder is not None:
+            folder.remove_if_empty()
+        raise
     clean = json.loads(json.dumps(result, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))
-    atomic_write_json(out_dir / "metrics.json", clean)
+    written = write_new_json(metrics_file, clean, overwrite=bool(cfg.overwrite))
+    print(f"[sympe] metrics written to {written}", file=sys.stderr)
     print(json.dumps(clean))
 
 

@@ -14,6 +14,7 @@ on Ctrl-C or SIGTERM; the best on validation NLL), ``csv/metrics.csv``, ``config
 from __future__ import annotations
 
 import os
+import sys
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -33,8 +34,19 @@ def main(cfg: DictConfig) -> None:
     check_train_config(cfg)
     check_model_config(cfg)
     check_dataset_config(cfg)
-    run = None if cfg.train.summary_only else resolve_run(cfg, resolve_path)
+    run = None if cfg.train.summary_only else resolve_run(cfg, resolve_path).claim()  # locked before any loading
+    try:
+        _train(cfg, run)
+    except BaseException:
+        if run is not None and run.discard_if_untrained():
+            print(f"[sympe] nothing was trained; removed the run folder {run.path}", file=sys.stderr)
+        raise
+    finally:
+        if run is not None:
+            run.release()
 
+
+def _train(cfg: DictConfig, run) -> None:
     import pytorch_lightning as pl
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -55,8 +67,9 @@ def main(cfg: DictConfig) -> None:
         r, ev = result["test"], cfg.model.eval
         label = convention_name(bool(ev.digress_compat), str(cfg.model.x0_kernel), int(ev.mixture_draws or 0),
                                 int(ev.num_draws or 1))
-        print(f"test NLL [{label}, mc] ({os.path.basename(r['checkpoint'])}): {r['test/nll']:.2f} ± "
-              f"{r['test/nll_sem']:.2f} nats per graph")
+        sem = r["test/nll_sem"]
+        sem = "± n/a (one test graph)" if sem != sem else f"± {sem:.2f}"
+        print(f"test NLL [{label}, mc] ({os.path.basename(r['checkpoint'])}): {r['test/nll']:.2f} {sem} nats per graph")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ Given a denoiser ``model_fn(z_t, t_int, generator) -> (logits_X, logits_E)`` pre
 So ``steps = K`` costs ``K + 1`` model calls per ``num_draws``. Graph ``b`` has ``n_nodes[b]`` real nodes,
 the first ones (``node_mask[b, :n_nodes[b]]`` True), and the batch is padded to ``max(n_nodes)``. Every
 draw (prior, steps, the denoiser's own symmetry-breaking draws, the final decode) uses ``generator``.
+
+A caller that samples in batches and is interrupted (Ctrl-C) raises :class:`SamplingInterrupted`, a
+``KeyboardInterrupt`` that carries the batches finished before it, so that they can still be written.
 """
 from __future__ import annotations
 
@@ -28,6 +31,20 @@ from sympe.diffusion.process.categorical import sample_categorical
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.process.discrete_process import DiscreteProcess, ModelFn, predict_x0
 from sympe.symbreak.masks import pair_mask
+
+
+class SamplingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during batched sampling. ``batches``: the :class:`~sympe.diffusion.graph.DenseGraph` batches finished
+    before the interrupt (the batch in progress is dropped); ``num_requested``: the graphs asked for."""
+
+    def __init__(self, batches: list, num_requested: int):
+        super().__init__(f"sampling interrupted after {len(batches)} batches")
+        self.batches = batches
+        self.num_requested = int(num_requested)
+
+    @property
+    def num_sampled(self) -> int:
+        return sum(int(b.X.shape[0]) for b in self.batches)
 
 
 def sample_n_nodes(n_nodes_dist: Tensor, B: int, generator: torch.Generator | None = None) -> Tensor:

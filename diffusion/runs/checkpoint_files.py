@@ -6,8 +6,11 @@
   (``fsync``) and renames it onto the final name (atomic on POSIX). An interrupted or truncated write never
   replaces the previous file and leaves no temporary file.
 * :func:`check_checkpoint_file` gives one line naming the option, the file and the likely cause for a
-  checkpoint that is missing, empty, truncated or not a torch archive, reading only the archive's
-  directory (fast for any size).
+  checkpoint that is missing, empty, truncated, not a torch archive, or damaged: every member's CRC-32 is
+  compared with the one the archive stores (``zipfile.ZipFile.testzip``; torch itself does not compare them, so
+  a checkpoint with overwritten bytes would otherwise load). This reads the whole file once (about 0.1 s for the
+  65 MB default QM9 checkpoint).
+* :func:`check_finite_weights` gives one line naming the file and the first tensor holding NaN or inf.
 
 Nothing here imports torch or Lightning, so commands check their checkpoint options at once.
 """
@@ -20,7 +23,7 @@ from pathlib import Path
 from sympe.diffusion.files import atomic_path, temporary_name
 
 __all__ = ["LAST_NAME", "CheckpointError", "MissingCheckpointError", "atomic_save", "check_checkpoint_file",
-           "is_complete_archive"]
+           "check_finite_weights", "is_complete_archive"]
 
 LAST_NAME = "last"  # -> checkpoints/last.ckpt
 
@@ -87,4 +90,27 @@ def check_checkpoint_file(path: str | os.PathLike, option: str = "checkpoint") -
                               " the file is truncated (an interrupted copy or write) or is not a .ckpt file")
     if not is_complete_archive(str(p)):
         raise CheckpointError(f"{option}={path} is a zip archive but not a torch checkpoint (no data.pkl inside)")
+    try:
+        with zipfile.ZipFile(p) as z:
+            bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # e.g. a damaged compressed member header
+        bad = f"? ({exc})"
+    if bad is not None:
+        raise CheckpointError(f"{option}={path} is damaged: its member {bad} fails the archive's CRC check (the bytes "
+                              "changed after the file was written: a bad copy, disk or edit); copy it again or use "
+                              "another checkpoint of the run")
     return str(p)
+
+
+def check_finite_weights(state_dict: dict, path: str | os.PathLike, option: str = "checkpoint") -> None:
+    """Raise :class:`CheckpointError` naming ``option``, ``path`` and the first floating-point tensor of
+    ``state_dict`` (a checkpoint's ``state_dict``: name -> tensor) that holds NaN or inf values."""
+    import torch
+
+    for name, value in state_dict.items():
+        if torch.is_tensor(value) and value.is_floating_point():
+            finite = torch.isfinite(value)
+            if not bool(finite.all()):
+                raise CheckpointError(f"{option}={path}: the weight {name} holds {int((~finite).sum())} non-finite "
+                                      f"values (NaN or inf) of {value.numel()}: the run diverged before this checkpoint "
+                                      "or the file is damaged; use an earlier checkpoint (e.g. the run's best-*.ckpt)")

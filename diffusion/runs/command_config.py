@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
-from sympe.diffusion.likelihood.nll_section import ESTIMATOR_CHOICES
+from sympe.diffusion.likelihood.nll_section import ESTIMATOR_CHOICES, parse_convention
 from sympe.diffusion.process.discrete_process import REVERSE_KERNELS, TIME_DISTORTIONS
 from sympe.diffusion.runs.model_config import check_mixture_exclusive
 from sympe.diffusion.runs.options import SEED_MAX, AutoBool, Bool, Choice, ConfigError, Device, Int
@@ -34,6 +34,8 @@ class SamplingOptions(Schema):
     relaxed: bool = opt(False, Bool())
     seed: int = opt(0, Int(0, SEED_MAX, what="random seed"))
     device: str = opt("auto", Device())    # auto | cpu | cuda | cuda:N | mps
+    # a given out_dir that already holds files is refused unless true (then same-named files are replaced)
+    overwrite: bool = opt(False, Bool())
 
     def check(self) -> None:
         if self.time_distortion != "identity" and self.steps is None:
@@ -52,7 +54,7 @@ class SampleConfig(SamplingOptions):
     # > 0: also save that many snapshots of the first chains as a PNG per snapshot
     chain_snapshots: int = opt(0, Int(0))
     grid: int = opt(16, Int(0, what="samples drawn in samples.png"))
-    out_dir: Optional[str] = opt(None)     # default: <checkpoint folder>/../samples
+    out_dir: Optional[str] = opt(None)     # default: a new folder <checkpoint folder>/../samples/<time>-<id>
 
 
 @dataclass
@@ -95,7 +97,8 @@ class EvaluateConfig(SamplingOptions):
     format: str = opt("auto")  # auto (detected from the content) | smiles | csv | npz_edges | npz_adjacency | digress_txt
     # csv: the SMILES column, by name or 0-based index (default: the header column named like 'smiles')
     column: Any = opt(None)
-    header: Any = opt("auto")  # smiles / csv: auto (a first line naming 'smiles' is a header) | true | false
+    # smiles / csv: auto (a first line naming 'smiles' is a header) | true | false
+    header: Any = opt("auto", AutoBool("a header line in a SMILES / CSV file"))
     # digress_txt molecules: DiGress's element per class (default: DiGress's QM9 / QM9-H / MOSES order)
     atom_decoder: Any = opt(None)
     # planar / sbm / comm20: benchmark (the shipped SPECTRE graphs, DiGress split) | dataset (as configured)
@@ -128,4 +131,14 @@ class EvaluateConfig(SamplingOptions):
     # skipped. The test split's ChemNet pass (~0.5-1 min on CPU) is cached beside the processed split.
     fcd: Any = opt("auto", AutoBool("Fréchet ChemNet Distance of molecules; auto = when fcd-torch is installed"))
     data_root: str = opt("${oc.env:SYMPE_DATA_ROOT,data}")
-    out_dir: Optional[str] = opt(None)     # default: beside the checkpoint (<run>/eval) or the samples file
+    # default: a new folder <run>/eval/<time>-<id> (checkpoint), or <samples stem>.metrics.json beside the samples
+    # file (<stem>.metrics-<time>-<id>.json when that name is taken)
+    out_dir: Optional[str] = opt(None)
+
+    def check(self) -> None:
+        super().check()
+        for label in self.nll_conventions or []:
+            try:
+                parse_convention(str(label))
+            except ValueError as exc:
+                raise ConfigError(f"nll_conventions: {exc}") from None

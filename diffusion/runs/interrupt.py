@@ -8,7 +8,8 @@
   validation, whose start is such a point). There it writes ``last.ckpt`` atomically
   (:func:`~sympe.diffusion.runs.checkpoint_callbacks.atomic_save`), prints the step it stopped at and the exact command
   that resumes the run, and exits with status 128 + signal number (130 for SIGINT, 143 for SIGTERM).
-  A second Ctrl-C while it is stopping raises ``KeyboardInterrupt`` at once;
+  A second Ctrl-C while it is stopping prints one line (the latest checkpoint, the resume command) and raises
+  ``KeyboardInterrupt`` at once;
 * writes ``last.ckpt`` when any other error stops training (Lightning's ``on_exception``), if the
   training advanced since the last write, the weights are finite and training runs in one process, and
   prints the resume command;
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -37,7 +39,7 @@ import torch
 from sympe.diffusion.runs.checkpoint_files import LAST_NAME, atomic_save
 from sympe.diffusion.runs.progress import close_progress_bars
 
-__all__ = ["SaveOnInterrupt", "TrainingInterrupted"]
+__all__ = ["SaveOnInterrupt", "TrainingInterrupted", "sigint_raises"]
 
 
 class TrainingInterrupted(SystemExit):
@@ -47,6 +49,25 @@ class TrainingInterrupted(SystemExit):
         super().__init__(128 + int(signum))
         self.signum = int(signum)
         self.message = message
+
+
+@contextmanager
+def sigint_raises(exc_type: type[BaseException]):
+    """Within the block, SIGINT (Ctrl-C) raises ``exc_type()`` instead of ``KeyboardInterrupt``; Lightning turns a
+    ``KeyboardInterrupt`` into ``sys.exit(1)`` without a word, but lets other exceptions through. Outside the main
+    thread (where signals cannot be set) the block runs unchanged."""
+    def handler(signum, frame):
+        raise exc_type()
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
 
 
 class SaveOnInterrupt(pl.Callback):
@@ -76,8 +97,11 @@ class SaveOnInterrupt(pl.Callback):
     # ------------------------------------------------------------------ signals
     def _handler(self, signum, frame) -> None:
         if self.requested is not None and signum == signal.SIGINT:
-            self._forced = True
-            raise KeyboardInterrupt  # second Ctrl-C: stop now, without writing a checkpoint
+            self._forced = True  # second Ctrl-C: stop now, without writing a checkpoint
+            latest = f"the latest checkpoint is {self.last_path}" if self.last_path.exists() else "no checkpoint was written"
+            print(f"\n[sympe] second Ctrl-C: stopped at once, without writing a checkpoint; {latest}; resume with: "
+                  f"{self.resume_command}", file=sys.stderr, flush=True)
+            raise KeyboardInterrupt
         self.requested = signum
         name = signal.Signals(signum).name
         print(f"\n[sympe] {name} received: stopping after the current step and writing {self.last_path} "

@@ -35,7 +35,7 @@ from sympe.diffusion.objectives.cross_entropy import diffusion_ce_loss
 from sympe.diffusion.objectives.mixture import OBJECTIVE_PROPOSALS, WEIGHTINGS, mixture_nll_loss, proposal_nll_loss
 from sympe.diffusion.nn.denoiser import DenoisingNetwork
 from sympe.diffusion.process.discrete_process import DiscreteProcess
-from sympe.diffusion.process.sampling import sample_graphs, sample_n_nodes
+from sympe.diffusion.process.sampling import SamplingInterrupted, sample_graphs, sample_n_nodes
 from sympe.diffusion.process.schedule import make_schedule, schedule_needs_exact_limit
 from sympe.diffusion.process.transition import make_transition
 
@@ -276,9 +276,10 @@ class DiscreteDiffusion(pl.LightningModule):
     def on_test_epoch_end(self):
         mean = self.test_nll.compute()
         var = (self.test_nll_sq.compute() - mean**2).clamp_min(0)
-        n = self.test_count.compute().clamp_min(1)
+        n = self.test_count.compute()
         self.log("test/nll", mean)
-        self.log("test/nll_sem", torch.sqrt(var / n))
+        # standard error of the mean, std_{unbiased} / sqrt(n) = sqrt(var_pop / (n - 1)); undefined (NaN) for one graph
+        self.log("test/nll_sem", torch.sqrt(var / (n - 1)) if float(n) > 1 else torch.full_like(mean, float("nan")))
         self.test_nll.reset(); self.test_nll_sq.reset(); self.test_count.reset()
 
     # ------------------------------------------------------------------ sampling
@@ -292,7 +293,9 @@ class DiscreteDiffusion(pl.LightningModule):
         distortions, :func:`~sympe.diffusion.process.discrete_process.timestep_schedule`).
 
         ``n_nodes``: None (draw from the train distribution), an int (all graphs that size) or a (num_graphs,)
-        tensor. Graphs are batched by node count so that little padding is computed.
+        tensor. Graphs are batched by node count so that little padding is computed (largest first).
+
+        Ctrl-C raises :class:`~sympe.diffusion.process.sampling.SamplingInterrupted` carrying the finished batches.
         """
         max_n = self.info.max_nodes
         if n_nodes is None:
@@ -315,16 +318,20 @@ class DiscreteDiffusion(pl.LightningModule):
         out, chains = [], []
         was_training = self.training
         self.eval()
-        for start in range(0, num_graphs, batch_size):
-            idx = order[start : start + batch_size]
-            res = sample_graphs(self.model_fn, sizes[idx].to(self.device), self.process, steps=steps,
-                                generator=generator, keep_chain=keep_chain, num_draws=self.num_draws,
-                                time_distortion=time_distortion)
-            if keep_chain:
-                res, chain = res
-                chains.append(chain)
-            out.append(res)
-        self.train(was_training)
+        try:
+            for start in range(0, num_graphs, batch_size):
+                idx = order[start : start + batch_size]
+                res = sample_graphs(self.model_fn, sizes[idx].to(self.device), self.process, steps=steps,
+                                    generator=generator, keep_chain=keep_chain, num_draws=self.num_draws,
+                                    time_distortion=time_distortion)
+                if keep_chain:
+                    res, chain = res
+                    chains.append(chain)
+                out.append(res)
+        except KeyboardInterrupt as exc:
+            raise SamplingInterrupted(out, num_graphs) from exc
+        finally:
+            self.train(was_training)
         return (out, chains) if keep_chain else out
 
     # ------------------------------------------------------------------ checkpoints

@@ -35,11 +35,16 @@ def user_errors(main):
     """Decorate a command's main function: an error of the user's input (an exception whose class sets
     ``user_error = True``: :class:`ConfigError`, :class:`~sympe.diffusion.runs.checkpoint_callbacks.CheckpointError`,
     ``sympe.datasets.config.DatasetConfigError``) ends the command with its one-line message on stderr and
-    exit status 2, without a traceback. Other exceptions propagate unchanged."""
+    exit status 2, without a traceback. Ctrl-C (``KeyboardInterrupt``, with its ``message`` attribute when it has one)
+    ends it with one line and exit status 130. Other exceptions propagate unchanged."""
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
             return main(*args, **kwargs)
+        except KeyboardInterrupt as exc:  # Ctrl-C where the command has no handler of its own: one line, no traceback
+            note = getattr(exc, "message", None) or "interrupted (Ctrl-C); stopped at once"
+            print(f"\n[sympe] {note}", file=sys.stderr, flush=True)
+            raise SystemExit(130) from None
         except Exception as exc:
             if getattr(exc, "user_error", False):
                 print(f"error: {exc}", file=sys.stderr, flush=True)

@@ -5,27 +5,29 @@ A run folder holds everything of one run: ``config.yaml`` (the resolved config),
 and ``test_metrics.json``. :func:`resolve_run` decides the folder from the config:
 
 * ``train.resume=<run folder>``: that folder; training continues from ``<folder>/checkpoints/last.ckpt``
-  (or from ``train.ckpt_path`` when given too);
-* ``train.ckpt_path=<file>``: continue from that checkpoint, in the run folder it lies in
-  (``<run>/checkpoints/<file>``), or in a new folder when the file is elsewhere;
+  (or from ``train.ckpt_path`` when given too); ``paths.out_dir`` must then be unset or that folder;
+* ``train.ckpt_path=<file>``: continue from that checkpoint, in ``paths.out_dir`` when given (which must not
+  hold another run), else in the run folder the file lies in (``<run>/checkpoints/<file>``), else in a new
+  folder under ``paths.runs_root``;
 * ``paths.out_dir=<folder>`` (or the older ``hydra.run.dir=<folder>``): that folder for a new run; it must
   not hold a run already (resume that one with ``train.resume``);
-* otherwise a new folder ``<paths.runs_root>/<dataset>/<YYYY-mm-dd_HH-MM-SS>-<6 hex digits>``: the random
-  suffix keeps runs started in the same second apart, and the folder is created with ``exist_ok=False``.
+* otherwise a new folder ``<paths.runs_root>/<dataset>/<YYYY-mm-dd_HH-MM-SS>-<6 hex digits>``.
 
-The folder is created only when training starts (:meth:`RunFolder.create`), so a command that only prints
-a summary or fails before training leaves nothing behind (:meth:`RunFolder.discard_if_untrained`).
+Every chosen location is checked writable at once (:func:`~sympe.diffusion.runs.output_paths.check_writable`),
+before the dataset loads. :meth:`RunFolder.claim` then takes the folder atomically: it is created with
+``mkdir`` and locked with :class:`~sympe.diffusion.runs.output_paths.FolderLock` (``.sympe.lock``, the process id),
+so that a second run started on the same folder, at the same moment or later while the first runs, is refused
+with one line. A command that fails before the first checkpoint removes the folder it created
+(:meth:`RunFolder.discard_if_untrained`); the lock is removed when the command ends.
 Under several processes (DDP) the launching process exports the folder in ``SYMPE_RUN_DIR`` so that
-the processes Lightning starts write into the same one.
+the processes Lightning starts write into the same one (they do not take the lock).
 """
 from __future__ import annotations
 
 import os
-import secrets
 import shlex
 import shutil
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 from sympe.diffusion.files import atomic_write_text
 from sympe.diffusion.runs.checkpoint_files import LAST_NAME, check_checkpoint_file
 from sympe.diffusion.runs.options import ConfigError
+from sympe.diffusion.runs.output_paths import FolderLock, check_writable, timestamp_name
 from sympe.diffusion.runs.schema import FREE_ON_RESUME
 
 __all__ = ["RunFolder", "resolve_run", "resume_command", "compare_with_saved_config", "changed_train_settings",
@@ -51,12 +54,17 @@ SHARED_SECTIONS = ("model", "dataset", "seed")
 
 @dataclass
 class RunFolder:
-    """A run folder (module docstring). ``ckpt_path``: the checkpoint training continues from, or None."""
+    """A run folder (module docstring). ``ckpt_path``: the checkpoint training continues from, or None;
+    ``option``: the option that chose the folder (named in errors); ``claims``: whether this process locks it
+    (not the processes Lightning starts for DDP)."""
 
     path: Path
     ckpt_path: str | None = None
     fresh: bool = True  # a new run (not a continuation)
     created_here: bool = False
+    option: str = "paths.runs_root"
+    claims: bool = True
+    lock: FolderLock | None = None
 
     @property
     def checkpoints(self) -> Path:
@@ -66,17 +74,44 @@ class RunFolder:
     def last(self) -> Path:
         return self.checkpoints / f"{LAST_NAME}.ckpt"
 
-    def create(self) -> None:
-        """Create the folder (a new automatic folder must not exist yet)."""
-        if self.path.exists():
-            return
+    def holds_run(self) -> bool:
+        """True when the folder holds a checkpoint (a run that was trained)."""
+        return self.checkpoints.is_dir() and any(self.checkpoints.glob("*.ckpt"))
+
+    def claim(self) -> "RunFolder":
+        """Create the folder (if needed) and lock it (module docstring); idempotent. Raises
+        :class:`~sympe.diffusion.runs.output_paths.OutputError` when another running process holds it, and
+        :class:`ConfigError` when a new run's folder turns out to hold a run (started between the check and now)."""
+        if self.lock is not None and self.lock.held:
+            return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.mkdir(exist_ok=False)
-        self.created_here = True
+        try:
+            self.path.mkdir()
+            self.created_here = True
+        except FileExistsError:
+            pass
+        if not self.claims:
+            return self
+        self.lock = FolderLock(self.path, self.option).acquire()
+        if self.ckpt_path is None and self.fresh and not self.created_here and self.holds_run():
+            self.release()
+            raise ConfigError(f"{self.option}={self.path} already holds a run; continue it with "
+                              f"train.resume={self.path} or choose another folder")
+        return self
+
+    def create(self) -> None:
+        """Create and lock the folder (:meth:`claim`)."""
+        self.claim()
+
+    def release(self) -> None:
+        """Remove this process's lock (the run has ended)."""
+        if self.lock is not None:
+            self.lock.release()
 
     def discard_if_untrained(self) -> bool:
         """Remove a folder this process created if no checkpoint was written into it; True if removed."""
-        if self.created_here and self.path.exists() and not any(self.checkpoints.glob("*.ckpt")):
+        if self.created_here and self.path.exists() and not self.holds_run():
+            self.release()
             shutil.rmtree(self.path, ignore_errors=True)
             return True
         return False
@@ -100,20 +135,36 @@ def _hydra_run_dir() -> str | None:
 
 
 def _new_folder(root: Path, dataset: str) -> Path:
-    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     for _ in range(100):
-        path = root / dataset / f"{stamp}-{secrets.token_hex(3)}"
+        path = root / dataset / timestamp_name()
         if not path.exists():
             return path
     raise RuntimeError(f"could not find a free run folder name under {root / dataset}")
 
 
+def _explicit_folder(cfg: DictConfig) -> tuple[str, str] | None:
+    """``(option, value)`` of the folder the command names for its run (``paths.out_dir`` or ``hydra.run.dir``)."""
+    if cfg.paths.out_dir is not None:
+        return "paths.out_dir", str(cfg.paths.out_dir)
+    run_dir = _hydra_run_dir()
+    return ("hydra.run.dir", run_dir) if run_dir is not None else None
+
+
 def resolve_run(cfg: DictConfig, resolve_path=lambda p: str(Path(p).absolute())) -> RunFolder:
-    """The :class:`RunFolder` of ``cfg`` (module docstring). Checks the paths it is given and raises
-    :class:`ConfigError` / ``FileNotFoundError`` naming the option before anything is loaded."""
+    """The :class:`RunFolder` of ``cfg`` (module docstring). Checks the paths it is given and that the run's location
+    is writable, and raises :class:`ConfigError` / ``FileNotFoundError`` /
+    :class:`~sympe.diffusion.runs.output_paths.OutputError` naming the option before anything is loaded."""
+    run = _resolve(cfg, resolve_path)
+    if run.claims:
+        check_writable(run.path, run.option, what="the run")
+    return run
+
+
+def _resolve(cfg: DictConfig, resolve_path) -> RunFolder:
     t = cfg.train
     env = os.environ.get(RUN_DIR_ENV)
     ckpt = t.ckpt_path
+    explicit = _explicit_folder(cfg)
     if ckpt is not None:
         ckpt = check_checkpoint_file(resolve_path(str(ckpt)), "train.ckpt_path")
     if t.resume is not None:
@@ -121,30 +172,34 @@ def resolve_run(cfg: DictConfig, resolve_path=lambda p: str(Path(p).absolute()))
         if not folder.is_dir():
             raise ConfigError(f"train.resume={t.resume} is not a folder; give the run folder printed by the run "
                               f"(e.g. outputs/<dataset>/<time>-<id>)")
+        if explicit is not None and Path(resolve_path(explicit[1])) != folder:
+            raise ConfigError(f"train.resume={t.resume} continues the run in its own folder, but {explicit[0]}="
+                              f"{explicit[1]} names another; drop {explicit[0]}, or continue in a new folder with "
+                              f"train.ckpt_path={folder / 'checkpoints' / (LAST_NAME + '.ckpt')} {explicit[0]}={explicit[1]}")
         if ckpt is None:
             last = folder / "checkpoints" / f"{LAST_NAME}.ckpt"
             if not last.exists():
                 raise ConfigError(f"train.resume={t.resume} holds no checkpoints/{LAST_NAME}.ckpt: the run stopped "
                                   "before its first checkpoint; start it again without train.resume")
             ckpt = check_checkpoint_file(str(last), "train.resume")
-        return RunFolder(folder, ckpt_path=ckpt, fresh=False)
+        return RunFolder(folder, ckpt_path=ckpt, fresh=False, option="train.resume", claims=not env)
+    if env:  # a process started by Lightning for multi-process training: the launcher chose and locked the folder
+        return RunFolder(Path(env), ckpt_path=ckpt, fresh=ckpt is None, claims=False)
+    if explicit is not None:
+        option, value = explicit
+        folder = Path(resolve_path(value))
+        run = RunFolder(folder, ckpt_path=ckpt, fresh=ckpt is None, option=option)
+        own_run = ckpt is not None and Path(ckpt).parent.parent == folder
+        if run.holds_run() and not own_run:
+            raise ConfigError(f"{option}={value} already holds a run; continue it with train.resume={value} "
+                              "or choose another folder")
+        return run
     if ckpt is not None:
         p = Path(ckpt)
         if p.parent.name == "checkpoints" and (p.parent.parent / "config.yaml").exists():
-            return RunFolder(p.parent.parent, ckpt_path=ckpt, fresh=False)
-        if env:
-            return RunFolder(Path(env), ckpt_path=ckpt, fresh=False)
+            return RunFolder(p.parent.parent, ckpt_path=ckpt, fresh=False, option="train.ckpt_path")
         return RunFolder(_new_folder(Path(resolve_path(cfg.paths.runs_root)), cfg.dataset.name), ckpt_path=ckpt,
                          fresh=False)
-    if env:  # a process started by Lightning for multi-process training: the launcher chose the folder
-        return RunFolder(Path(env))
-    explicit = cfg.paths.out_dir if cfg.paths.out_dir is not None else _hydra_run_dir()
-    if explicit is not None:
-        folder = Path(resolve_path(str(explicit)))
-        if (folder / "checkpoints").is_dir() and any((folder / "checkpoints").glob("*.ckpt")):
-            raise ConfigError(f"paths.out_dir={explicit} already holds a run; continue it with train.resume={explicit} "
-                              "or choose another folder")
-        return RunFolder(folder)
     return RunFolder(_new_folder(Path(resolve_path(cfg.paths.runs_root)), cfg.dataset.name))
 
 

@@ -31,7 +31,7 @@ from sympe.diffusion.runs.command_config import (EvalOverrides, EvaluateConfig, 
 from sympe.diffusion.runs.model_config import (FREE_ON_RESUME, NETWORK_KEYS, DiffusionConfig, EvalConfig, HiddenDims,
                                                MLPDims, ModelConfig, ObjectiveConfig, TrainConfig)
 from sympe.diffusion.runs.options import SEED_MAX, ConfigError, Int
-from sympe.diffusion.runs.typed_config import build, defaults
+from sympe.diffusion.runs.typed_config import build, check_known_keys, defaults
 
 __all__ = ["CONFIG_DIR", "MLPDims", "HiddenDims", "DiffusionConfig", "EvalConfig", "ObjectiveConfig", "ModelConfig",
            "TrainConfig", "SamplingOptions", "SampleConfig", "EvalOverrides", "InferenceOverrides", "EvaluateConfig",
@@ -101,8 +101,17 @@ def compose_config(overrides=(), command: str = "train", config_dir: str | Path 
 
 
 # ====================================================================================== checks of a composed config
+#: the top-level keys of a training config (configs/config.yaml) and of its ``paths`` group
+TRAIN_TOP_KEYS = ("seed", "dataset", "model", "train", "paths")
+PATHS_KEYS = ("data_root", "runs_root", "out_dir")
+
+
 def check_train_config(cfg: DictConfig) -> TrainConfig:
-    """``seed`` and the ``train`` group of a training config; returns the built :class:`TrainConfig`."""
+    """``seed``, the ``train`` group and the top-level and ``paths`` keys (a key added with ``+`` that the config
+    does not know is refused, naming the closest known key) of a training config; returns the built
+    :class:`TrainConfig`."""
+    check_known_keys([k for k in cfg.keys() if k != "hydra"], TRAIN_TOP_KEYS)
+    check_known_keys(list(cfg.paths.keys()), PATHS_KEYS, "paths.")
     Int(0, SEED_MAX, what="random seed")("seed", cfg.seed)
     return build(TrainConfig, cfg.train)
 
@@ -119,9 +128,16 @@ def check_sample_config(cfg: DictConfig) -> SampleConfig:
 
 
 def check_evaluate_config(cfg: DictConfig) -> EvaluateConfig:
-    """The options of ``scripts/evaluate.py``, ``model.*`` overrides included. A bare ``nll_conventions=ours_plain``
+    """The options of ``scripts/evaluate.py``, ``model.*`` overrides included, and exactly one of ``checkpoint`` /
+    ``samples`` (with ``dataset``). A bare ``nll_conventions=ours_plain``
     (no brackets) is made the one-item list it means, in ``cfg`` too (not read letter by letter)."""
     if isinstance(cfg.get("nll_conventions"), str):
         cfg.nll_conventions = [cfg.nll_conventions]
     values = OmegaConf.to_container(cfg, resolve=True)
-    return build(EvaluateConfig, values, "")
+    built = build(EvaluateConfig, values, "")
+    if (built.checkpoint is None) == (built.samples is None):
+        raise ConfigError("give exactly one of checkpoint=PATH (evaluate a model) or samples=FILE dataset=NAME "
+                          "(score a sample file)")
+    if built.samples is not None and built.dataset is None:
+        raise ConfigError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
+    return built

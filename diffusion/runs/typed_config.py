@@ -10,6 +10,7 @@ themselves are in :mod:`~sympe.diffusion.runs.model_config` and :mod:`~sympe.dif
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import typing
 from dataclasses import field
 from typing import ClassVar
@@ -18,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sympe.diffusion.runs.options import ConfigError, fail
 
-__all__ = ["opt", "Schema", "nested_types", "build", "defaults"]
+__all__ = ["opt", "Schema", "nested_types", "check_known_keys", "build", "defaults"]
 
 
 def opt(default=None, rule=None, *, factory=None, free_on_resume: bool = False):
@@ -54,6 +55,17 @@ def nested_types(cls) -> dict[str, type]:
             if isinstance(hints[f.name], type) and issubclass(hints[f.name], Schema)}
 
 
+def check_known_keys(values, names, prefix: str = "") -> None:
+    """Raise :class:`ConfigError` for the first key of ``values`` not in ``names``, naming the closest known key
+    (``train.max_step`` -> ``did you mean train.max_steps?``; e.g. a key added with Hydra's ``+``) and all of them."""
+    unknown = [k for k in values if k not in names]
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), list(names), n=1, cutoff=0.6)
+        hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+        raise ConfigError(f"{prefix}{unknown[0]} is not an option of {prefix.rstrip('.') or 'this command'}{hint}; "
+                          f"known: {', '.join(names)}")
+
+
 def build(cls, values, prefix: str | None = None):
     """The dataclass ``cls`` from a mapping (a composed group, ``DictConfig`` or dict): nested groups are built
     recursively, a key the group does not have raises :class:`ConfigError` naming it and the known keys, and
@@ -66,10 +78,7 @@ def build(cls, values, prefix: str | None = None):
         names = ", ".join(f"{f.name}: ..." for f in dataclasses.fields(cls))
         raise fail(prefix.rstrip("."), values, "a mapping {" + names + "}")
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in values if k not in names]
-    if unknown:
-        raise ConfigError(f"{prefix}{unknown[0]} is not an option of {prefix.rstrip('.') or 'this command'}; "
-                          f"known: {', '.join(names)}")
+    check_known_keys(values, names, prefix)
     if cls.COMPLETE:
         missing = [k for k in names if k not in values]
         if missing:

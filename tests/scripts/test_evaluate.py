@@ -40,7 +40,8 @@ def test_real_planar_test_graphs_score_as_the_ceiling(tmp_path):
     proc = evaluate(["samples=real_test.npz", "dataset=planar",
                      f"dataset_params={{source: npz, path: {PLANAR}}}"], tmp_path, root)
     m = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert m == json.loads((tmp_path / "metrics.json").read_text())
+    assert m == json.loads((tmp_path / "real_test.metrics.json").read_text())  # beside the file, named after it
+    assert not (tmp_path / "metrics.json").exists()
     assert m["num_samples"] == 40 and m["samples_format"] == "npz_edges" and m["warnings"] == []
     assert m["reference"].startswith("SPECTRE planar benchmark graphs") and m["reference_test_graphs"] == 40
     for key in ("degree", "clustering", "orbit", "spectre"):

@@ -152,7 +152,8 @@ def test_train_ctrl_c_resume_sample_evaluate_on_a_terminal(tmp_path, env):
     assert summary["num_samples"] == 6 and Path(summary["file"]).is_file()
     evaluate = run_on_terminal("evaluate.py", [f"checkpoint={ckpt}", "num_samples=4", "steps=4", "sample_batch_size=4"],
                                tmp_path, env)
-    metrics = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    (written,) = (run_dir / "eval").glob("*/metrics.json")  # a new folder <run>/eval/<time>-<id>/ per call
+    metrics = json.loads(written.read_text())
     assert metrics["num_samples"] == 4 and math.isfinite(metrics["nll_ours_plain_mc"])
     assert "sampling 4 graphs" in evaluate.screen()
 

@@ -60,7 +60,8 @@ def commands(preset: dict, task: dict, variant: str, seed: int, run_dir: Path,
     for name in task_evals(preset, task):
         evals[name] = [*command_for("evaluate"), f"checkpoint={ckpt}", *preset["common"]["eval"],
                        *preset["evals"][name], *task.get("eval", []), *v.get("eval", []), *last.get("eval", []),
-                       f"seed={seed}", f"out_dir={eval_dir(run_dir, name)}"]
+                       f"seed={seed}", f"out_dir={eval_dir(run_dir, name)}", "overwrite=true"]  # the runner's own folder:
+        # it reruns only an evaluation that wrote no metrics.json (an interrupted one may have left samples)
     return train, evals
 
 

@@ -222,3 +222,34 @@ def test_a_bare_nll_convention_is_one_label():
     cfg = compose_config(["checkpoint=x.ckpt", "nll_conventions=ours_plain"], "evaluate")
     check_evaluate_config(cfg)
     assert list(cfg.nll_conventions) == ["ours_plain"]
+
+
+@pytest.mark.parametrize("command,override,message", [
+    ("train", "+train.max_step=5", r"train.max_step is not an option of train \(did you mean train.max_steps\?\)"),
+    ("train", "+paths.outdir=x", r"paths.outdir is not an option of paths \(did you mean paths.out_dir\?\)"),
+    ("train", "+sed=1", r"sed is not an option of this command \(did you mean seed\?\)"),
+    ("train", "+model.n_layer=2", r"model.n_layer is not an option of model \(did you mean model.n_layers\?\)"),
+    ("sample", "+num_sample=5", r"num_sample is not an option of this command \(did you mean num_samples\?\)"),
+    ("evaluate", "+overwrit=true", r"overwrit is not an option of this command \(did you mean overwrite\?\)"),
+])
+def test_keys_added_with_plus_that_the_config_does_not_know_are_refused(command, override, message):
+    """Hydra's own message for an unknown key suggests ``+key=value``, which then adds it silently; the checks refuse
+    it, naming the closest known key."""
+    from sympe.diffusion.runs.schema import check_evaluate_config, check_sample_config
+
+    check = {"train": lambda c: (check_train_config(c), check_model_config(c)), "sample": check_sample_config,
+             "evaluate": check_evaluate_config}[command]
+    extra = [] if command == "train" else ["checkpoint=x.ckpt"]
+    with pytest.raises(ConfigError, match=message):
+        check(compose_config([*extra, override], command))
+
+
+def test_evaluate_needs_exactly_one_input():
+    from sympe.diffusion.runs.schema import check_evaluate_config
+
+    with pytest.raises(ConfigError, match="give exactly one of checkpoint=PATH"):
+        check_evaluate_config(compose_config([], "evaluate"))
+    with pytest.raises(ConfigError, match="samples=FILE needs dataset=NAME"):
+        check_evaluate_config(compose_config(["samples=f.smi"], "evaluate"))
+    with pytest.raises(ConfigError, match="header=maybe is not accepted"):
+        check_evaluate_config(compose_config(["samples=f.smi", "dataset=qm9", "header=maybe"], "evaluate"))

@@ -37,7 +37,7 @@ def test_commands_put_smoke_overrides_last(tmp_path):
     assert set(evals) == set(task["evals"])
     for name, cmd in evals.items():
         assert cmd[:3] == command_for("evaluate") and cmd[3] == f"checkpoint={tmp_path / 'checkpoints' / 'last.ckpt'}"
-        assert f"out_dir={tmp_path / f'eval_{name}'}" in cmd and cmd[-2] == "seed=0"
+        assert cmd[-3:] == ["seed=0", f"out_dir={tmp_path / f'eval_{name}'}", "overwrite=true"]  # the runner's folder
         assert cmd.index("num_samples=8") > cmd.index("num_samples=64")
     train, _ = commands(preset, task, "sympe", 0, tmp_path, resume=True)
     assert train[-1] == f"train.resume={tmp_path}"
