@@ -117,7 +117,8 @@ def score_sample_file(path: str | os.PathLike, name: str, params: dict, root: st
     MOSES is scored by its own suite from its CSVs (:func:`evaluate_moses_samples`; SMILES only, never processed
     graphs); every other dataset by :func:`sample_metrics` against its splits (``metric_options``: its
     ``fill_hydrogens``, ``reference``, ``sbm_method``, ``sbm_workers``, ``fcd``). Returns ``{"samples", "dataset"
-    (``label``, default ``name``), "num_samples", "samples_format", "samples_notes", **metrics}``. Raises
+    (``label``, default ``name``), "num_samples", "samples_format", "samples_notes", **metrics}``; its ``warnings``
+    list starts with the reader's (a guessed header, samples that do not parse, with their line numbers). Raises
     :class:`~sympe.datasets.samples.errors.SampleFileError` for graphs given for MOSES. ``device``: where ChemNet
     (and MOSES's similarities) run, ``"auto"`` for a GPU when one is visible.
     """
@@ -135,6 +136,7 @@ def score_sample_file(path: str | os.PathLike, name: str, params: dict, root: st
         out.update(evaluate_moses_samples(lines, params, root, device=device))
     else:
         out.update(sample_metrics(splits, generated=graphs, smiles_lines=lines, device=device, **metric_options))
+    out["warnings"] = list(samples.warnings) + list(out.get("warnings", []))  # the file's first, then the metrics'
     return out
 
 

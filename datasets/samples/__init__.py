@@ -12,8 +12,9 @@ _EXPORTS: dict[str, str] = {
     "FORMATS": "readers", "Samples": "readers", "detect_format": "readers", "digress_atom_decoder": "readers",
     "read_samples": "readers",
     # smiles_files
-    "open_csv_table": "smiles_files", "read_csv_column": "smiles_files", "read_csv_smiles": "smiles_files",
-    "read_smiles_lines": "smiles_files",
+    "SmilesSamples": "smiles_files", "open_csv_table": "smiles_files", "parse_flags": "smiles_files",
+    "read_csv_column": "smiles_files", "read_csv_samples": "smiles_files", "read_csv_smiles": "smiles_files",
+    "read_smiles_lines": "smiles_files", "read_smiles_samples": "smiles_files",
     # errors
     "SampleFileError": "errors", "SampleFileMissing": "errors",
     # writers

@@ -9,7 +9,8 @@ Formats
     sympe's own graph file (:func:`sympe.datasets.samples.writers.save_graphs_npz`, the layout of the shipped
     SPECTRE graphs): ``num_nodes`` (G,) int, ``edges`` (M, 2) int with u < v per graph, ``edge_ptr`` (G + 1,)
     int (graph g owns ``edges[edge_ptr[g]:edge_ptr[g + 1]]``); optional ``edge_classes`` (M,) int (default
-    1 = edge) and ``node_classes`` (sum of num_nodes,) int (default 0).
+    1 = edge) and ``node_classes`` (sum of num_nodes,) int (default 0). For a molecular dataset ``node_classes``
+    is required (the file is refused without it) and a missing ``edge_classes`` is a warning.
 ``npz_adjacency``
     DiGress's graph file (``np.savez(file, *adjacency_matrices)``, written by its SPECTRE sampling metrics):
     arrays ``arr_0``, ``arr_1``, ... each an (n, n) 0/1 (bool, int or float) symmetric matrix with zero
@@ -22,11 +23,16 @@ Formats
     1 single, 2 double, 3 triple, 4 aromatic (sympe's :data:`~sympe.datasets.molecules.BOND_CLASSES`).
 ``csv``
     A comma-separated table with a SMILES column: ``column=`` (name or 0-based index), or else the column of
-    a header row whose name contains ``smiles`` (case-insensitive), e.g. sympe's ``gdb_index,smiles``.
+    a header row whose name contains ``smiles`` (case-insensitive), e.g. sympe's ``gdb_index,smiles``. With
+    ``column=INDEX``, a first row whose field there is no SMILES and looks like a column name is a header (a
+    warning says so).
 ``smiles``
     One SMILES per line, the first whitespace-separated token of the line (``SMILES name`` files), with an
-    optional header line (detected when its first token contains ``smiles``, or ``header=True``).
-    Blank lines at the end are dropped; any other line (blank, ``None``, unparsable) is one sample.
+    optional header line (detected when its first token contains ``smiles``, or is no SMILES and looks like a
+    column name such as ``molecule``, which a warning states; or ``header=True``).
+    Blank lines at the end are dropped; any other line (blank, ``None``, unparsable) is one sample. Samples of
+    both SMILES formats that do not parse are counted in ``warnings`` with their line numbers; a file where
+    none parses is refused (:mod:`sympe.datasets.samples.smiles_files`).
 
 Detection (``format="auto"``): a zip archive is an ``.npz`` (``npz_edges`` when it holds ``num_nodes``,
 ``edges`` and ``edge_ptr``, ``npz_adjacency`` when all its arrays are named ``arr_<i>``); a text file whose
@@ -53,7 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from sympe.datasets.samples.errors import SampleFileError, SampleFileMissing, fail
-from sympe.datasets.samples.smiles_files import read_csv_smiles, read_smiles_lines
+from sympe.datasets.samples.smiles_files import read_csv_samples, read_smiles_samples
 
 FORMATS: tuple[str, ...] = ("npz_edges", "npz_adjacency", "digress_txt", "csv", "smiles")
 GRAPH_FORMATS: tuple[str, ...] = ("npz_edges", "npz_adjacency", "digress_txt")
@@ -86,13 +92,16 @@ class Samples:
     ``format``: one of :data:`FORMATS`. ``graphs``: list of (node classes (n,), edge classes (n, n)) pairs
     (numpy; node classes are int64 class indices, or element symbols (dtype object) for molecules read from
     ``digress_txt``), or None. ``smiles``: list of SMILES strings (one per sample), or None. ``notes``: how the
-    file was read (header skipped, column used), for the report.
+    file was read (header skipped, column used), for the report. ``warnings``: what the reader had to guess or
+    could not read (a first line taken for a header, samples that do not parse as SMILES with their line numbers,
+    a default that stands in for a missing array), for the report's ``warnings``.
     """
 
     format: str
     graphs: list | None = None
     smiles: list | None = None
     notes: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.graphs if self.graphs is not None else self.smiles)
@@ -136,8 +145,10 @@ def read_samples(path: str | os.PathLike, molecular: bool, format: str = "auto",
     """Read a file of generated samples (see the module docstring for formats and detection).
 
     ``molecular``: the dataset is molecular (SMILES formats allowed; ``digress_txt`` node classes are
-    decoded with ``atom_decoder``). Raises :class:`SampleFileMissing` (a ``FileNotFoundError``) or
-    :class:`SampleFileError` (a ``ValueError``) naming the file.
+    decoded with ``atom_decoder``; an ``npz_edges`` file needs ``node_classes``; SMILES must parse, see
+    :mod:`~sympe.datasets.samples.smiles_files`). Raises :class:`SampleFileMissing` (a ``FileNotFoundError``) or
+    :class:`SampleFileError` (a ``ValueError``) naming the file; what was guessed or does not parse is in the
+    result's ``warnings``.
     """
     path = Path(path)
     if not path.is_file():
@@ -151,7 +162,7 @@ def read_samples(path: str | os.PathLike, molecular: bool, format: str = "auto",
         fail(path, f"reads as {fmt} text (first line {_first_line(path)!r}) but the dataset is not molecular",
               "graphs: an .npz (npz_edges / npz_adjacency) or DiGress's N=/X:/E: text dump")
     if fmt == "npz_edges":
-        return Samples(fmt, graphs=read_npz_edges(path))
+        return Samples(fmt, graphs=read_npz_edges(path), warnings=_molecule_arrays(path) if molecular else [])
     if fmt == "npz_adjacency":
         if molecular:
             fail(path, "holds bare adjacency matrices (npz_adjacency), which carry no atom or bond types",
@@ -165,8 +176,22 @@ def read_samples(path: str | os.PathLike, molecular: bool, format: str = "auto",
                                  f"atom_decoder= (DiGress's class order, e.g. {DIGRESS_ATOM_DECODERS['qm9_h']})")
             graphs = [(_decode_atoms(path, g, a, atom_decoder), b) for g, (a, b) in enumerate(graphs)]
         return Samples(fmt, graphs=graphs)
-    lines, notes = (read_csv_smiles(path, column, header) if fmt == "csv" else read_smiles_lines(path, header))
-    return Samples(fmt, smiles=lines, notes=notes)
+    read = read_csv_samples(path, column, header) if fmt == "csv" else read_smiles_samples(path, header)
+    return Samples(fmt, smiles=read.smiles, notes=read.notes, warnings=read.warnings)
+
+
+def _molecule_arrays(path: Path) -> list[str]:
+    """Refuse an ``npz_edges`` file of molecules without ``node_classes`` (every atom would read as class 0);
+    a warning when it lacks ``edge_classes`` (every bond reads as class 1, single)."""
+    with np.load(path) as z:
+        keys = set(z.files)
+    if "node_classes" not in keys:
+        fail(path, "is an npz_edges file without node_classes, so it says nothing of the atoms (each would be read as "
+                   "the dataset's first atom type)", "node_classes (one atom class index per node) for a molecular "
+                   "dataset, as save_graphs_npz writes it, or the molecules as SMILES")
+    if "edge_classes" not in keys:
+        return [f"samples file {str(path)!r} has no edge_classes: every edge is read as class 1 (a single bond)"]
+    return []
 
 
 def _first_line(path: Path) -> str:

@@ -1,6 +1,7 @@
 """sympe.datasets.sources: where graphs come from, one module per family of datasets.
 
 * ``base``: :class:`GraphDataset`, the PyG ``InMemoryDataset`` with content-keyed caching every dataset derives from;
+  ``cache_manifest``: the record (parameters, file hashes) that lets it verify a processed folder;
 * ``qm9``, ``moses``: molecules (QM9 with DiGress's split, MOSES); ``spectre``: planar, SBM and community-20 graphs
   (the shipped SPECTRE benchmark, or generated); ``symmetric``: small graph families with many automorphisms;
   ``breaking``: labelled families whose generation needs symmetry breaking, with their exact entropy and floor.
@@ -15,6 +16,8 @@ from sympe.datasets.lazy_exports import lazy_exports
 _EXPORTS: dict[str, str] = {
     # base
     "GraphDataset": "base", "params_key": "base", "split_counts": "base",
+    # cache_manifest
+    "ProcessedCacheError": "cache_manifest",
     # qm9
     "QM9Dataset": "qm9", "build_qm9_splits": "qm9", "qm9_split_indices": "qm9", "read_qm9pack": "qm9",
     "read_index_smiles_csv": "qm9",

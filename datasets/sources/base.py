@@ -1,4 +1,4 @@
-"""Common base of every sympe dataset: a PyG ``InMemoryDataset`` with content-keyed caching.
+"""Common base of every sympe dataset: a PyG ``InMemoryDataset`` with content-keyed, verified caching.
 
 A concrete dataset implements
 
@@ -9,11 +9,22 @@ A concrete dataset implements
 * ``build_splits()``: ``{split: [Data, ...]}`` with one-hot ``x`` (N, dx), ``edge_index`` (2, M)
   holding both directions, one-hot ``edge_attr`` (M, de) over the full edge-class list
   (column 0 = no edge, always 0 in sparse form),
-* ``make_info(train_graphs)``: the :class:`~sympe.diffusion.info.DatasetInfo` of the train split.
+* ``make_info(train_graphs)``: the :class:`~sympe.diffusion.info.DatasetInfo` of the train split,
+* optionally ``extra_file_names`` with ``extra_files(splits)`` (text files stored beside the data), and
+  ``raw_source_problem()`` (why the source to rebuild from cannot be read, or ``None``).
 
 Processed files are written with ``InMemoryDataset.save`` (``torch.load`` of a raw pickle fails
 under torch >= 2.6) through :func:`sympe.diffusion.files.atomic_path` (a temporary name, then a rename), so
-an interrupted process leaves no half file.
+an interrupted process leaves no half file. ``params.json`` (the cache parameters) is written first, ``manifest.json``
+(size and SHA-256 of every file written, :mod:`sympe.datasets.sources.cache_manifest`) last.
+
+Opening a split verifies the folder: ``params.json`` must equal ``cache_params()``, the split's ``.pt``, ``info.json``
+and the extra files must match the manifest, and the split and ``info.json`` must load. On any failure the folder is
+emptied (derived caches such as ``log_aut_<split>.pt`` included) and built again, after one line on stderr naming the
+file; when the source cannot be read, :class:`~sympe.datasets.sources.cache_manifest.ProcessedCacheError` names the
+folder and the file instead. A folder written by an older sympe (no ``manifest.json``) is accepted when its
+``params.json`` matches and its files load; their hashes are then recorded (unless the folder is read-only). A folder
+without ``params.json`` cannot be checked (older versions wrote it last: an interrupted build) and is rebuilt.
 """
 from __future__ import annotations
 
@@ -21,12 +32,18 @@ import hashlib
 import json
 import os
 import os.path as osp
+import sys
 from pathlib import Path
 
+import torch
 from torch_geometric.data import InMemoryDataset
 
+from sympe.datasets.sources.cache_manifest import (ProcessedCacheError, describe_error, find_problem, has_manifest,
+                                                   write_manifest, write_params)
 from sympe.diffusion.files import atomic_path, atomic_write_text
 from sympe.diffusion.info import DatasetInfo
+
+PYG_MARKERS = ("pre_transform.pt", "pre_filter.pt")  # PyG's records of its pre_transform / pre_filter (unused here)
 
 
 def params_key(name: str, params: dict) -> str:
@@ -35,18 +52,24 @@ def params_key(name: str, params: dict) -> str:
 
 
 class GraphDataset(InMemoryDataset):
-    """Base class; see the module docstring for what subclasses provide."""
+    """Base class; see the module docstring for what subclasses provide and how the cache is verified.
+
+    Raises ``ValueError`` for an unknown split, and
+    :class:`~sympe.datasets.sources.cache_manifest.ProcessedCacheError` for a damaged processed folder whose
+    source cannot be read (or that is still damaged after a rebuild).
+    """
 
     name: str = "graphs"
     splits: tuple[str, ...] = ("train", "val", "test")
+    #: names of the text files :meth:`extra_files` writes (part of the verified record)
+    extra_file_names: tuple[str, ...] = ()
 
     def __init__(self, root: str, split: str = "train", transform=None, force_reload: bool = False):
         if split not in self.splits:
             raise ValueError(f"{type(self).__name__}: unknown split {split!r}; choose one of {list(self.splits)}")
         self.split = split
         super().__init__(str(root), transform=transform, force_reload=force_reload)
-        self.load(self.processed_paths[self.splits.index(split)])
-        self.info: DatasetInfo = DatasetInfo.load(osp.join(self.processed_dir, "info.json"))
+        self._open_verified()
 
     # ------------------------------------------------------------------ to implement
     def cache_params(self) -> dict:  # pragma: no cover - abstract
@@ -59,8 +82,15 @@ class GraphDataset(InMemoryDataset):
         raise NotImplementedError
 
     def extra_files(self, splits: dict[str, list]) -> dict[str, str]:
-        """Optional extra text files to store beside the processed data (name -> content)."""
+        """Optional extra text files to store beside the processed data (name -> content); every name must be
+        in :attr:`extra_file_names`."""
         return {}
+
+    def raw_source_problem(self) -> str | None:
+        """Why the source a rebuild reads is unavailable (one phrase), or ``None`` when it can be read.
+        Default: the files of ``raw_file_names`` must exist under ``root/raw``."""
+        missing = [p for p in self.raw_paths if not osp.exists(p)]
+        return f"its raw files {missing} are missing" if missing else None
 
     # ------------------------------------------------------------------ PyG plumbing
     @property
@@ -78,23 +108,100 @@ class GraphDataset(InMemoryDataset):
     def processed_file_names(self) -> list[str]:
         return [f"{s}.pt" for s in self.splits] + ["info.json"]
 
+    def recorded_file_names(self) -> list[str]:
+        """The files a build writes and ``manifest.json`` records: the splits' ``.pt``, ``info.json``, the extras."""
+        return list(self.processed_file_names) + list(self.extra_file_names)
+
     def process(self) -> None:
         splits = self.build_splits()
         missing = [s for s in self.splits if s not in splits]
         if missing:
             raise RuntimeError(f"{self.name}: build_splits() did not return the splits {missing}")
+        extras = self.extra_files(splits)
+        undeclared = sorted(set(extras) - set(self.extra_file_names))
+        if undeclared:
+            raise RuntimeError(f"{type(self).__name__}.extra_files() wrote {undeclared}, not in extra_file_names")
         os.makedirs(self.processed_dir, exist_ok=True)
-        for name, content in self.extra_files(splits).items():
+        write_params(self.processed_dir, self.cache_params())
+        for name, content in extras.items():
             atomic_write_text(Path(self.processed_dir) / name, content)
         self.make_info(splits[self.splits[0]]).save(osp.join(self.processed_dir, "info.json"))
         for s in self.splits:
             with atomic_path(osp.join(self.processed_dir, f"{s}.pt")) as tmp:
                 self.save(splits[s], str(tmp))
-        atomic_write_text(Path(self.processed_dir) / "params.json", json.dumps(self.cache_params(), indent=1, default=str))
+        self.write_manifest()
+
+    def write_manifest(self) -> None:
+        """Write ``manifest.json``, the size and SHA-256 of :meth:`recorded_file_names`: the last step of every
+        :meth:`process` (whose first write is ``params.json``)."""
+        write_manifest(self.processed_dir, self.recorded_file_names())
 
     def processed_text(self, name: str) -> str:
         """Read one of the extra text files written by :meth:`extra_files`."""
         return (Path(self.processed_dir) / name).read_text()
+
+    # ------------------------------------------------------------------ verification
+    def _process(self) -> None:
+        """PyG's processing step (called by ``Dataset.__init__``), after removing a PyG marker that cannot be
+        read (PyG would raise on it; it is written again after the next build)."""
+        for marker in PYG_MARKERS:
+            path = osp.join(self.processed_dir, marker)
+            if not osp.exists(path):
+                continue
+            try:
+                torch.load(path, weights_only=False)
+            except Exception as exc:  # noqa: BLE001 - any unreadable marker is dropped the same way
+                print(f"[sympe] processed dataset {self.processed_dir}: {marker} cannot be read "
+                      f"({describe_error(exc)}); removed it (PyG's record of a pre_transform, unused by sympe)",
+                      file=sys.stderr)
+                os.remove(path)
+        super()._process()
+
+    def _load_split(self) -> str | None:
+        """Load this split and ``info.json``; the failure as one phrase naming the file, or ``None``."""
+        name = f"{self.split}.pt"
+        try:
+            self.load(osp.join(self.processed_dir, name))
+        except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways (pickle, zip, assertion)
+            return f"{name} cannot be loaded ({describe_error(exc)})"
+        try:
+            self.info: DatasetInfo = DatasetInfo.load(osp.join(self.processed_dir, "info.json"))
+        except Exception as exc:  # noqa: BLE001
+            return f"info.json cannot be loaded ({describe_error(exc)})"
+        return None
+
+    def _open_verified(self) -> None:
+        folder = self.processed_dir
+        checked = [f"{self.split}.pt", "info.json", *self.extra_file_names]
+        problem = find_problem(folder, self.cache_params(), checked, self.recorded_file_names())
+        problem = problem or self._load_split()
+        if problem is None:
+            if not has_manifest(folder):
+                self._record_older_folder()
+            return
+        source = self.raw_source_problem()
+        if source:
+            raise ProcessedCacheError(
+                f"processed dataset folder {folder!r} is damaged: {problem}; it cannot be rebuilt here because "
+                f"{source}: make the source available and delete {folder!r} (or restore an intact copy of it)")
+        print(f"[sympe] processed dataset {folder}: {problem}; rebuilding it from its source", file=sys.stderr)
+        for entry in os.scandir(folder):
+            if entry.is_file() or entry.is_symlink():
+                os.remove(entry.path)
+        self.process()
+        problem = self._load_split()
+        if problem:
+            raise ProcessedCacheError(f"processed dataset folder {folder!r}: {problem} even after a rebuild; "
+                                      "check the disk and the source, then delete the folder")
+
+    def _record_older_folder(self) -> None:
+        """Record the hashes of a folder written by an older sympe (accepted: it matched and loaded)."""
+        try:
+            write_manifest(self.processed_dir, self.recorded_file_names())
+        except OSError:  # a read-only folder stays unrecorded: its files are still checked by loading them
+            return
+        print(f"[sympe] processed dataset {self.processed_dir}: written by an older sympe without file hashes; "
+              "its files load, their sha256 is now recorded in manifest.json", file=sys.stderr)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(split={self.split!r}, {len(self)} graphs)"

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import itertools
-import json
 import multiprocessing as mp
 import os
 import os.path as osp
@@ -65,6 +64,7 @@ from sympe.diffusion.info import DatasetInfo
 from sympe.datasets.molecules import BOND_CLASS_OF_TYPE, BOND_CLASSES, MOSES_SPEC
 from sympe.datasets.samples.smiles_files import read_csv_column
 from sympe.datasets.sources.base import GraphDataset
+from sympe.datasets.sources.cache_manifest import write_params
 
 SPLIT_FILES = {"train": "train", "val": "test", "test": "test_scaffolds"}
 MOSES_URLS = {f: f"https://media.githubusercontent.com/media/molecularsets/moses/master/data/{f}.csv"
@@ -220,6 +220,7 @@ class MOSESDataset(GraphDataset):
     """
 
     name = "moses"
+    extra_file_names = ("train_smiles.txt",)
 
     def __init__(self, root: str, split: str = "train", source: str = "molsets", data_dir: str | None = None,
                  max_atoms: int = MOSES_MAX_ATOMS, limit: int | None = None, num_workers: int = 0,
@@ -268,11 +269,20 @@ class MOSESDataset(GraphDataset):
     def _paths(self) -> dict[str, str]:
         return csv_paths(self.source, self.data_dir, self.root)
 
+    def raw_source_problem(self) -> str | None:
+        """Why the MOSES CSV files of this source cannot be read (for a rebuild), or ``None``."""
+        try:
+            missing = [p for p in self._paths().values() if not osp.isfile(p)]
+        except (ImportError, OSError, ValueError) as exc:
+            return str(exc)
+        return f"the MOSES files {missing} are missing" if missing else None
+
     def process(self) -> None:
         """Stream each MOSES file through :func:`convert_chunk` (``num_workers`` processes) and write
-        ``<split>.pt``, ``info.json``, ``train_smiles.txt`` and ``params.json`` atomically."""
+        ``params.json``, then ``<split>.pt``, ``info.json``, ``train_smiles.txt``, and ``manifest.json`` last, atomically."""
         paths = self._paths()
         os.makedirs(self.processed_dir, exist_ok=True)
+        write_params(self.processed_dir, self.cache_params())
         collated = {}
         for split, fname in SPLIT_FILES.items():
             parts = list(self._convert_file(paths[fname], fname, want_smiles=split == "train"))
@@ -291,7 +301,7 @@ class MOSESDataset(GraphDataset):
         for split, (data, slices) in collated.items():
             with atomic_path(osp.join(self.processed_dir, f"{split}.pt")) as tmp:
                 fs.torch_save((data, slices, Data), str(tmp))
-        atomic_write_text(Path(self.processed_dir) / "params.json", json.dumps(self.cache_params(), indent=1, default=str))
+        self.write_manifest()
 
     def _convert_file(self, path: str, fname: str, want_smiles: bool) -> Iterator[dict]:
         def jobs():

@@ -222,6 +222,7 @@ class QM9Dataset(GraphDataset):
     """
 
     name = "qm9"
+    extra_file_names = ("train_smiles.txt",)
 
     def __init__(self, root: str, split: str = "train", remove_h: bool = True, source: str = "qm9pack",
                  csv_path: str | None = None, transform=None, force_reload: bool = False):
@@ -267,6 +268,18 @@ class QM9Dataset(GraphDataset):
         unchar = osp.join(self.raw_dir, "uncharacterized.txt")
         if not osp.isfile(unchar):
             download_url(QM9_UNCHARACTERIZED_URL, self.raw_dir, filename="uncharacterized.txt")
+
+    def raw_source_problem(self) -> str | None:
+        """Why this source cannot be read for a rebuild (qm9pack missing, the CSV or raw files gone), or ``None``."""
+        if self.source == "qm9pack":
+            try:
+                qm9pack_paths()
+            except (ImportError, OSError) as exc:
+                return str(exc)
+            return None
+        if self.source == "csv":
+            return None if osp.isfile(self.csv_path) else f"the QM9 CSV {self.csv_path!r} is missing"
+        return super().raw_source_problem()
 
     # ------------------------------------------------------------------ processing
     def _records(self) -> Iterable[tuple[int, object]]:

@@ -94,17 +94,123 @@ def test_plain_smiles_with_or_without_header(tmp_path, text, expected, header_no
 
 def test_header_can_be_forced(tmp_path):
     f = tmp_path / "s.smi"
-    f.write_text("molecule\nCCO\n")
-    assert read_samples(f, molecular=True).smiles == ["molecule", "CCO"]
+    f.write_text("CO\nCCO\n")
+    assert read_samples(f, molecular=True).smiles == ["CO", "CCO"]  # a SMILES is never guessed to be a header
     assert read_samples(f, molecular=True, header=True).smiles == ["CCO"]
     f.write_text("SMILES\nCCO\n")
-    assert read_samples(f, molecular=True, header=False).smiles == ["SMILES", "CCO"]
+    s = read_samples(f, molecular=True, header=False)
+    assert s.smiles == ["SMILES", "CCO"]
+    assert s.warnings == ["1 of 2 samples do not parse as SMILES and are scored as invalid molecules: line 1 'SMILES'"]
+
+
+@pytest.mark.parametrize("name", ["molecule", "smi", "mol_id", "Structure name", "SMILES_string"])
+def test_a_first_line_that_looks_like_a_column_name_is_a_header_and_a_warning_says_so(tmp_path, name):
+    f = tmp_path / "s.smi"
+    f.write_text(f"{name}\nCCO\nC\n")
+    s = read_samples(f, molecular=True)
+    first = name.split()[0]
+    assert s.smiles == ["CCO", "C"]
+    if "SMILES" in name:  # a header naming SMILES is no guess: a note, as before
+        assert s.notes == [f"header line {name!r} skipped"] and s.warnings == []
+    else:
+        assert s.notes == [] and s.warnings == [
+            f"line 1 {first!r} was read as a header (it is not a SMILES and looks like a column name); "
+            "pass header=false to score it as a sample"]
+    forced = read_samples(f, molecular=True, header=False)
+    assert forced.smiles == [first, "CCO", "C"] and f"line 1 {first!r}" in forced.warnings[0]
+
+
+@pytest.mark.parametrize("first", ["None", "C1CC", "c1ccccc1X", "X"])
+def test_an_invalid_first_sample_that_is_no_column_name_stays_a_sample(tmp_path, first):
+    f = tmp_path / "s.smi"
+    f.write_text(f"{first}\nCCO\n")
+    s = read_samples(f, molecular=True)
+    assert s.smiles == [first, "CCO"]
+    assert not any("header" in w for w in s.warnings)
+
+
+def test_unparsable_lines_are_counted_and_named_wherever_they_are(tmp_path):
+    f = tmp_path / "s.smi"
+    lines = ["CCO", "C", "C1CC(", "N", "", "None", "CC(C)O", "xyz"] + ["O"] * 3 + ["Q", "R", "C#", "O=", "[Zz]"]
+    f.write_text("\n".join(lines) + "\n\n")
+    s = read_samples(f, molecular=True)
+    assert s.smiles == lines  # every line stays one sample: validity keeps its denominator
+    bad = ["line 3 'C1CC('", "line 5 (blank)", "line 8 'xyz'", "line 12 'Q'", "line 13 'R'"]
+    assert s.warnings == [f"8 of 16 samples do not parse as SMILES and are scored as invalid molecules: "
+                          f"{', '.join(bad)} and 3 more"]  # None, the mark of an invalid graph, is not counted
+    f.write_text("smiles name\nCCO ethanol\nfoo bar\n")
+    s = read_samples(f, molecular=True)
+    assert s.smiles == ["CCO", "foo"] and s.notes == ["header line 'smiles name' skipped"]
+    assert s.warnings == ["1 of 2 samples do not parse as SMILES and are scored as invalid molecules: line 3 'foo'"]
+
+
+def test_unparsable_csv_rows_are_named_by_their_line(tmp_path):
+    f = tmp_path / "s.csv"
+    f.write_text('id,smiles\n1,CCO\n2,"C1C\nC"\n3,nope\n4,C\n')  # a quoted field over lines 3 and 4
+    s = read_samples(f, molecular=True)
+    assert s.smiles == ["CCO", "C1C\nC", "nope", "C"]
+    assert s.warnings == ["2 of 4 samples do not parse as SMILES in column 'smiles' and are scored as invalid "
+                          "molecules: line 3 'C1C\\nC', line 5 'nope'"]
+
+
+def test_a_csv_column_chosen_by_index_under_a_column_name_header(tmp_path):
+    f = tmp_path / "s.csv"
+    f.write_text("id,molecule\n1,CCO\n2,CN\n")
+    s = read_samples(f, molecular=True, column=1)
+    assert s.smiles == ["CCO", "CN"] and s.notes == ["column 'molecule' of a CSV"]
+    assert s.warnings == ["line 1 'id,molecule' was read as a header (it is not a SMILES and looks like a column "
+                          "name); pass header=false to score it as a sample"]
+    assert read_samples(f, molecular=True, column="1", header=False).smiles == ["molecule", "CCO", "CN"]
+
+
+@pytest.mark.parametrize("fmt, text, kwargs, message", [
+    ("smi", "aspirin\nibuprofen\nparacetamol\n", {}, r"has no sample that parses as SMILES \(the first of 2, "
+     r"line 2, is 'ibuprofen'\); expected one SMILES per line"),  # line 1 was taken for a header
+    ("smi", "12\n13\n", {}, r"has no sample that parses as SMILES \(the first of 2, line 1, is '12'\)"),
+    ("csv", "name,smiles,n\nethanol,CCO,1\nmethane,C,2\n", {"column": "n"},
+     r"has no sample that parses as SMILES in column 'n' \(the first of 2, line 2, is '1'\); expected a SMILES "
+     r"column: choose it with column=NAME or column=INDEX"),
+    ("csv", "a,12\nb,13\n", {"column": 1}, r"in column 1 \(the first of 2, line 1, is '12'\)"),
+])
+def test_a_file_where_no_sample_parses_is_refused(tmp_path, fmt, text, kwargs, message):
+    from sympe.datasets.samples.readers import SampleFileError
+
+    f = tmp_path / f"s.{fmt}"
+    f.write_text(text)
+    with pytest.raises(SampleFileError, match=message) as err:
+        read_samples(f, molecular=True, **kwargs)
+    assert str(f) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_file_of_invalid_marks_only_is_scored_not_refused(tmp_path):
+    f = tmp_path / "s.smi"
+    f.write_text("None\nNone\n\nNone\n")  # a model whose every graph was invalid (writers.write_lines)
+    s = read_samples(f, molecular=True)
+    assert s.smiles == ["None", "None", "", "None"]
+    assert s.warnings == ["1 of 4 samples do not parse as SMILES and are scored as invalid molecules: line 3 (blank)"]
+
+
+def test_an_npz_of_molecules_needs_node_classes(tmp_path):
+    graphs = [(np.array([0, 1, 2]), PATH3), (np.array([0, 0]), np.array([[0, 2], [2, 0]]))]
+    save_graphs_npz(tmp_path / "m.npz", graphs)
+    assert read_samples(tmp_path / "m.npz", molecular=True).warnings == []
+    _edges_npz(tmp_path / "bare.npz", [3, 2], [[0, 1], [1, 2], [0, 1]], [0, 2, 3])
+    assert len(read_samples(tmp_path / "bare.npz", molecular=False).graphs) == 2  # plain graphs need no classes
+    from sympe.datasets.samples.readers import SampleFileError
+
+    with pytest.raises(SampleFileError, match=r"bare.npz.*without node_classes.*expected node_classes"):
+        read_samples(tmp_path / "bare.npz", molecular=True)
+    _edges_npz(tmp_path / "atoms.npz", [3, 2], [[0, 1], [1, 2], [0, 1]], [0, 2, 3], node_classes=np.zeros(5, np.int64))
+    s = read_samples(tmp_path / "atoms.npz", molecular=True)
+    assert s.warnings == [f"samples file {str(tmp_path / 'atoms.npz')!r} has no edge_classes: every edge is read as "
+                          "class 1 (a single bond)"]
+    assert all(set(np.unique(b)) <= {0, 1} for _, b in s.graphs)
 
 
 def test_explicit_format_overrides_detection(tmp_path):
     f = tmp_path / "x.txt"
-    f.write_text("CC,O\n")  # detected as CSV (a comma), but the user says plain SMILES lines
-    assert read_samples(f, molecular=True, format="smiles").smiles == ["CC,O"]
+    f.write_text("CC,O\nCCO\n")  # detected as CSV (a comma), but the user says plain SMILES lines
+    assert read_samples(f, molecular=True, format="smiles").smiles == ["CC,O", "CCO"]
     with pytest.raises(ValueError, match="format='sdf' is unknown"):
         read_samples(f, molecular=True, format="sdf")
 
