@@ -305,3 +305,32 @@ def test_the_standard_error_of_one_test_graph_is_null(tmp_path):
     size = (tmp_path / "r" / "checkpoints" / "last.ckpt").stat().st_size
     estimate = checkpoint_bytes(load_model(result["last"]), cfg.train)
     assert size <= estimate <= size + 1_000_000
+
+
+def test_a_write_that_fails_on_a_full_disk_leaves_no_temporary_file(tmp_path):
+    import errno
+
+    from sympe.diffusion.runs.checkpoint_files import atomic_save
+
+    class Trainer:  # the part of a Lightning trainer atomic_save uses
+        is_global_zero = True
+
+        class strategy:
+            @staticmethod
+            def barrier(name):
+                pass
+
+        def __init__(self, full: bool):
+            self.full = full
+
+        def save_checkpoint(self, path, weights_only=False):
+            torch.save({"w": torch.ones(1000)}, path)
+            if self.full:  # a disk that fills while the file is written
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+    good = tmp_path / "best-epoch=0-step=5.ckpt"
+    atomic_save(Trainer(False), str(good))
+    before = good.read_bytes()
+    with pytest.raises(OSError, match="No space left"):
+        atomic_save(Trainer(True), str(good))
+    assert good.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [good.name]
