@@ -17,7 +17,6 @@ options override) and the leak test (``leak_test_permutations=K``): sympe.diffus
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from sympe.datasets.evaluation import (breaking_bounds, checkpoint_splits, floor
                                       score_sample_file)
 from sympe.diffusion.runs.checkpoint_files import check_checkpoint_file
 from sympe.diffusion.runs.options import ConfigError, user_errors
-from sympe.diffusion.runs.output_paths import check_writable, claim_folder, write_new_json
+from sympe.diffusion.runs.output_paths import check_writable, claim_folder, json_safe, write_new_json
 from sympe.diffusion.runs.schema import check_evaluate_config, register_configs
 
 register_configs()  # every option and its default: sympe.diffusion.runs.schema.EvaluateConfig
@@ -98,10 +97,10 @@ def evaluate_checkpoint(cfg: DictConfig, result: dict, out_dir: Path) -> None:
 
 def output_of(cfg: DictConfig):
     """``(folder claimed for the outputs or None, metrics file)``, checked writable before anything loads."""
-    if cfg.samples is not None and not cfg.out_dir:
-        sample_file = Path(cfg.samples).resolve()
-        check_writable(sample_file.parent, "out_dir", what="the metrics file")  # the default: beside the samples
-        return None, sample_file.parent / f"{sample_file.stem}.metrics.json"
+    if cfg.samples is not None and not cfg.out_dir:  # the default: beside the samples file
+        metrics = Path(cfg.samples).resolve().parent / f"{Path(cfg.samples).stem}.metrics.json"
+        check_writable(metrics.parent, "samples", 1_000_000, f"{metrics.name} beside it", "pass out_dir=<a writable folder>")
+        return None, metrics
     parent = Path(cfg.checkpoint or ".").resolve().parent.parent / "eval"
     out = claim_folder(cfg.out_dir, parent, "out_dir", bool(cfg.overwrite), what="the evaluation",
                        need_bytes=1_000_000 + 2_000 * int(cfg.num_samples if cfg.checkpoint else 0))
@@ -143,10 +142,12 @@ def main(cfg: DictConfig) -> None:
         if folder is not None:
             folder.remove_if_empty()
         raise
-    clean = json.loads(json.dumps(result, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))
+    clean = json_safe(result)  # strict JSON: an undefined s.e. (one graph) is null
     written = write_new_json(metrics_file, clean, overwrite=bool(cfg.overwrite))
+    if folder is not None:
+        folder.release()
     print(f"[sympe] metrics written to {written}", file=sys.stderr)
-    print(json.dumps(clean))
+    print(json.dumps(clean, allow_nan=False))
 
 
 if __name__ == "__main__":

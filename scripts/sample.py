@@ -39,6 +39,8 @@ def main(cfg: DictConfig) -> None:
     except BaseException:
         out.remove_if_empty()
         raise
+    finally:
+        out.release()
 
 
 def _sample(cfg: DictConfig, ckpt: Path, out: Path) -> None:
@@ -87,6 +89,9 @@ def _sample(cfg: DictConfig, ckpt: Path, out: Path) -> None:
         spec = MoleculeSpec(tuple(info.node_classes)) if info.is_molecular else None
         for k, snap in enumerate(chains[0]):
             draw_grid(out / f"chain_{k:02d}.png", dense_to_class_lists(snap), spec=spec, max_items=8)
+    if interrupted is not None and not graphs:
+        print("[sympe] interrupted before the first batch was finished: nothing was sampled", file=sys.stderr)
+        raise SystemExit(130)
     if interrupted is not None:
         summary["num_requested"] = interrupted.num_requested
         atomic_write_json(out / "sampling.json", summary)

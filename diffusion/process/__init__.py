@@ -11,7 +11,7 @@ from sympe.diffusion.process.categorical import (model_posterior, posterior, pos
                                                  sample_categorical)
 from sympe.diffusion.process.discrete_process import (REVERSE_KERNELS, TIME_DISTORTIONS, DiscreteProcess, ModelFn,
                                                       predict_x0, timestep_schedule, uniform_times)
-from sympe.diffusion.process.sampling import reverse_chain, sample_graphs, sample_n_nodes
+from sympe.diffusion.process.sampling import SamplingInterrupted, reverse_chain, sample_graphs, sample_n_nodes
 from sympe.diffusion.process.schedule import (CosineSchedule, LinearAlphaBarSchedule, LinearBetaSchedule,
                                               NoiseSchedule, make_schedule,
                                               schedule_needs_exact_limit)
@@ -22,4 +22,4 @@ __all__ = ["NoiseSchedule", "CosineSchedule", "LinearAlphaBarSchedule", "LinearB
            "Transition", "UniformTransition", "MarginalTransition", "AbsorbingTransition", "make_transition",
            "sample_categorical", "posterior", "posterior_all_x0", "model_posterior", "reweighted_posterior",
            "DiscreteProcess", "ModelFn", "REVERSE_KERNELS", "TIME_DISTORTIONS", "timestep_schedule", "uniform_times",
-           "predict_x0", "sample_graphs", "reverse_chain", "sample_n_nodes"]
+           "predict_x0", "sample_graphs", "reverse_chain", "sample_n_nodes", "SamplingInterrupted"]

@@ -109,10 +109,17 @@ class RunFolder:
             self.lock.release()
 
     def discard_if_untrained(self) -> bool:
-        """Remove a folder this process created if no checkpoint was written into it; True if removed."""
+        """Remove a folder this process created if no checkpoint was written into it; True if removed. The folder is
+        first renamed away (atomic) with its lock still held, so a run claiming the same path meanwhile gets a new
+        folder, never one being deleted."""
         if self.created_here and self.path.exists() and not self.holds_run():
+            trash = self.path.with_name(f".{self.path.name}.discarded-{os.getpid()}")
+            try:
+                os.replace(self.path, trash)
+            except OSError:
+                trash = self.path
             self.release()
-            shutil.rmtree(self.path, ignore_errors=True)
+            shutil.rmtree(trash, ignore_errors=True)
             return True
         return False
 
@@ -142,6 +149,18 @@ def _new_folder(root: Path, dataset: str) -> Path:
     raise RuntimeError(f"could not find a free run folder name under {root / dataset}")
 
 
+def _launched_rank() -> int:
+    """The global rank a launcher (torchrun: ``RANK``, SLURM: ``SLURM_PROCID``) gave this process; 0 otherwise."""
+    try:
+        return int(os.environ.get("RANK") or os.environ.get("SLURM_PROCID") or 0)
+    except ValueError:
+        return 0
+
+
+def _same(a: Path, b: Path) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
+
+
 def _explicit_folder(cfg: DictConfig) -> tuple[str, str] | None:
     """``(option, value)`` of the folder the command names for its run (``paths.out_dir`` or ``hydra.run.dir``)."""
     if cfg.paths.out_dir is not None:
@@ -163,6 +182,7 @@ def resolve_run(cfg: DictConfig, resolve_path=lambda p: str(Path(p).absolute()))
 def _resolve(cfg: DictConfig, resolve_path) -> RunFolder:
     t = cfg.train
     env = os.environ.get(RUN_DIR_ENV)
+    follower = bool(env) or _launched_rank() != 0  # ranks other than 0 write where rank 0 claimed, without a lock
     ckpt = t.ckpt_path
     explicit = _explicit_folder(cfg)
     if ckpt is not None:
@@ -172,7 +192,7 @@ def _resolve(cfg: DictConfig, resolve_path) -> RunFolder:
         if not folder.is_dir():
             raise ConfigError(f"train.resume={t.resume} is not a folder; give the run folder printed by the run "
                               f"(e.g. outputs/<dataset>/<time>-<id>)")
-        if explicit is not None and Path(resolve_path(explicit[1])) != folder:
+        if explicit is not None and not _same(Path(resolve_path(explicit[1])), folder):
             raise ConfigError(f"train.resume={t.resume} continues the run in its own folder, but {explicit[0]}="
                               f"{explicit[1]} names another; drop {explicit[0]}, or continue in a new folder with "
                               f"train.ckpt_path={folder / 'checkpoints' / (LAST_NAME + '.ckpt')} {explicit[0]}={explicit[1]}")
@@ -182,15 +202,15 @@ def _resolve(cfg: DictConfig, resolve_path) -> RunFolder:
                 raise ConfigError(f"train.resume={t.resume} holds no checkpoints/{LAST_NAME}.ckpt: the run stopped "
                                   "before its first checkpoint; start it again without train.resume")
             ckpt = check_checkpoint_file(str(last), "train.resume")
-        return RunFolder(folder, ckpt_path=ckpt, fresh=False, option="train.resume", claims=not env)
+        return RunFolder(folder, ckpt_path=ckpt, fresh=False, option="train.resume", claims=not follower)
     if env:  # a process started by Lightning for multi-process training: the launcher chose and locked the folder
         return RunFolder(Path(env), ckpt_path=ckpt, fresh=ckpt is None, claims=False)
     if explicit is not None:
         option, value = explicit
         folder = Path(resolve_path(value))
-        run = RunFolder(folder, ckpt_path=ckpt, fresh=ckpt is None, option=option)
-        own_run = ckpt is not None and Path(ckpt).parent.parent == folder
-        if run.holds_run() and not own_run:
+        run = RunFolder(folder, ckpt_path=ckpt, fresh=ckpt is None, option=option, claims=not follower)
+        own_run = ckpt is not None and _same(Path(ckpt).parent.parent, folder)
+        if run.holds_run() and not own_run and not follower:
             raise ConfigError(f"{option}={value} already holds a run; continue it with train.resume={value} "
                               "or choose another folder")
         return run

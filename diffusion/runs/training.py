@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sympe.diffusion.runs.checkpoint_files import CheckpointError, check_checkpoint_file, check_finite_weights
 from sympe.diffusion.runs.options import ConfigError
-from sympe.diffusion.runs.output_paths import check_writable
+from sympe.diffusion.runs.output_paths import check_writable, json_safe
 from sympe.diffusion.runs.run_folder import RUN_DIR_ENV, changed_train_settings, compare_with_saved_config, resume_command
 from sympe.diffusion.runs.schema import NETWORK_KEYS, model_arguments
 
@@ -195,17 +195,16 @@ def train(cfg: DictConfig, info, datamodule, run, extra_callbacks=None) -> dict:
     A continued run must share ``model``, ``dataset`` and ``seed`` with the run folder's ``config.yaml``
     and be trained on the same dataset statistics (:func:`~sympe.diffusion.runs.model.check_checkpoint_matches`);
     otherwise :class:`~sympe.diffusion.runs.options.ConfigError` / ``ValueError`` names the differences before
-    training starts. The folder is created when training starts; a new run that stops before its first
-    checkpoint removes it again. SIGINT / SIGTERM stop the run after writing ``last.ckpt``
+    training starts. The folder is created and locked (:meth:`~sympe.diffusion.runs.run_folder.RunFolder.claim`) unless
+    the caller claimed it already, and the lock is dropped on return if it was taken here; a new run that stops
+    before its first checkpoint removes the folder again. SIGINT / SIGTERM stop the run after writing ``last.ckpt``
     (:class:`~sympe.diffusion.runs.interrupt.TrainingInterrupted`, a ``SystemExit``).
 
     Returns ``{"run_dir", "best", "last", "checkpoints", "test": {...} | None, "multi_process", "rank_zero",
     "resume_command"}``; the test metrics are also written to ``<run>/test_metrics.json``. The test uses a
     fresh trainer without the EMA callback: the fit trainer's callback would swap the raw weights back in.
     """
-    import json
-
-    from sympe.diffusion.runs.model import check_checkpoint_matches, load_model
+    from sympe.diffusion.runs.model import check_checkpoint_matches
 
     command = resume_command(run)
     resume_step = None
@@ -233,8 +232,21 @@ def train(cfg: DictConfig, info, datamodule, run, extra_callbacks=None) -> dict:
         per_epoch = -(-len(datamodule.train_set) // int(cfg.train.batch_size))
     trainer, ckpt_cb = build_trainer(cfg, run.path, resume_step=resume_step, resume_command=command,
                                      extra_callbacks=extra_callbacks, batches_per_epoch=per_epoch)
-    rank_zero = trainer.is_global_zero
+    claimed_here = not (run.lock is not None and run.lock.held)  # a command claims its folder before loading
     run.create()
+    try:
+        return _fit_and_test(cfg, run, model, datamodule, trainer, ckpt_cb, command, resume_step)
+    finally:
+        if claimed_here:
+            run.release()
+
+
+def _fit_and_test(cfg: DictConfig, run, model, datamodule, trainer, ckpt_cb, command: str, resume_step) -> dict:
+    import json
+
+    from sympe.diffusion.runs.model import load_model
+
+    rank_zero = trainer.is_global_zero
     if trainer.world_size > 1:
         os.environ[RUN_DIR_ENV] = str(run.path)  # the processes Lightning starts for DDP write into the same folder
     if rank_zero:
@@ -270,6 +282,6 @@ def train(cfg: DictConfig, info, datamodule, run, extra_callbacks=None) -> dict:
             raise SystemExit(130) from None
         if metrics:
             result["test"] = {"checkpoint": path, **{k: float(v) for k, v in metrics[0].items()}}
-            finite = {k: (None if isinstance(v, float) and v != v else v) for k, v in result["test"].items()}
-            run.write_text("test_metrics.json", json.dumps(finite, indent=1))  # NaN (s.e. of one graph) -> null
+            # strict JSON: the s.e. of one test graph (NaN) is null
+            run.write_text("test_metrics.json", json.dumps(json_safe(result["test"]), indent=1, allow_nan=False))
     return result

@@ -141,8 +141,10 @@ def test_split_statistics_cache_round_trip_and_invalidation(tmp_path, qm9_by_gdb
     assert path == path_a and capsys.readouterr().err == ""
     assert np.array_equal(again.mu, stats_a.mu) and np.array_equal(again.sigma, stats_a.sigma) and again.n == 40
 
-    # the processed split changes under the same folder: B's graphs in A's test.pt
+    # the processed split changes under the same folder: B's graphs in A's test.pt, recorded in the folder's
+    # manifest as a rebuild would record them (an unrecorded change is rebuilt: tests/datasets/sources/test_base.py)
     shutil.copyfile(test_b.processed_paths[2], test_a.processed_paths[2])
+    test_a.write_manifest()
     changed = QM9Dataset(tmp_path / "a", split="test", source="csv", csv_path=csv_a)
     assert changed.processed_dir == test_a.processed_dir and split_smiles(changed) == split_smiles(test_b)
     stats_c, path_c = split_chemnet_stats(changed)

@@ -76,21 +76,29 @@ def test_results_files_are_never_replaced(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
 
 
-def test_a_folder_lock_refuses_a_running_process_and_takes_over_a_dead_ones(tmp_path):
+def test_a_folder_lock_refuses_a_running_process_and_frees_with_its_end(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", "import sys,time; from sympe.diffusion.runs.output_paths import "
                                "FolderLock; FolderLock(sys.argv[1], 'paths.out_dir').acquire(); print('held', flush=True); "
                                "time.sleep(60)", str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(OutputError, match=rf"paths.out_dir={tmp_path} is in use by another run: process {holder.pid}"):
+        with pytest.raises(OutputError, match=rf"paths.out_dir={tmp_path} is in use by another run \(process "
+                                              rf"{holder.pid} on .*\.sympe\.lock"):
             FolderLock(tmp_path, "paths.out_dir").acquire()
+        with pytest.raises(OutputError, match="in use by another run"):  # a given out_dir of sample / evaluate too
+            claim_folder(tmp_path, tmp_path.parent, "out_dir")
     finally:
-        holder.kill()
+        holder.kill()  # SIGKILL: the holder cannot clean up; the kernel drops its lock
         holder.wait()
-    lock = FolderLock(tmp_path, "paths.out_dir").acquire()  # the holder is gone: its lock is stale
+    assert (tmp_path / ".sympe.lock").exists()
+    (tmp_path / ".sympe.lock").write_text("5")  # whatever the file holds, only the kernel's lock counts
+    lock = FolderLock(tmp_path, "paths.out_dir").acquire()
     assert json.loads(lock.path.read_text())["pid"] == os.getpid()
     lock.release()
     assert not lock.path.exists()
+    claimed = claim_folder(tmp_path, tmp_path.parent, "out_dir")  # empty apart from the lock: accepted
+    assert claimed.lock.held and not claimed.created
+    claimed.release()
 
 
 # ---------------------------------------------------------------------- run folders
@@ -130,7 +138,7 @@ TINY_TRAIN = ["dataset=symmetric", "+dataset.params.num_graphs={train: 24, val: 
 def test_two_runs_started_on_one_folder_at_once_one_is_refused(tmp_path):
     env = {**os.environ, "SYMPE_DATA_ROOT": str(tmp_path / "data"), "PYTHONWARNINGS": "ignore"}
     script("train_diffusion.py", [*TINY_TRAIN, "train.summary_only=true"], tmp_path)  # the dataset, processed once
-    cmd = [sys.executable, str(REPO / "scripts" / "train_diffusion.py"), *TINY_TRAIN, "paths.out_dir=shared"]
+    cmd = [sys.executable, str(REPO / "scripts" / "train_diffusion.py"), *TINY_TRAIN, "paths.out_dir=same"]
     procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
@@ -139,10 +147,10 @@ def test_two_runs_started_on_one_folder_at_once_one_is_refused(tmp_path):
     refused = next(err for p, (_, err) in zip(procs, outs) if p.returncode == 2)
     assert refused.strip().splitlines()[-1].startswith("error: paths.out_dir=") and (
         "in use by another run" in refused or "already holds a run" in refused), refused
-    assert (tmp_path / "shared" / "checkpoints" / "last.ckpt").exists()
-    assert not (tmp_path / "shared" / ".sympe.lock").exists()  # released when the run ended
+    assert (tmp_path / "same" / "checkpoints" / "last.ckpt").exists()
+    assert not (tmp_path / "same" / ".sympe.lock").exists()  # released when the run ended
     # later, the finished run's folder is refused as well
-    late = script("train_diffusion.py", [*TINY_TRAIN, "paths.out_dir=shared"], tmp_path)
+    late = script("train_diffusion.py", [*TINY_TRAIN, "paths.out_dir=same"], tmp_path)
     assert late.returncode == 2 and "already holds a run" in late.stderr
 
 
@@ -198,13 +206,20 @@ def test_sampling_twice_keeps_both_and_a_used_out_dir_is_refused_before_loading(
     assert proc.returncode == 2 and "cannot write in /sys" in proc.stderr
 
 
-def test_evaluating_a_checkpoint_twice_keeps_both(tmp_path, ckpt):
-    args = [f"checkpoint={ckpt}", "num_samples=2", "steps=2", "limit_test_graphs=2", "sample_batch_size=2"]
+def test_evaluating_a_checkpoint_twice_keeps_both_and_writes_strict_json(tmp_path, ckpt):
+    args = [f"checkpoint={ckpt}", "num_samples=2", "steps=2", "limit_test_graphs=1", "sample_batch_size=2"]
     for _ in range(2):
         proc = script("evaluate.py", args, tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
     written = sorted((ckpt.parent.parent / "eval").glob("*/metrics.json"))
-    assert len(written) == 2 and json.loads(written[0].read_text())["num_samples"] == 2
+    assert len(written) == 2
+    text = written[0].read_text()
+    m = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert m["num_samples"] == 2 and m["nll_ours_plain_mc"] > 0
+    assert m["nll_ours_plain_mc_sem"] is None  # one test graph: the standard error is undefined, not 0
+    assert json.loads(proc.stdout.strip().splitlines()[-1], parse_constant=lambda c: pytest.fail(c)) == json.loads(
+        written[1].read_text())
+    assert not list((ckpt.parent.parent / "eval").glob("*/.sympe.lock"))
 
 
 def test_ctrl_c_during_sampling_writes_the_finished_batches(tmp_path, ckpt):
@@ -307,30 +322,32 @@ def test_the_standard_error_of_one_test_graph_is_null(tmp_path):
     assert size <= estimate <= size + 1_000_000
 
 
-def test_a_write_that_fails_on_a_full_disk_leaves_no_temporary_file(tmp_path):
+def test_a_disk_that_fills_during_training_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """The best checkpoint's write fails with ENOSPC inside Lightning's save, during a real fit: the error stops the
+    run, last.ckpt is written and intact, and no ``*.tmp`` is left in checkpoints/."""
     import errno
 
-    from sympe.diffusion.runs.checkpoint_files import atomic_save
+    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-    class Trainer:  # the part of a Lightning trainer atomic_save uses
-        is_global_zero = True
+    from sympe.datasets.config import build_datamodule, build_splits_from_cfg
+    from sympe.diffusion.runs.training import train
 
-        class strategy:
-            @staticmethod
-            def barrier(name):
-                pass
+    real = TorchCheckpointIO.save_checkpoint
 
-        def __init__(self, full: bool):
-            self.full = full
+    def fills_on_best(self, checkpoint, path, storage_options=None):
+        if "best-" in Path(path).name or "best-" in Path(str(path).replace(".tmp", "")).name:
+            with open(path, "wb") as f:
+                f.write(b"PK" + b"\0" * 4096)  # a partial file, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, checkpoint, path, storage_options)
 
-        def save_checkpoint(self, path, weights_only=False):
-            torch.save({"w": torch.ones(1000)}, path)
-            if self.full:  # a disk that fills while the file is written
-                raise OSError(errno.ENOSPC, "No space left on device")
-
-    good = tmp_path / "best-epoch=0-step=5.ckpt"
-    atomic_save(Trainer(False), str(good))
-    before = good.read_bytes()
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", fills_on_best)
+    cfg = _train_cfg(tmp_path, *TINY_TRAIN[:-2], "train.max_steps=6", "train.val_check_interval=3",
+                     "train.test_after_fit=false", f"paths.out_dir={tmp_path / 'r'}")
+    splits = build_splits_from_cfg(cfg)
     with pytest.raises(OSError, match="No space left"):
-        atomic_save(Trainer(True), str(good))
-    assert good.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [good.name]
+        train(cfg, splits["train"].info, build_datamodule(cfg, splits), resolve_run(cfg))
+    folder = tmp_path / "r" / "checkpoints"
+    assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt"]
+    check_checkpoint_file(folder / "last.ckpt")
+    assert torch.load(folder / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == 3
