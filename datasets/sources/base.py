@@ -19,12 +19,20 @@ an interrupted process leaves no half file. ``params.json`` (the cache parameter
 (size and SHA-256 of every file written, :mod:`sympe.datasets.sources.cache_manifest`) last.
 
 Opening a split verifies the folder: ``params.json`` must equal ``cache_params()``, the split's ``.pt``, ``info.json``
-and the extra files must match the manifest, and the split and ``info.json`` must load. On any failure the folder is
-emptied (derived caches such as ``log_aut_<split>.pt`` included) and built again, after one line on stderr naming the
-file; when the source cannot be read, :class:`~sympe.datasets.sources.cache_manifest.ProcessedCacheError` names the
-folder and the file instead. A folder written by an older sympe (no ``manifest.json``) is accepted when its
-``params.json`` matches and its files load; their hashes are then recorded (unless the folder is read-only). A folder
-without ``params.json`` cannot be checked (older versions wrote it last: an interrupted build) and is rebuilt.
+and the extra files must match the manifest, and the split and ``info.json`` must load. Damage (a mismatched
+``params.json``, a missing file, a size or SHA-256 that differs from the manifest, or a file of a folder without
+manifest that does not load) empties the folder (derived caches such as ``log_aut_<split>.pt`` included) and builds it
+again, after one line on stderr naming the file. :class:`~sympe.datasets.sources.cache_manifest.ProcessedCacheError`
+is raised instead, leaving the folder untouched, when
+
+* the files match the manifest but do not load: the cache is intact and the environment cannot read it (a torch /
+  PyG upgrade, ``torch.load``'s ``weights_only`` policy, ``MemoryError``), so a rebuild would not help;
+* the source cannot be read (``raw_source_problem()``);
+* the folder cannot be emptied (read-only): the message names the folder, the file and the fix.
+
+A folder written by an older sympe (no ``manifest.json``) is accepted when its ``params.json`` matches and its files
+load; their hashes are then recorded (unless the folder is read-only). A folder without ``params.json`` cannot be
+checked (older versions wrote it last: an interrupted build) and is rebuilt.
 """
 from __future__ import annotations
 
@@ -38,8 +46,8 @@ from pathlib import Path
 import torch
 from torch_geometric.data import InMemoryDataset
 
-from sympe.datasets.sources.cache_manifest import (ProcessedCacheError, describe_error, find_problem, has_manifest,
-                                                   write_manifest, write_params)
+from sympe.datasets.sources.cache_manifest import (MANIFEST, ProcessedCacheError, describe_error, find_problem,
+                                                   has_manifest, write_manifest, write_params)
 from sympe.diffusion.files import atomic_path, atomic_write_text
 from sympe.diffusion.info import DatasetInfo
 
@@ -55,8 +63,9 @@ class GraphDataset(InMemoryDataset):
     """Base class; see the module docstring for what subclasses provide and how the cache is verified.
 
     Raises ``ValueError`` for an unknown split, and
-    :class:`~sympe.datasets.sources.cache_manifest.ProcessedCacheError` for a damaged processed folder whose
-    source cannot be read (or that is still damaged after a rebuild).
+    :class:`~sympe.datasets.sources.cache_manifest.ProcessedCacheError` for a processed folder whose files match
+    their manifest but do not load, a damaged one whose source cannot be read or that cannot be emptied (read-only),
+    or one still damaged after a rebuild.
     """
 
     name: str = "graphs"
@@ -143,7 +152,8 @@ class GraphDataset(InMemoryDataset):
     # ------------------------------------------------------------------ verification
     def _process(self) -> None:
         """PyG's processing step (called by ``Dataset.__init__``), after removing a PyG marker that cannot be
-        read (PyG would raise on it; it is written again after the next build)."""
+        read (PyG would raise on it; it is written again after the next build). Raises :class:`ProcessedCacheError`
+        when that marker cannot be removed (a read-only folder)."""
         for marker in PYG_MARKERS:
             path = osp.join(self.processed_dir, marker)
             if not osp.exists(path):
@@ -151,10 +161,14 @@ class GraphDataset(InMemoryDataset):
             try:
                 torch.load(path, weights_only=False)
             except Exception as exc:  # noqa: BLE001 - any unreadable marker is dropped the same way
-                print(f"[sympe] processed dataset {self.processed_dir}: {marker} cannot be read "
-                      f"({describe_error(exc)}); removed it (PyG's record of a pre_transform, unused by sympe)",
-                      file=sys.stderr)
-                os.remove(path)
+                why = f"{marker} cannot be read ({describe_error(exc)})"
+                try:
+                    os.remove(path)
+                except OSError as err:
+                    raise ProcessedCacheError(unwritable_message(
+                        self.processed_dir, f"{why}; removing it failed ({describe_error(err)})")) from None
+                print(f"[sympe] processed dataset {self.processed_dir}: {why}; removed it (PyG's record of a "
+                      "pre_transform, unused by sympe)", file=sys.stderr)
         super()._process()
 
     def _load_split(self) -> str | None:
@@ -171,28 +185,49 @@ class GraphDataset(InMemoryDataset):
         return None
 
     def _open_verified(self) -> None:
+        """Verify the folder and load the split; rebuild a damaged folder (see the module docstring).
+        Raises :class:`ProcessedCacheError` when intact files do not load, or a damaged folder cannot be rebuilt."""
         folder = self.processed_dir
         checked = [f"{self.split}.pt", "info.json", *self.extra_file_names]
         problem = find_problem(folder, self.cache_params(), checked, self.recorded_file_names())
-        problem = problem or self._load_split()
         if problem is None:
-            if not has_manifest(folder):
-                self._record_older_folder()
-            return
+            problem = self._load_split()
+            if problem is None:
+                if not has_manifest(folder):
+                    self._record_older_folder()
+                return
+            if has_manifest(folder):  # the bytes are the ones written: the environment cannot read them
+                raise ProcessedCacheError(
+                    f"processed dataset folder {folder!r}: {problem}, although its files match the size and sha256 "
+                    f"recorded in {MANIFEST}: the cache is intact (likely a torch / torch_geometric version problem) "
+                    f"and was left untouched; load it with the versions that wrote it, or delete {folder!r} to "
+                    "rebuild it with these (hours for MOSES)")
         source = self.raw_source_problem()
         if source:
             raise ProcessedCacheError(
                 f"processed dataset folder {folder!r} is damaged: {problem}; it cannot be rebuilt here because "
                 f"{source}: make the source available and delete {folder!r} (or restore an intact copy of it)")
+        self._empty_folder(problem)
         print(f"[sympe] processed dataset {folder}: {problem}; rebuilding it from its source", file=sys.stderr)
-        for entry in os.scandir(folder):
-            if entry.is_file() or entry.is_symlink():
-                os.remove(entry.path)
         self.process()
         problem = self._load_split()
         if problem:
             raise ProcessedCacheError(f"processed dataset folder {folder!r}: {problem} even after a rebuild; "
                                       "check the disk and the source, then delete the folder")
+
+    def _empty_folder(self, problem: str) -> None:
+        """Remove the files of the damaged processed folder (``problem``: why, one phrase naming the file).
+        Raises :class:`ProcessedCacheError` naming the folder, the file and the fix when it is not writable."""
+        folder = self.processed_dir
+        if not os.access(folder, os.W_OK):
+            raise ProcessedCacheError(unwritable_message(folder, problem))
+        for entry in list(os.scandir(folder)):
+            if entry.is_file() or entry.is_symlink():
+                try:
+                    os.remove(entry.path)
+                except OSError as err:
+                    raise ProcessedCacheError(unwritable_message(
+                        folder, f"{problem}; removing {entry.name} failed ({describe_error(err)})")) from None
 
     def _record_older_folder(self) -> None:
         """Record the hashes of a folder written by an older sympe (accepted: it matched and loaded)."""
@@ -205,6 +240,13 @@ class GraphDataset(InMemoryDataset):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(split={self.split!r}, {len(self)} graphs)"
+
+
+def unwritable_message(folder: str, why: str) -> str:
+    """The one-line error for a processed ``folder`` that must be repaired but cannot be written; ``why`` is a
+    phrase naming the file that failed."""
+    return (f"processed dataset folder {folder!r} is damaged but not writable: {why}; delete the folder or make it "
+            "writable, or point paths.data_root ($SYMPE_DATA_ROOT) at a writable folder")
 
 
 def split_counts(num_graphs, splits, default: dict[str, int]) -> dict[str, int]:

@@ -1,7 +1,8 @@
 """The verified processed-dataset cache of GraphDataset: a good folder loads without processing; a damaged one
 (truncated split, empty info.json, changed params.json, a flipped byte, no params.json) is rebuilt with one line
-naming the file, or refused with one line naming the folder when the source is unavailable; a folder of an older
-sympe (no manifest.json) is accepted and recorded."""
+naming the file, or refused with one line naming the folder when the source is unavailable or the folder is not
+writable; files that match their manifest but do not load are an error that leaves the folder as it is; a folder of
+an older sympe (no manifest.json) is accepted and recorded."""
 from __future__ import annotations
 
 import hashlib
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from sympe.datasets.sources import base
 from sympe.datasets.sources.breaking import SymmetryBreakingDataset
 from sympe.datasets.sources.cache_manifest import MANIFEST, PARAMS, ProcessedCacheError
 
@@ -45,6 +47,10 @@ def process_calls(monkeypatch):
 
     monkeypatch.setattr(SymmetryBreakingDataset, "process", counting)
     return calls
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def reopen_and_check_rebuilt(root, folder, edges, process_calls, capsys, failed_file, phrase, split="train"):
@@ -155,6 +161,91 @@ def test_damage_without_a_source_is_one_error_naming_the_folder_and_the_file(bui
     assert "\n" not in msg and err.value.user_error
     assert f"delete {str(folder)!r}" in msg and "train.pt has 10 bytes" in msg and "the test removed its source" in msg
     assert process_calls == [] and (folder / "train.pt").read_bytes() == b"\x00" * 10  # nothing was removed
+
+
+def fail_split_load(monkeypatch):
+    def load(self, path, *args, **kwargs):
+        raise RuntimeError("Weights only load failed. This file can still be loaded...\nsecond line of the message")
+    monkeypatch.setattr(SymmetryBreakingDataset, "load", load)
+
+
+def fail_info_load(monkeypatch):
+    def load(*args, **kwargs):
+        raise MemoryError()
+    monkeypatch.setattr(base.DatasetInfo, "load", load)
+
+
+@pytest.mark.parametrize("fail, failed", [(fail_split_load, "train.pt cannot be loaded (RuntimeError: Weights only "
+                                                            "load failed. This file can still be loaded...)"),
+                                          (fail_info_load, "info.json cannot be loaded (MemoryError)")])
+def test_files_that_match_their_manifest_but_do_not_load_are_an_error_and_left_intact(
+        built, process_calls, capsys, monkeypatch, fail, failed):
+    root, folder, _ = built
+    torch.save(torch.zeros(12), folder / "log_aut_train.pt")  # a derived cache must survive too
+    before = snapshot(folder)
+    fail(monkeypatch)
+    capsys.readouterr()
+    with pytest.raises(ProcessedCacheError) as err:
+        open_split(root)
+    msg = str(err.value)
+    assert "\n" not in msg and err.value.user_error and "second line" not in msg
+    assert repr(str(folder)) in msg and failed in msg and "the cache is intact" in msg and "version" in msg
+    assert process_calls == [] and snapshot(folder) == before and "rebuilding" not in capsys.readouterr().err
+    monkeypatch.undo()  # the environment is fixed: the same folder opens without a rebuild
+    assert len(open_split(root)) == 12 and snapshot(folder) == before
+
+
+def damage_train_split(folder: Path) -> None:
+    data = (folder / "train.pt").read_bytes()
+    (folder / "train.pt").write_bytes(data[: len(data) // 2])
+
+
+def check_unwritable_error(msg: str, folder: Path, failed: str) -> None:
+    assert "\n" not in msg and repr(str(folder)) in msg and failed in msg
+    assert "not writable" in msg and "make it writable" in msg and "paths.data_root ($SYMPE_DATA_ROOT)" in msg
+
+
+def test_a_damaged_folder_without_write_access_is_one_error_and_left_as_it_is(built, process_calls, monkeypatch):
+    root, folder, _ = built
+    damage_train_split(folder)
+    before = snapshot(folder)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        False if Path(path) == folder and mode & os.W_OK else real_access(path, mode, **kw)))
+    with pytest.raises(ProcessedCacheError) as err:
+        open_split(root)
+    check_unwritable_error(str(err.value), folder, "train.pt has")
+    assert process_calls == [] and snapshot(folder) == before
+
+
+def test_a_wipe_refused_by_the_file_system_is_one_error_naming_the_file(built, process_calls, monkeypatch):
+    root, folder, _ = built
+    damage_train_split(folder)
+    before = snapshot(folder)
+    real_remove = os.remove
+
+    def remove(path, *args, **kwargs):
+        if Path(path).parent == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        real_remove(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "remove", remove)
+    with pytest.raises(ProcessedCacheError) as err:
+        open_split(root)
+    msg = str(err.value)
+    check_unwritable_error(msg, folder, "train.pt has")
+    assert "failed (PermissionError: [Errno 13] Permission denied" in msg
+    assert process_calls == [] and snapshot(folder) == before
+
+
+def test_an_unreadable_pyg_marker_in_a_read_only_folder_is_one_error(built, process_calls, monkeypatch):
+    root, folder, _ = built
+    (folder / "pre_transform.pt").write_bytes(b"garbage")
+    monkeypatch.setattr(os, "remove", lambda path, *a, **k: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    with pytest.raises(ProcessedCacheError) as err:
+        open_split(root)
+    check_unwritable_error(str(err.value), folder, "pre_transform.pt cannot be read")
+    assert process_calls == [] and (folder / "pre_transform.pt").read_bytes() == b"garbage"
 
 
 def test_a_folder_still_damaged_after_its_rebuild_is_an_error(built, monkeypatch):
