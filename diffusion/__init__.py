@@ -14,9 +14,19 @@ Subpackages, one concept each (dependencies point down this list's reverse: ``ru
 
 The package itself exports the two data types every part shares (``sympe.datasets`` imports them too), and
 holds two small utilities without Lightning: :mod:`~sympe.diffusion.bars` (when to draw progress bars) and
-:mod:`~sympe.diffusion.files` (atomic writes).
+:mod:`~sympe.diffusion.files` (atomic writes). :func:`load_pretrained` (``load_pretrained("qm9")``: a model that
+ships with the package, :mod:`~sympe.diffusion.runs.pretrained`) is imported on first use, so that importing this
+package loads no Lightning.
 """
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.info import DatasetInfo
 
-__all__ = ["DenseGraph", "DatasetInfo"]
+__all__ = ["DenseGraph", "DatasetInfo", "load_pretrained"]
+
+
+def __getattr__(name: str):
+    if name == "load_pretrained":
+        from sympe.diffusion.runs.pretrained import load_pretrained
+
+        return load_pretrained
+    raise AttributeError(f"module 'sympe.diffusion' has no attribute {name!r}")

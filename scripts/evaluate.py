@@ -1,6 +1,7 @@
 """Evaluate a checkpoint (test NLL + sample quality) or score a file of samples from any system.
 
     python scripts/evaluate.py checkpoint=outputs/qm9/<run>/checkpoints/last.ckpt num_samples=1000 steps=50
+    python scripts/evaluate.py checkpoint=pretrained:qm9 num_samples=1000 steps=20 time_distortion=polydec
     python scripts/evaluate.py samples=digress_qm9.smi dataset=qm9       # or samples=generated.npz dataset=planar
     python scripts/evaluate.py checkpoint=... nll_conventions=[ours_plain,ours_plain_mix16_prior,digress] \
         nll_estimator=stratified leak_test_permutations=4 num_samples=0
@@ -29,6 +30,7 @@ from sympe.datasets.evaluation import (breaking_bounds, checkpoint_splits, floor
 from sympe.diffusion.runs.checkpoint_files import check_checkpoint_file
 from sympe.diffusion.runs.options import ConfigError, user_errors
 from sympe.diffusion.runs.output_paths import check_writable, claim_folder, json_safe, write_new_json
+from sympe.diffusion.runs.pretrained import default_output_parent, resolve_checkpoint
 from sympe.diffusion.runs.schema import check_evaluate_config, register_configs
 
 register_configs()  # every option and its default: sympe.diffusion.runs.schema.EvaluateConfig
@@ -95,13 +97,12 @@ def evaluate_checkpoint(cfg: DictConfig, result: dict, out_dir: Path) -> None:
                            sbm_method=cfg.sbm_method, sbm_workers=int(cfg.sbm_workers), fcd=cfg.fcd, device=device)})
 
 
-def output_of(cfg: DictConfig):
+def output_of(cfg: DictConfig, parent: Path | None):
     """``(folder claimed for the outputs or None, metrics file)``, checked writable before anything loads."""
     if cfg.samples is not None and not cfg.out_dir:  # the default: beside the samples file
         metrics = Path(cfg.samples).resolve().parent / f"{Path(cfg.samples).stem}.metrics.json"
         check_writable(metrics.parent, "samples", 1_000_000, f"{metrics.name} beside it", "pass out_dir=<a writable folder>")
         return None, metrics
-    parent = Path(cfg.checkpoint or ".").resolve().parent.parent / "eval"
     out = claim_folder(cfg.out_dir, parent, "out_dir", bool(cfg.overwrite), what="the evaluation",
                        need_bytes=1_000_000 + 2_000 * int(cfg.num_samples if cfg.checkpoint else 0))
     return out, out.path / "metrics.json"
@@ -111,6 +112,7 @@ def output_of(cfg: DictConfig):
 @user_errors
 def main(cfg: DictConfig) -> None:
     check_evaluate_config(cfg)
+    result, parent = {}, None
     if cfg.fcd in (True, "true"):
         from sympe.datasets.metrics.fcd import FCD_INSTALL, fcd_torch_missing
 
@@ -118,15 +120,17 @@ def main(cfg: DictConfig) -> None:
             raise ConfigError(f"fcd=true needs the optional package fcd-torch, which is not installed: {FCD_INSTALL}, "
                               "or pass fcd=auto (computed when installed) or fcd=false")
     if cfg.checkpoint is not None:
-        check_checkpoint_file(cfg.checkpoint, "checkpoint")
+        if str(cfg.checkpoint).startswith("pretrained:"):
+            result["pretrained"] = str(cfg.checkpoint)
+        parent = default_output_parent(cfg.checkpoint, "eval")
+        cfg.checkpoint = check_checkpoint_file(resolve_checkpoint(cfg.checkpoint), "checkpoint")  # or pretrained:<name>
     elif not Path(cfg.samples).is_file():
         raise ConfigError(f"samples={cfg.samples} is not a file")
     from sympe.datasets.samples.readers import FORMATS
 
     if cfg.format not in ("auto", *FORMATS):
         raise ConfigError(f"format={cfg.format} is not accepted: expected one of auto, {', '.join(FORMATS)}")
-    folder, metrics_file = output_of(cfg)
-    result: dict = {}
+    folder, metrics_file = output_of(cfg, parent)
     try:
         if cfg.samples is not None:
             name, params = dataset_config(REPO / "configs", cfg.dataset,

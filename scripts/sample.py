@@ -1,8 +1,10 @@
 """Sample molecules or graphs from a trained checkpoint.
 
     python scripts/sample.py checkpoint=outputs/qm9/<run>/checkpoints/last.ckpt num_samples=1000 steps=50
+    python scripts/sample.py checkpoint=pretrained:qm9 num_samples=100 steps=20 time_distortion=polydec
 
-Writes into a new folder ``<run>/samples/<YYYY-mm-dd_HH-MM-SS>-<id>/`` (or ``out_dir``, which must be empty
+Writes into a new folder ``<run>/samples/<YYYY-mm-dd_HH-MM-SS>-<id>/`` (``outputs/pretrained-<name>/samples/...`` for
+a shipped model, sympe.diffusion.runs.pretrained; or ``out_dir``, which must be empty
 unless ``overwrite=true``; never replacing earlier samples): ``samples.smi`` (molecules: one SMILES per line,
 ``None`` for graphs that are not molecules) or ``samples.npz`` (graphs: edge lists in the format of the SPECTRE
 files), ``samples.png`` (a grid of the first samples), ``sampling.json`` (the summary printed last), and with
@@ -22,6 +24,7 @@ from omegaconf import DictConfig
 from sympe.diffusion.runs.checkpoint_files import check_checkpoint_file
 from sympe.diffusion.runs.options import ConfigError, user_errors
 from sympe.diffusion.runs.output_paths import claim_folder
+from sympe.diffusion.runs.pretrained import default_output_parent, resolve_checkpoint
 from sympe.diffusion.runs.schema import check_sample_config, register_configs
 
 register_configs()  # every option and its default: sympe.diffusion.runs.schema.SampleConfig
@@ -31,8 +34,8 @@ register_configs()  # every option and its default: sympe.diffusion.runs.schema.
 @user_errors
 def main(cfg: DictConfig) -> None:
     check_sample_config(cfg)
-    ckpt = Path(check_checkpoint_file(cfg.checkpoint, "checkpoint"))
-    out = claim_folder(cfg.out_dir, ckpt.resolve().parent.parent / "samples", "out_dir", bool(cfg.overwrite),
+    ckpt = Path(check_checkpoint_file(resolve_checkpoint(cfg.checkpoint), "checkpoint"))  # or pretrained:<name>
+    out = claim_folder(cfg.out_dir, default_output_parent(cfg.checkpoint, "samples"), "out_dir", bool(cfg.overwrite),
                        need_bytes=1_000_000 + 2_000 * int(cfg.num_samples), what=f"{cfg.num_samples} samples")
     try:
         _sample(cfg, ckpt, out.path)
