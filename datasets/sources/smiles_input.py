@@ -99,7 +99,7 @@ def check_params(params: dict, prefix: str = PREFIX) -> dict:
         raise SmilesInputError(f"{prefix}.column={column} is not accepted: expected the name of a column of the CSV "
                                "(a header field), or null for the column named like 'smiles'")
     p.update(path=str(path), split_fractions=fractions, elements=_check_elements(p.get("elements"), prefix))
-    with _open_text(path, prefix) as f:
+    with _TextFile(path, prefix) as f:
         _layout(path, f, column, prefix)  # the head of the file: format, header, column, not empty
     return p
 
@@ -139,7 +139,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 _HASHES: dict[tuple, str] = {}
 
 
-class _open_text:
+class _TextFile:
     """Context manager: the file as UTF-8 text (gzip when its first bytes say so; a BOM dropped)."""
 
     def __init__(self, path: Path, prefix: str):
@@ -216,10 +216,10 @@ def read_table(path: str | os.PathLike, column: str | None = None, prefix: str =
     SMILES (rejected later, with its line). Raises :class:`SmilesInputError` as :func:`check_params` for the head,
     and for text that is not UTF-8 or a damaged gzip stream further down."""
     path = Path(path)
-    with _open_text(path, prefix) as f:
+    with _TextFile(path, prefix) as f:
         layout = _layout(path, f, column, prefix)
     smiles, lines, labels = [], [], [] if layout.split_column is not None else None
-    with _open_text(path, prefix) as f:
+    with _TextFile(path, prefix) as f:
         if not layout.csv:
             rows = _lines(f)
             if layout.skip_first:
