@@ -2,7 +2,7 @@
 
 Subpackages: ``sources`` (the datasets), ``metrics`` (sample quality), ``samples`` (files of samples in and out),
 ``floor`` (the exchangeable NLL floor). Shared modules: ``molecules`` (molecules <-> graphs, the chemistry every
-molecular dataset and metric shares), ``graph_utils`` (plain graphs <-> PyG / networkx / adjacency), ``registry``
+molecular dataset and metric shares; ``atom_classes``: element-and-charge class names and their valences), ``graph_utils`` (plain graphs <-> PyG / networkx / adjacency), ``registry``
 (config name -> dataset class), ``config`` (data objects from a run config), ``datamodule`` and ``train_sampler``
 (Lightning data module, resumable sampling), ``evaluation`` (the one place joining a metric with a dataset).
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from sympe.datasets.registry import DATASETS, build_splits
+from sympe.datasets.registry import DATASETS, build_splits, check_parameters
 
-__all__ = ["DatasetConfigError", "check_dataset_config", "check_dataset_params", "original_cwd", "resolve_path", "data_root", "dataset_params", "build_splits_from_cfg", "build_datamodule",
+__all__ = ["DatasetConfigError", "absolute_dataset_paths", "check_dataset_config", "check_dataset_params", "original_cwd", "resolve_path", "data_root", "dataset_params", "build_splits_from_cfg", "build_datamodule",
            "dataset_config", "summary_text"]
 
 PATH_PARAMS = ("csv_path", "path", "data_dir")  # dataset parameters that name files or folders
@@ -45,14 +45,16 @@ def check_dataset_config(cfg: DictConfig) -> None:
     params = cfg.dataset.params
     if params is not None and not isinstance(params, DictConfig):
         raise DatasetConfigError(f"dataset.params={params} is not accepted: expected a mapping of dataset parameters")
-    check_dataset_params(OmegaConf.to_container(params, resolve=True) if params is not None else {}, "dataset.params")
+    check_dataset_params(OmegaConf.to_container(params, resolve=True) if params is not None else {}, "dataset.params",
+                         name)
 
 
-def check_dataset_params(params: dict, prefix: str) -> None:
+def check_dataset_params(params: dict, prefix: str, name: str | None = None) -> None:
     """Raise :class:`DatasetConfigError` naming ``<prefix>.<key>`` when a source that reads local files has no
     path for them (``source=csv`` without ``csv_path``, ``source=npz`` without ``path``, ``source=local``
     without ``data_dir``) or a named file or folder does not exist. Relative paths are taken from the folder
-    the command was started in."""
+    the command was started in. With the registry ``name``, the dataset's own parameter check runs too
+    (:func:`~sympe.datasets.registry.check_parameters`; ``dataset=smiles``: its file and options)."""
     source = params.get("source")
     if source in SOURCE_NEEDS:
         key, what = SOURCE_NEEDS[source]
@@ -60,9 +62,12 @@ def check_dataset_params(params: dict, prefix: str) -> None:
             raise DatasetConfigError(f"{prefix}.source={source} needs {prefix}.{key}=<path>: {what}")
     for key in PATH_PARAMS:
         value = params.get(key)
-        if value and not Path(resolve_path(value)).exists():
+        if value and value != "???" and not Path(resolve_path(value)).exists():
             raise DatasetConfigError(f"{prefix}.{key}={value} does not exist (relative paths are taken from "
                                      f"{original_cwd()})")
+    if name is not None:
+        check_parameters(name, {k: resolve_path(v) if k in PATH_PARAMS and v not in (None, "", "???") else v
+                                for k, v in params.items()}, prefix)
 
 
 def original_cwd() -> str:
@@ -98,6 +103,18 @@ def dataset_params(params) -> dict:
     return params
 
 
+def absolute_dataset_paths(cfg: DictConfig) -> None:
+    """Replace the file parameters of ``cfg.dataset.params`` (``csv_path``, ``path``, ``data_dir``) by absolute paths
+    in place, so that the run's ``config.yaml`` and its checkpoints name the files wherever they are read from."""
+    params = cfg.dataset.params
+    if params is None:
+        return
+    for key in PATH_PARAMS:
+        value = params.get(key)
+        if isinstance(value, str) and value not in ("", "???"):
+            params[key] = resolve_path(value)
+
+
 def build_splits_from_cfg(cfg: DictConfig) -> dict:
     """``{"train", "val", "test"}`` of dataset ``cfg.dataset.name`` with ``cfg.dataset.params`` under
     ``cfg.paths.data_root`` (processed once, then cached)."""
@@ -126,16 +143,20 @@ def dataset_config(configs_dir: str | os.PathLike, name: str, overrides: dict | 
         raise DatasetConfigError(f"dataset={name!r} is unknown; choose one of {known}")
     cfg = OmegaConf.load(path)
     params = {**(OmegaConf.to_container(cfg.params) or {}), **(overrides or {})}
-    check_dataset_params(params, "dataset_params")
+    check_dataset_params(params, "dataset_params", cfg.name)
     return cfg.name, dataset_params(params)
 
 
 def summary_text(name: str, params: dict, splits: dict, floor: bool = True) -> str:
-    """Multi-line summary of a dataset: its config, split sizes, the train split's statistics and (``floor``)
+    """Multi-line summary of a dataset: its config, split sizes, the lines of the train split's ``summary_lines()``
+    when it has one (how ``dataset=smiles`` read its file), the train split's statistics and (``floor``)
     the exchangeable NLL floor of the val and test splits (:mod:`sympe.datasets.floor.exchangeable`; exact |Aut| per graph,
     computed once and cached beside the processed data)."""
     sizes = ", ".join(f"{k}={len(v)}" for k, v in splits.items())
-    lines = [f"[sympe] dataset {name} {dict(params)}", f"[sympe] splits: {sizes}", splits["train"].info.summary()]
+    lines = [f"[sympe] dataset {name} {dict(params)}", f"[sympe] splits: {sizes}"]
+    described = getattr(splits["train"], "summary_lines", None)  # what a dataset says of its source (dataset=smiles)
+    lines += described() if described is not None else []
+    lines.append(splits["train"].info.summary())
     if floor:
         from sympe.datasets.floor.exchangeable import exchangeable_floor
 

@@ -2,11 +2,17 @@
 
 A molecule with ``N`` atoms and ``M`` undirected bonds is stored as a PyG ``Data``:
 
-* ``x`` (N, dx) float one-hot over ``spec.atom_classes`` (element symbols, e.g. C, N, O, F [, H]),
+* ``x`` (N, dx) float one-hot over ``spec.atom_classes`` (element symbols, e.g. C, N, O, F [, H], or
+  element-and-charge classes such as ``N+`` / ``O-``, :mod:`sympe.datasets.atom_classes`),
 * ``edge_index`` (2, 2M) long, both directions of every bond, sorted by (source, target),
-* ``edge_attr`` (2M, 5) float one-hot over ``spec.bond_classes`` =
-  (none, single, double, triple, aromatic); column 0 ("no bond") is always 0 in sparse form,
+* ``edge_attr`` (2M, de) float one-hot over ``spec.bond_classes``, a prefix of
+  (none, single, double, triple, aromatic) (QM9 and MOSES: all five; ``dataset=smiles``: up to the highest bond
+  of its train split); column 0 ("no bond") is always 0 in sparse form,
 * ``charge`` (N,) long formal charges, ``num_nodes`` = N.
+
+Charges: when a spec has charged classes, an atom's class is its (element, charge) pair and a graph built back
+into a molecule takes each atom's charge from its class; a spec of neutral names only (QM9, MOSES) puts an atom of
+any charge in its element's class and keeps the charge in ``charge`` alone.
 
 Conventions (stated once, here):
 
@@ -38,14 +44,10 @@ from rdkit import Chem
 from rdkit.rdBase import BlockLogs
 from torch_geometric.data import Data
 
+from sympe.datasets.atom_classes import VALENCIES, atom_class_name, class_valence, parse_atom_class  # noqa: F401
+
 BOND_CLASSES: tuple[str, ...] = ("none", "single", "double", "triple", "aromatic")
 BOND_ORDERS: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 1.5)
-
-#: Neutral valence of each element used for validity and charge inference (the usual organic
-#: valence; RDKit accepts more for S via its own valence list).
-VALENCIES: dict[str, int] = {
-    "H": 1, "B": 3, "C": 4, "N": 3, "O": 2, "F": 1, "Si": 4, "P": 3, "S": 2, "Cl": 1, "Br": 1, "I": 1,
-}
 
 _RDKIT_BOND_TYPES = {
     Chem.BondType.SINGLE: "single",
@@ -69,39 +71,67 @@ NEGATIVE_ONE_DEFICIT = ("O", "N", "C")
 class MoleculeSpec:
     """Which atoms and bonds a molecular dataset uses.
 
-    ``atom_classes[k]`` is the element symbol of node class k; ``bond_classes[k]`` the name of edge
-    class k with real bond order ``bond_orders[k]``. ``valencies[k]`` (neutral valence) and
-    ``weights[k]`` (standard atomic weight, from RDKit's periodic table) follow ``atom_classes``.
+    ``atom_classes[k]`` is the name of node class k: an element symbol, or an element with a formal charge
+    (``"N+"``, ``"O-"``; :mod:`sympe.datasets.atom_classes`), whose ``elements[k]`` / ``class_charges[k]`` it
+    names. ``bond_classes`` is a prefix of :data:`BOND_CLASSES` (at least none and single) with real bond orders
+    ``bond_orders`` (default: the matching prefix of :data:`BOND_ORDERS`). ``valencies[k]`` (the valence of the
+    class: :func:`~sympe.datasets.atom_classes.class_valence`) and ``weights[k]`` (standard atomic weight of the
+    element, from RDKit's periodic table) follow ``atom_classes``. Raises ``ValueError`` for an empty or repeated
+    class list, a class name that is no element (with charge) or whose valence is unknown, or other bond classes.
     """
 
     atom_classes: tuple[str, ...]
     bond_classes: tuple[str, ...] = BOND_CLASSES
-    bond_orders: tuple[float, ...] = BOND_ORDERS
+    bond_orders: tuple[float, ...] | None = None
     valencies: tuple[int, ...] = field(init=False)
     weights: tuple[float, ...] = field(init=False)
+    elements: tuple[str, ...] = field(init=False)
+    class_charges: tuple[int, ...] = field(init=False)
 
     def __post_init__(self):
         atoms = tuple(self.atom_classes)
+        bonds = tuple(self.bond_classes)
+        orders = BOND_ORDERS[:len(bonds)] if self.bond_orders is None else tuple(float(b) for b in self.bond_orders)
         object.__setattr__(self, "atom_classes", atoms)
-        object.__setattr__(self, "bond_classes", tuple(self.bond_classes))
-        object.__setattr__(self, "bond_orders", tuple(float(b) for b in self.bond_orders))
+        object.__setattr__(self, "bond_classes", bonds)
+        object.__setattr__(self, "bond_orders", orders)
         if not atoms:
             raise ValueError("MoleculeSpec: atom_classes is empty; give element symbols such as ('C', 'N', 'O', 'F')")
         if len(set(atoms)) != len(atoms):
             raise ValueError(f"MoleculeSpec: atom_classes {atoms} contain duplicates")
-        unknown = [a for a in atoms if a not in VALENCIES]
+        parsed = [parse_atom_class(a) for a in atoms]
+        valencies = [class_valence(e, q) for e, q in parsed]
+        unknown = [a for a, v in zip(atoms, valencies) if v is None]
         if unknown:
-            raise ValueError(f"MoleculeSpec: no valence known for elements {unknown}; known: {sorted(VALENCIES)}")
-        if self.bond_classes != BOND_CLASSES or len(self.bond_orders) != len(BOND_CLASSES):
-            raise ValueError(f"MoleculeSpec: bond_classes must be {BOND_CLASSES} with one order each "
-                             f"(got {self.bond_classes}, {self.bond_orders})")
+            raise ValueError(f"MoleculeSpec: no valence known for atom classes {unknown}; known: elements of "
+                             f"{sorted(VALENCIES)} and those with a default valence in RDKit, with charges")
+        if len(bonds) < 2 or bonds != BOND_CLASSES[:len(bonds)] or orders != BOND_ORDERS[:len(bonds)]:
+            raise ValueError(f"MoleculeSpec: bond_classes must be a prefix of {BOND_CLASSES} (at least none, single) "
+                             f"with the orders {BOND_ORDERS} (got {bonds}, {orders})")
         table = Chem.GetPeriodicTable()
-        object.__setattr__(self, "valencies", tuple(VALENCIES[a] for a in atoms))
-        object.__setattr__(self, "weights", tuple(float(table.GetAtomicWeight(a)) for a in atoms))
+        object.__setattr__(self, "elements", tuple(e for e, _ in parsed))
+        object.__setattr__(self, "class_charges", tuple(q for _, q in parsed))
+        object.__setattr__(self, "valencies", tuple(valencies))
+        object.__setattr__(self, "weights", tuple(float(table.GetAtomicWeight(e)) for e, _ in parsed))
         # lookup tables for fast conversion (not part of the spec's identity)
         object.__setattr__(self, "_index", {a: k for k, a in enumerate(atoms)})
+        object.__setattr__(self, "_charged", any(q != 0 for _, q in parsed))
         object.__setattr__(self, "_atom_eye", np.eye(len(atoms), dtype=np.float32))
-        object.__setattr__(self, "_bond_eye", np.eye(len(BOND_CLASSES), dtype=np.float32))
+        object.__setattr__(self, "_bond_eye", np.eye(len(bonds), dtype=np.float32))
+
+    @classmethod
+    def from_info(cls, info) -> "MoleculeSpec":
+        """The spec of a molecular :class:`~sympe.diffusion.info.DatasetInfo`: its ``node_classes`` and
+        ``edge_classes`` (checkpoints and processed datasets record both)."""
+        return cls(tuple(info.node_classes), tuple(info.edge_classes))
+
+    def class_index(self, symbol: str, charge: int = 0) -> int | None:
+        """Node class of an atom of element ``symbol`` with formal ``charge``, or ``None`` when it has none: its
+        (element, charge) class; in a spec of neutral names only, its element's class whatever the charge."""
+        k = self._index.get(symbol if charge == 0 else atom_class_name(symbol, charge))
+        if k is None and charge != 0 and not self._charged:
+            k = self._index.get(symbol)
+        return k
 
     @property
     def num_atom_classes(self) -> int:
@@ -118,7 +148,7 @@ class MoleculeSpec:
 
     @property
     def atom_indices(self) -> dict[str, int]:
-        """Element symbol -> node class index (a lookup table; do not modify it)."""
+        """Class name -> node class index (a lookup table; do not modify it)."""
         return self._index
 
     def atom_index(self, symbol: str) -> int:
@@ -172,24 +202,27 @@ def mol_to_graph(mol, spec: MoleculeSpec, remove_h: bool, name=None) -> Data:
     if n == 0:
         raise ValueError(f"mol_to_graph: molecule {_describe(mol, name)} has no atoms")
 
-    index = spec._index
+    class_index = spec.class_index
     atom_types, charges = [], []
     for i in range(n):  # index loops: RDKit's Python-level atom/bond iterators are several times slower
         atom = mol.GetAtomWithIdx(i)
-        k = index.get(atom.GetSymbol())
+        q = atom.GetFormalCharge()
+        k = class_index(atom.GetSymbol(), q)
         if k is None:
-            raise ValueError(f"mol_to_graph: element {atom.GetSymbol()!r} of molecule {_describe(mol, name)} is not one "
-                             f"of the atom classes {list(spec.atom_classes)}")
+            what = "element" if q == 0 or not spec._charged else "atom class"
+            raise ValueError(f"mol_to_graph: {what} {atom_class_name(atom.GetSymbol(), q)!r} of molecule "
+                             f"{_describe(mol, name)} is not one of the atom classes {list(spec.atom_classes)}")
         atom_types.append(k)
-        charges.append(atom.GetFormalCharge())
+        charges.append(q)
 
     rows, cols, kinds = [], [], []
+    num_bond_classes = len(spec.bond_classes)
     for j in range(mol.GetNumBonds()):
         b = mol.GetBondWithIdx(j)
         c = BOND_CLASS_OF_TYPE.get(b.GetBondType())
-        if c is None:
+        if c is None or c >= num_bond_classes:
             raise ValueError(f"mol_to_graph: bond type {b.GetBondType()} of molecule {_describe(mol, name)} is not one "
-                             f"of {list(BOND_CLASSES[1:])}")
+                             f"of {list(spec.bond_classes[1:])}")
         u, v = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
         rows += (u, v)
         cols += (v, u)
@@ -260,9 +293,10 @@ def bond_order_sums(atoms, bonds, spec: MoleculeSpec) -> np.ndarray:
 def _assemble(atoms: np.ndarray, bonds: np.ndarray, spec: MoleculeSpec, charges, explicit_h: bool) -> Chem.Mol:
     rw = Chem.RWMol()
     for i, k in enumerate(atoms.tolist()):
-        atom = Chem.Atom(spec.atom_classes[k])
-        if charges is not None:
-            atom.SetFormalCharge(int(charges[i]))
+        atom = Chem.Atom(spec.elements[k])
+        charge = spec.class_charges[k] if charges is None else int(charges[i])
+        if charge:
+            atom.SetFormalCharge(charge)
         if explicit_h:
             atom.SetNoImplicit(True)
         rw.AddAtom(atom)
@@ -289,7 +323,8 @@ def graph_to_mol(atom_classes, bond_classes, spec: MoleculeSpec, charges=None, s
     """Build an RDKit molecule from class indices: atoms (n,) and a symmetric bond matrix (n, n).
 
     Bond (i, j), i < j, exists when ``bond_classes[i, j] > 0``; its RDKit type is looked up from the
-    class *name* (single/double/triple/aromatic). ``charges`` (n,) sets formal charges.
+    class *name* (single/double/triple/aromatic). ``charges`` (n,) sets formal charges (default: each class's
+    charge, 0 for neutral class names).
     ``explicit_h`` (default: ``spec.explicit_h``) forbids implicit hydrogens on every atom.
     With ``sanitize=True`` returns the sanitized molecule, or ``None`` when RDKit rejects it
     (e.g. an atom above its valence); with ``sanitize=False`` returns the raw molecule.
@@ -309,21 +344,23 @@ def infer_formal_charges(atom_classes, bond_classes, spec: MoleculeSpec, explici
     hydrogens, atoms of :data:`NEGATIVE_ONE_DEFICIT` with s_i = v_i - 1 then get -1, in that element
     order and by index, but only as many as there are positive charges (zwitterions such as
     ``[NH3+]CC([O-])=O``); without explicit H such an atom just gets an implicit hydrogen.
+    Atoms of a charged class (``N+``) keep their class's charge; the rule applies to the neutral ones.
     """
     atoms, bonds, _ = _check_graph(atom_classes, bond_classes, spec, None)
     explicit_h = spec.explicit_h if explicit_h is None else explicit_h
     sums = bond_order_sums(atoms, bonds, spec)
-    sym = [spec.atom_classes[k] for k in atoms.tolist()]
+    sym = [spec.elements[k] for k in atoms.tolist()]
     val = np.array([spec.valencies[k] for k in atoms.tolist()], dtype=float)
-    charges = np.zeros(len(sym), dtype=np.int64)
+    charges = np.array([spec.class_charges[k] for k in atoms.tolist()], dtype=np.int64)
+    neutral = charges == 0
     for i, s in enumerate(sym):
-        if s in POSITIVE_ONE_EXCESS and abs(sums[i] - val[i] - 1) < 1e-6:
+        if neutral[i] and s in POSITIVE_ONE_EXCESS and abs(sums[i] - val[i] - 1) < 1e-6:
             charges[i] = 1
     if explicit_h:
-        budget = int(charges.sum())
+        budget = int(charges[neutral].sum())
         for element in NEGATIVE_ONE_DEFICIT:
             for i, s in enumerate(sym):
-                if budget and s == element and abs(sums[i] - val[i] + 1) < 1e-6:
+                if budget and neutral[i] and s == element and abs(sums[i] - val[i] + 1) < 1e-6:
                     charges[i] = -1
                     budget -= 1
     return charges
@@ -333,7 +370,8 @@ def build_molecule(atoms, bonds, spec: MoleculeSpec, relaxed: bool = False, char
                    allow_radicals: bool = False, explicit_h: bool | None = None) -> Chem.Mol | None:
     """The molecule a generated graph stands for, or ``None`` when it is not a valid molecule.
 
-    Strict (``relaxed=False``): atoms carry ``charges`` (default all neutral). Relaxed: when no
+    Strict (``relaxed=False``): atoms carry ``charges`` (default: their classes' charges, neutral for
+    element classes). Relaxed: when no
     ``charges`` are given they are inferred by :func:`infer_formal_charges`. In both modes the
     molecule must sanitize, and unless ``allow_radicals`` no atom may carry unpaired electrons.
     """

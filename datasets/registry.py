@@ -19,7 +19,20 @@ DATASETS: dict[str, tuple[str, str, dict]] = {
     "matching": ("sympe.datasets.sources.breaking", "SymmetryBreakingDataset", {"family": "matching"}),
     "marked_cycle": ("sympe.datasets.sources.breaking", "SymmetryBreakingDataset", {"family": "marked_cycle"}),
     "star": ("sympe.datasets.sources.breaking", "SymmetryBreakingDataset", {"family": "star"}),
+    "smiles": ("sympe.datasets.sources.smiles", "SmilesDataset", {}),
 }
+#: config name -> (module, function) checking its parameters before anything loads: ``function(params, prefix)``
+#: raises one clear error naming ``<prefix>.<option>`` (the module imports neither torch nor the dataset)
+PARAMETER_CHECKS: dict[str, tuple[str, str]] = {
+    "smiles": ("sympe.datasets.sources.smiles_input", "check_params"),
+}
+
+
+def check_parameters(name: str, params: dict, prefix: str) -> None:
+    """Run the parameter check of dataset ``name`` (:data:`PARAMETER_CHECKS`) when it has one."""
+    if name in PARAMETER_CHECKS:
+        module, function = PARAMETER_CHECKS[name]
+        getattr(importlib.import_module(module), function)(params, prefix)
 
 
 def dataset_class(name: str):

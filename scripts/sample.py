@@ -89,7 +89,7 @@ def _sample(cfg: DictConfig, ckpt: Path, out: Path) -> None:
         else:
             summary["file"] = str(out / "samples.npz")
     if chains:
-        spec = MoleculeSpec(tuple(info.node_classes)) if info.is_molecular else None
+        spec = MoleculeSpec.from_info(info) if info.is_molecular else None
         for k, snap in enumerate(chains[0]):
             draw_grid(out / f"chain_{k:02d}.png", dense_to_class_lists(snap), spec=spec, max_items=8)
     if interrupted is not None and not graphs:

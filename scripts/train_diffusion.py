@@ -19,7 +19,8 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from sympe.datasets.config import build_datamodule, build_splits_from_cfg, check_dataset_config, resolve_path, summary_text
+from sympe.datasets.config import (absolute_dataset_paths, build_datamodule, build_splits_from_cfg, check_dataset_config,
+                                   resolve_path, summary_text)
 from sympe.diffusion.runs.options import user_errors
 from sympe.diffusion.runs.run_folder import resolve_run
 from sympe.diffusion.runs.schema import check_model_config, check_train_config, register_configs
@@ -34,6 +35,7 @@ def main(cfg: DictConfig) -> None:
     check_train_config(cfg)
     check_model_config(cfg)
     check_dataset_config(cfg)
+    absolute_dataset_paths(cfg)  # the run's config and checkpoints name the dataset's files from anywhere
     run = None if cfg.train.summary_only else resolve_run(cfg, resolve_path).claim()  # locked before any loading
     try:
         _train(cfg, run)

@@ -233,7 +233,7 @@ def split_smiles(dataset, spec=None) -> list[str | None]:
         if info is None or not getattr(info, "is_molecular", False):
             raise ValueError(f"split_smiles: {type(dataset).__name__} has no molecule spec (.spec or a molecular "
                              ".info); pass spec=")
-        spec = MoleculeSpec(tuple(info.node_classes))
+        spec = MoleculeSpec.from_info(info)
     return [graph_to_smiles(dataset[i], spec) for i in range(len(dataset))]
 
 

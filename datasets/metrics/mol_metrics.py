@@ -13,8 +13,9 @@ Definitions (N = number of samples, every fraction is a count divided by the sta
   largest fragment (``Chem.GetMolFrags(asMols=True, sanitizeFrags=True)``) sanitizes and can be
   written as SMILES. Disconnected molecules therefore count as valid, and a valid sample is
   represented by the canonical SMILES of its largest fragment. ``validity = num_valid / N``.
-  A sample using an element that is not an atom class of the dataset (``CC[Si]C`` for QM9) is
-  **invalid for that dataset**, whatever RDKit says: the model could not have produced it. Such
+  A sample using an element that is not an atom class of the dataset (``CC[Si]C`` for QM9; with
+  element-and-charge classes, as ``dataset=smiles`` has, also a charged atom such as ``[O-]`` when
+  ``O-`` is no class) is **invalid for that dataset**, whatever RDKit says: the model could not have produced it. Such
   samples are counted in ``num_outside_spec``, their elements in ``outside_spec_elements``, and
   named in a ``warnings`` entry. Hydrogen written in a SMILES is notation, never foreign.
   "Largest" = most atoms, hydrogens included when the spec has explicit H (DiGress counts graph
@@ -103,6 +104,7 @@ from sympe.datasets.metrics.mol_stability import (  # noqa: F401  (re-exported)
 )
 from sympe.datasets.molecules import (
     MoleculeSpec,
+    atom_class_name,
     as_class_indices,
     bond_order_sums,
     build_molecule,
@@ -254,8 +256,11 @@ class MoleculeMetrics:
             relaxed = None
         stable = None
         if spec.explicit_h:
-            symbols = [spec.atom_classes[k] for k in atoms_np.tolist()]
-            q = _as_int_array(charges, "charges") if (self.use_charges and charges is not None) else None
+            symbols = [spec.elements[k] for k in atoms_np.tolist()]
+            q = None
+            if self.use_charges:  # the given charges, else those of the classes (0 for element classes)
+                q = (_as_int_array(charges, "charges") if charges is not None
+                     else np.asarray(spec.class_charges, dtype=np.int64)[atoms_np])
             stable = stable_atoms(symbols, bond_order_sums(atoms_np, bonds, spec), q)
         return SampleRecord(smiles, smiles is not None and n_frags == 1, relaxed, n_comp == 1, stable)
 
@@ -290,8 +295,8 @@ class MoleculeMetrics:
         if raw is None or raw.GetNumAtoms() == 0:
             return nothing
         connected = len(Chem.GetMolFrags(raw)) == 1
-        foreign = tuple(sorted({a.GetSymbol() for a in raw.GetAtoms()
-                                if a.GetSymbol() not in spec.atom_classes and a.GetAtomicNum() != 1}))
+        foreign = tuple(sorted({atom_class_name(a.GetSymbol(), a.GetFormalCharge()) for a in raw.GetAtoms()
+                                if a.GetAtomicNum() != 1 and spec.class_index(a.GetSymbol(), a.GetFormalCharge()) is None}))
         written = written_h_molecule(raw) if spec.explicit_h else None
         if written is not None and written.GetNumAtoms() > raw.GetNumHeavyAtoms():
             self._wrote_h = True

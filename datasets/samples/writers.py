@@ -84,7 +84,7 @@ def write_samples(out_dir: str | Path, graphs, info, relaxed: bool = False, fill
     if info.is_molecular:
         from sympe.datasets.molecules import MoleculeSpec
 
-        spec = MoleculeSpec(tuple(info.node_classes))
+        spec = MoleculeSpec.from_info(info)
         smiles = graphs_to_smiles(graphs, spec, relaxed=relaxed, fill_hydrogens=fill_hydrogens)
         write_lines(out_dir / "samples.smi", smiles)
     else:

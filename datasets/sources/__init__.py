@@ -4,7 +4,9 @@
   ``cache_manifest``: the record (parameters, file hashes) that lets it verify a processed folder;
 * ``qm9``, ``moses``: molecules (QM9 with DiGress's split, MOSES); ``spectre``: planar, SBM and community-20 graphs
   (the shipped SPECTRE benchmark, or generated); ``symmetric``: small graph families with many automorphisms;
-  ``breaking``: labelled families whose generation needs symmetry breaking, with their exact entropy and floor.
+  ``breaking``: labelled families whose generation needs symmetry breaking, with their exact entropy and floor;
+  ``smiles``: the user's own molecules (``smiles_input`` reads and checks the file, ``smiles_molecules`` turns rows
+  into graphs); ``user_splits``: splits of a user's data by a column or at random.
 
 Each name is imported with its module on first use: using one dataset never imports RDKit for another.
 """
@@ -32,6 +34,8 @@ _EXPORTS: dict[str, str] = {
     # breaking
     "SymmetryBreakingDataset": "breaking", "data_entropy": "breaking", "data_floor": "breaking",
     "sample_structure": "breaking",
+    # smiles
+    "SmilesDataset": "smiles", "SmilesInputError": "smiles_input",
 }
 __all__ = [*_EXPORTS]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

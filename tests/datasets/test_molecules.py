@@ -5,6 +5,7 @@ import torch
 from rdkit import Chem
 
 from sympe.datasets.molecules import (
+    BOND_CLASSES,
     BOND_ORDERS,
     MOSES_SPEC,
     QM9_SPEC,
@@ -47,6 +48,41 @@ def test_spec_tables_follow_classes():
         MoleculeSpec(("C", "Xx"))
     with pytest.raises(ValueError, match="not one of the atom classes"):
         QM9_SPEC.atom_index("S")
+
+
+def test_charged_classes_and_bond_prefixes():
+    spec = MoleculeSpec(("C", "N", "N+", "O", "O-", "S", "Cl"), ("none", "single", "double"))
+    assert spec.elements == ("C", "N", "N", "O", "O", "S", "Cl")
+    assert spec.class_charges == (0, 0, 1, 0, -1, 0, 0)
+    assert spec.valencies == (4, 3, 4, 2, 1, 2, 1)  # a charged atom: the valence of its isoelectronic element
+    assert spec.weights[1] == spec.weights[2] and spec.bond_orders == (0.0, 1.0, 2.0)
+    assert spec.class_index("N", 1) == 2 and spec.class_index("O", -1) == 4 and spec.class_index("S", 1) is None
+    assert QM9_SPEC.class_index("N", 1) == 1  # neutral names only: any charge goes to the element's class
+    info = type("Info", (), {"node_classes": list(spec.atom_classes), "edge_classes": list(spec.bond_classes)})
+    assert MoleculeSpec.from_info(info) == spec
+    assert MoleculeSpec(("Se", "Na+")).valencies == (2, 0)  # RDKit's default valences (Na+ like Ne)
+    for classes, bonds, match in [(("C", "N+1"), BOND_CLASSES, "not an element symbol with an optional charge"),
+                                  (("C", "Zn"), BOND_CLASSES, r"no valence known for atom classes \['Zn'\]"),
+                                  (("C",), ("none", "double"), "must be a prefix"), (("C",), ("none",), "prefix")]:
+        with pytest.raises(ValueError, match=match):
+            MoleculeSpec(classes, bonds)
+
+
+def test_charged_classes_carry_the_charge_through_graphs():
+    spec = MoleculeSpec(("C", "N+", "O", "O-"), BOND_CLASSES[:3])
+    for smiles in ["[NH3+]CCC([O-])=O", "C[N+](C)(C)C", "O=[N+]([O-])C=C"]:
+        g = mol_to_graph(smiles, spec, remove_h=True)
+        assert g.edge_attr.shape[1] == 3
+        names = [spec.atom_classes[k] for k in g.x.argmax(1).tolist()]
+        assert [spec.class_charges[spec.atom_classes.index(a)] for a in names] == g.charge.tolist()
+        atoms, bonds, _ = graph_classes(g)
+        # without the charge array the classes give the charges back: the same molecule
+        assert mol_to_smiles(graph_to_mol(atoms, bonds, spec)) == _ref(smiles)
+        assert infer_formal_charges(atoms, bonds, spec).tolist() == g.charge.tolist()
+    with pytest.raises(ValueError, match=r"atom class 'N\+' of molecule C\[N\+\]"):
+        mol_to_graph("C[N+](C)(C)C", MoleculeSpec(("C", "N", "O-")), remove_h=True)
+    with pytest.raises(ValueError, match="bond type TRIPLE .* not one of \\['single', 'double'\\]"):
+        mol_to_graph("C#C", spec, remove_h=True)
 
 
 # ---------------------------------------------------------------------- mol -> graph

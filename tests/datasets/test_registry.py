@@ -34,6 +34,13 @@ def moses_dir(folder: Path) -> dict:
     return {"source": "local", "data_dir": str(folder)}
 
 
+def smiles_file(folder: Path) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "mine.smi"
+    path.write_text("".join(f"{s}\n" for s in ["CCO", "CCN", "CCS", "OCC", "NCC", "SCC", "CCO", "CCN", "CCS", "CCO"]))
+    return {"path": str(path)}
+
+
 # small, offline parameters for every registered name
 SMALL = {
     "qm9": qm9_csv,
@@ -45,6 +52,7 @@ SMALL = {
     "matching": lambda folder: {"m": 3, "num_graphs": 8, "seed": 1},
     "marked_cycle": lambda folder: {"n": 6, "k": 1, "num_graphs": 8, "seed": 1},
     "star": lambda folder: {"n": 5, "num_graphs": 8, "seed": 1},
+    "smiles": smiles_file,
 }
 
 

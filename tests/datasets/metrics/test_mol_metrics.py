@@ -19,7 +19,8 @@ from sympe.datasets.metrics.mol_metrics import (
     read_smiles_file,
     stable_atoms,
 )
-from sympe.datasets.molecules import QM9_SPEC, QM9_SPEC_WITH_H, canonical_smiles, graph_classes, mol_to_graph
+from sympe.datasets.molecules import (QM9_SPEC, QM9_SPEC_WITH_H, MoleculeSpec, canonical_smiles, graph_classes,
+                                     mol_to_graph)
 
 C, N, O, F, H = range(5)  # class indices of QM9_SPEC_WITH_H (the first four also of QM9_SPEC)
 
@@ -133,6 +134,21 @@ def test_elements_outside_spec_are_invalid_counted_and_named():
     assert g["num_valid"] == 1 and g["num_outside_spec"] == 1 and g["outside_spec_elements"] == {"Si": 1}
     assert g["num_atoms"] == 5 and g["num_stable_atoms"] == 2  # F-F stable; C, Si, C with 1-2 bonds are not
     assert MoleculeMetrics(QM9_SPEC).from_smiles(["CCO"])["warnings"] == []
+
+
+
+def test_charged_classes_score_charges_as_classes():
+    spec = MoleculeSpec(("C", "N", "N+", "O", "O-"), ("none", "single", "double"))
+    m = MoleculeMetrics(spec, ["C[N+](C)(C)C"])
+    # a charge the spec has no class for is foreign (the model could not write it); neutral atoms are not
+    r = m.from_smiles(["C[N+](C)(C)C", "CC(=O)[O-]", "C[O+](C)C", "CCN"])
+    assert r["num_valid"] == 3 and r["num_novel"] == 2 and r["outside_spec_elements"] == {"O+": 1}
+    # a graph of class indices: N+ with four bonds is valid with no charge array (the class says +1)
+    b = np.zeros((5, 5), dtype=np.int64)
+    b[1, [0, 2, 3, 4]] = b[[0, 2, 3, 4], 1] = 1
+    g = m.from_graphs([(np.array([0, 2, 0, 0, 0]), b), (np.array([0, 1, 0, 0, 0]), b)])
+    assert g["num_valid"] == 1 and g["num_novel"] == 0  # neutral N with four bonds is not a molecule (strict)
+    assert g["num_relaxed_valid"] == 2  # relaxed: the neutral one gets its +1 inferred
 
 
 # ---------------------------------------------------------------------- graph input
