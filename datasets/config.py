@@ -29,6 +29,10 @@ SOURCE_NEEDS = {"csv": ("csv_path", "a CSV with columns gdb_index,smiles"),
                 "npz": ("path", "an .npz of graphs with arrays num_nodes, edges, edge_ptr"),
                 "local": ("data_dir", "a folder with MOSES's train / test / test_scaffolds CSVs")}
 
+# what a required parameter (``???`` in configs/dataset/*.yaml) must name, for the error that says it is missing
+REQUIRED_HINTS = {"path": "dataset=graphs: an .npz of graphs, a folder of GraphML / GML / edge-list files, or a CSV "
+                          "with columns graph_id,source,target"}
+
 
 class DatasetConfigError(ValueError):
     """A dataset option that is not accepted; the message names the option (commands print it as one line)."""
@@ -49,10 +53,17 @@ def check_dataset_config(cfg: DictConfig) -> None:
 
 
 def check_dataset_params(params: dict, prefix: str) -> None:
-    """Raise :class:`DatasetConfigError` naming ``<prefix>.<key>`` when a source that reads local files has no
-    path for them (``source=csv`` without ``csv_path``, ``source=npz`` without ``path``, ``source=local``
-    without ``data_dir``) or a named file or folder does not exist. Relative paths are taken from the folder
-    the command was started in."""
+    """Raise :class:`DatasetConfigError` naming ``<prefix>.<key>`` when a required parameter (``???`` in its config)
+    was not given, when a source that reads local files has no path for them (``source=csv`` without ``csv_path``,
+    ``source=npz`` without ``path``, ``source=local`` without ``data_dir``) or a named file or folder does not exist.
+    Relative paths are taken from the folder the command was started in."""
+    required = [key for key, value in params.items() if value == "???"]  # OmegaConf's mark of a required value
+    if required:
+        key = required[0]
+        hint = f" ({REQUIRED_HINTS[key]})" if key in REQUIRED_HINTS else ""
+        given = f"{prefix}={{{key}: <value>}}" if "." not in prefix and prefix.endswith("_params") else \
+            f"{prefix}.{key}=<value>"  # evaluate.py's dataset_params={...} / train_diffusion.py's dataset.params.key=
+        raise DatasetConfigError(f"{prefix}.{key} is required and was not given: add {given} to the command{hint}")
     source = params.get("source")
     if source in SOURCE_NEEDS:
         key, what = SOURCE_NEEDS[source]
@@ -131,11 +142,15 @@ def dataset_config(configs_dir: str | os.PathLike, name: str, overrides: dict | 
 
 
 def summary_text(name: str, params: dict, splits: dict, floor: bool = True) -> str:
-    """Multi-line summary of a dataset: its config, split sizes, the train split's statistics and (``floor``)
-    the exchangeable NLL floor of the val and test splits (:mod:`sympe.datasets.floor.exchangeable`; exact |Aut| per graph,
-    computed once and cached beside the processed data)."""
+    """Multi-line summary of a dataset: its config, split sizes, the train split's statistics, the dataset's own
+    lines when it has a ``describe()`` method (e.g. ``dataset=graphs``: what was read and how it was split) and
+    (``floor``) the exchangeable NLL floor of the val and test splits (:mod:`sympe.datasets.floor.exchangeable`;
+    exact |Aut| per graph, computed once and cached beside the processed data)."""
     sizes = ", ".join(f"{k}={len(v)}" for k, v in splits.items())
     lines = [f"[sympe] dataset {name} {dict(params)}", f"[sympe] splits: {sizes}", splits["train"].info.summary()]
+    describe = getattr(splits["train"], "describe", None)  # a dataset's own lines (what was read, skipped, ...)
+    if callable(describe):
+        lines.extend(describe())
     if floor:
         from sympe.datasets.floor.exchangeable import exchangeable_floor
 

@@ -19,6 +19,7 @@ DATASETS: dict[str, tuple[str, str, dict]] = {
     "matching": ("sympe.datasets.sources.breaking", "SymmetryBreakingDataset", {"family": "matching"}),
     "marked_cycle": ("sympe.datasets.sources.breaking", "SymmetryBreakingDataset", {"family": "marked_cycle"}),
     "star": ("sympe.datasets.sources.breaking", "SymmetryBreakingDataset", {"family": "star"}),
+    "graphs": ("sympe.datasets.sources.graph_files", "GraphFilesDataset", {}),
 }
 
 

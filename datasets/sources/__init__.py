@@ -4,7 +4,8 @@
   ``cache_manifest``: the record (parameters, file hashes) that lets it verify a processed folder;
 * ``qm9``, ``moses``: molecules (QM9 with DiGress's split, MOSES); ``spectre``: planar, SBM and community-20 graphs
   (the shipped SPECTRE benchmark, or generated); ``symmetric``: small graph families with many automorphisms;
-  ``breaking``: labelled families whose generation needs symmetry breaking, with their exact entropy and floor.
+  ``breaking``: labelled families whose generation needs symmetry breaking, with their exact entropy and floor;
+  ``graph_files`` (with ``graph_readers``): a user's own graphs (``dataset=graphs``); ``user_splits``: their splits.
 
 Each name is imported with its module on first use: using one dataset never imports RDKit for another.
 """
@@ -32,6 +33,8 @@ _EXPORTS: dict[str, str] = {
     # breaking
     "SymmetryBreakingDataset": "breaking", "data_entropy": "breaking", "data_floor": "breaking",
     "sample_structure": "breaking",
+    # graph_files, graph_readers
+    "GraphFilesDataset": "graph_files", "GraphFilesError": "graph_readers", "read_graphs": "graph_readers",
 }
 __all__ = [*_EXPORTS]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -34,6 +34,15 @@ def moses_dir(folder: Path) -> dict:
     return {"source": "local", "data_dir": str(folder)}
 
 
+def graphml_dir(folder: Path) -> dict:
+    import networkx as nx
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(10):
+        nx.write_graphml(nx.path_graph(3 + k), folder / f"g{k}.graphml")
+    return {"path": str(folder)}
+
+
 # small, offline parameters for every registered name
 SMALL = {
     "qm9": qm9_csv,
@@ -45,6 +54,7 @@ SMALL = {
     "matching": lambda folder: {"m": 3, "num_graphs": 8, "seed": 1},
     "marked_cycle": lambda folder: {"n": 6, "k": 1, "num_graphs": 8, "seed": 1},
     "star": lambda folder: {"n": 5, "num_graphs": 8, "seed": 1},
+    "graphs": graphml_dir,
 }
 
 
