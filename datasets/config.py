@@ -18,7 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from sympe.datasets.registry import DATASETS, build_splits, check_parameters
+from sympe.datasets.registry import DATASETS, PARAMETER_CHECKS, build_splits, check_parameters
 
 __all__ = ["DatasetConfigError", "absolute_dataset_paths", "check_dataset_config", "check_dataset_params", "original_cwd", "resolve_path", "data_root", "dataset_params", "build_splits_from_cfg", "build_datamodule",
            "dataset_config", "summary_text"]
@@ -28,6 +28,10 @@ PATH_PARAMS = ("csv_path", "path", "data_dir")  # dataset parameters that name f
 SOURCE_NEEDS = {"csv": ("csv_path", "a CSV with columns gdb_index,smiles"),
                 "npz": ("path", "an .npz of graphs with arrays num_nodes, edges, edge_ptr"),
                 "local": ("data_dir", "a folder with MOSES's train / test / test_scaffolds CSVs")}
+
+# what a required parameter (``???`` in configs/dataset/*.yaml) must name, for the error that says it is missing
+REQUIRED_HINTS = {("graphs", "path"): "an .npz of graphs, a folder of GraphML / GML / edge-list files, or a CSV with "
+                                      "columns graph_id,source,target"}
 
 
 class DatasetConfigError(ValueError):
@@ -50,11 +54,20 @@ def check_dataset_config(cfg: DictConfig) -> None:
 
 
 def check_dataset_params(params: dict, prefix: str, name: str | None = None) -> None:
-    """Raise :class:`DatasetConfigError` naming ``<prefix>.<key>`` when a source that reads local files has no
-    path for them (``source=csv`` without ``csv_path``, ``source=npz`` without ``path``, ``source=local``
-    without ``data_dir``) or a named file or folder does not exist. Relative paths are taken from the folder
-    the command was started in. With the registry ``name``, the dataset's own parameter check runs too
-    (:func:`~sympe.datasets.registry.check_parameters`; ``dataset=smiles``: its file and options)."""
+    """Raise :class:`DatasetConfigError` naming ``<prefix>.<key>`` when a required parameter (``???`` in its config)
+    was not given, when a source that reads local files has no path for them (``source=csv`` without ``csv_path``,
+    ``source=npz`` without ``path``, ``source=local`` without ``data_dir``) or a named file or folder does not exist.
+    Relative paths are taken from the folder the command was started in. With the registry ``name``, the dataset's
+    own parameter check runs too (:func:`~sympe.datasets.registry.check_parameters`; ``dataset=smiles``: its file
+    and options)."""
+    # OmegaConf's mark of a required value; a dataset with a check of its own (dataset=smiles) names it itself
+    required = [key for key, value in params.items() if value == "???"] if name not in PARAMETER_CHECKS else []
+    if required:
+        key = required[0]
+        hint = f" ({REQUIRED_HINTS[name, key]})" if (name, key) in REQUIRED_HINTS else ""
+        given = f"{prefix}={{{key}: <value>}}" if "." not in prefix and prefix.endswith("_params") else \
+            f"{prefix}.{key}=<value>"  # evaluate.py's dataset_params={...} / train_diffusion.py's dataset.params.key=
+        raise DatasetConfigError(f"{prefix}.{key} is required and was not given: add {given} to the command{hint}")
     source = params.get("source")
     if source in SOURCE_NEEDS:
         key, what = SOURCE_NEEDS[source]
@@ -149,12 +162,13 @@ def dataset_config(configs_dir: str | os.PathLike, name: str, overrides: dict | 
 
 def summary_text(name: str, params: dict, splits: dict, floor: bool = True) -> str:
     """Multi-line summary of a dataset: its config, split sizes, the lines of the train split's ``summary_lines()``
-    when it has one (how ``dataset=smiles`` read its file), the train split's statistics and (``floor``)
-    the exchangeable NLL floor of the val and test splits (:mod:`sympe.datasets.floor.exchangeable`; exact |Aut| per graph,
-    computed once and cached beside the processed data)."""
+    when it has one (what ``dataset=smiles`` / ``dataset=graphs`` read from the user's files and how they were split),
+    the train split's statistics and (``floor``) the exchangeable NLL floor of the val and test splits
+    (:mod:`sympe.datasets.floor.exchangeable`; exact |Aut| per graph, computed once and cached beside the processed
+    data)."""
     sizes = ", ".join(f"{k}={len(v)}" for k, v in splits.items())
     lines = [f"[sympe] dataset {name} {dict(params)}", f"[sympe] splits: {sizes}"]
-    described = getattr(splits["train"], "summary_lines", None)  # what a dataset says of its source (dataset=smiles)
+    described = getattr(splits["train"], "summary_lines", None)  # what a dataset says of its source
     lines += described() if described is not None else []
     lines.append(splits["train"].info.summary())
     if floor:

@@ -57,7 +57,9 @@ def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydroge
     ``fcd`` / ``fcd_reference`` against the test split (:func:`~sympe.datasets.metrics.fcd.fcd_section`; ``fcd`` is
     ``"auto"``, True or False, ``device`` runs ChemNet). Graphs: :class:`~sympe.datasets.metrics.graph_metrics.GraphMetrics`
     against the scoring reference of :func:`~sympe.datasets.sources.spectre.scoring_reference` (``reference``:
-    ``"benchmark"`` or ``"dataset"``; SBM validity by ``sbm_method`` in ``sbm_workers`` processes). Raises
+    ``"benchmark"`` or ``"dataset"``; SBM validity by ``sbm_method`` in ``sbm_workers`` processes); a user's graphs
+    (``dataset=graphs``) by :class:`~sympe.datasets.metrics.user_graph_metrics.UserGraphMetrics` against their own
+    train / test splits. Raises
     ``ValueError`` for SMILES lines on a dataset that is not molecular."""
     train = splits["train"]
     info = train.info
@@ -75,10 +77,16 @@ def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydroge
     if smiles_lines is not None:
         raise ValueError(f"a SMILES file was given but dataset {info.name!r} is not molecular; give an .npz of graphs")
     from sympe.datasets.metrics.graph_metrics import GraphMetrics, SBMTest
+    from sympe.datasets.sources.graph_files import GraphFilesDataset
     from sympe.datasets.sources.spectre import scoring_reference
 
     ref_train, ref_test, described = scoring_reference(splits, reference)
-    out = GraphMetrics(info.name, ref_train, ref_test, sbm=SBMTest(method=sbm_method, workers=sbm_workers))(generated)
+    if isinstance(train, GraphFilesDataset):  # a user's graphs: + connectivity, class-preserving isomorphism
+        from sympe.datasets.metrics.user_graph_metrics import UserGraphMetrics
+
+        out = UserGraphMetrics(ref_train, ref_test, info.node_classes, info.edge_classes)(generated)
+    else:
+        out = GraphMetrics(info.name, ref_train, ref_test, sbm=SBMTest(method=sbm_method, workers=sbm_workers))(generated)
     out["warnings"] = described.pop("warnings") + out["warnings"]
     return {**described, **out}
 

@@ -184,3 +184,63 @@ def to_networkx(graph) -> nx.Graph:
     g.add_nodes_from(range(a.shape[0]))
     g.add_edges_from(zip(*(idx.tolist() for idx in np.nonzero(np.triu(a, k=1)))))
     return g
+
+
+# ---------------------------------------------------------------------------- categorical classes
+def classes_to_data(node_classes, edges, edge_classes, num_node_classes: int, num_edge_classes: int, **attrs) -> Data:
+    """``Data`` of a graph with categorical node and edge classes (the layout of the module docstring, widened).
+
+    ``node_classes`` (N,) ints in 0..num_node_classes-1; ``edges`` (M, 2) undirected edges, each listed once, no
+    self-loops; ``edge_classes`` (M,) ints in 1..num_edge_classes-1 (0 is "no edge"). Returns ``x`` (N, dx) one-hot,
+    ``edge_index`` (2, 2M) both directions sorted by (source, target), ``edge_attr`` (2M, de) one-hot, ``y`` (1, 0).
+    Raises ``ValueError`` for a class out of range, a self-loop or an edge listed twice.
+    """
+    nc = np.asarray(node_classes, dtype=np.int64).reshape(-1)
+    n = nc.size
+    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    ec = np.asarray(edge_classes, dtype=np.int64).reshape(-1)
+    if ec.size != e.shape[0]:
+        raise ValueError(f"{ec.size} edge classes for {e.shape[0]} edges")
+    if nc.size and (nc.min() < 0 or nc.max() >= num_node_classes):
+        raise ValueError(f"node classes must lie in 0..{num_node_classes - 1}, found {int(nc.min())}..{int(nc.max())}")
+    if ec.size and (ec.min() < 1 or ec.max() >= num_edge_classes):
+        raise ValueError(f"edge classes must lie in 1..{num_edge_classes - 1}, found {int(ec.min())}..{int(ec.max())}")
+    lo, hi = np.minimum(e[:, 0], e[:, 1]), np.maximum(e[:, 0], e[:, 1])
+    if len(canonical_edges(n, e)) != len(e):
+        raise ValueError("an edge is listed twice: list each undirected edge once")
+    src = np.concatenate([lo, hi])
+    dst = np.concatenate([hi, lo])
+    cls = np.concatenate([ec, ec])
+    order = np.lexsort((dst, src))
+    edge_attr = torch.zeros(len(cls), int(num_edge_classes))
+    edge_attr[torch.arange(len(cls)), torch.from_numpy(cls[order])] = 1.0
+    x = torch.zeros(n, int(num_node_classes))
+    x[torch.arange(n), torch.from_numpy(nc)] = 1.0
+    edge_index = torch.from_numpy(np.stack([src[order], dst[order]])).long()
+    return Data(x=x, edge_index=edge_index, edge_attr=edge_attr, y=torch.zeros(1, 0), num_nodes=n, **attrs)
+
+
+def labelled_networkx(graph, attr: str = "c") -> nx.Graph:
+    """``nx.Graph`` on nodes 0..n-1 whose nodes and edges carry their class index as attribute ``attr``.
+
+    ``graph``: an ``(atoms, bonds)`` pair (``atoms`` (n,) class indices, ``bonds`` (n, n) edge classes, 0 = no edge)
+    or a PyG ``Data`` with one-hot ``x`` and ``edge_attr``. Used to compare graphs up to class-preserving isomorphism.
+    """
+    g = nx.Graph()
+    if hasattr(graph, "edge_index") and hasattr(graph, "num_nodes"):
+        n = int(graph.num_nodes)
+        nodes = graph.x.argmax(1).tolist() if graph.x is not None and graph.x.numel() else [0] * n
+        ei = graph.edge_index
+        cls = graph.edge_attr.argmax(1).tolist() if graph.edge_attr is not None else [1] * ei.shape[1]
+        g.add_nodes_from((i, {attr: int(c)}) for i, c in enumerate(nodes))
+        g.add_edges_from((int(u), int(v), {attr: int(c)}) for u, v, c in zip(ei[0].tolist(), ei[1].tolist(), cls)
+                         if u < v)
+        return g
+    atoms, bonds = (_to_numpy(a) for a in graph)
+    if atoms.ndim == 2:
+        atoms = atoms.argmax(1)
+    to_adjacency((atoms, bonds))  # checks the shapes and the symmetry
+    g.add_nodes_from((i, {attr: int(c)}) for i, c in enumerate(atoms.tolist()))
+    u, v = np.nonzero(np.triu(bonds > 0, k=1))
+    g.add_edges_from((int(a), int(b), {attr: int(bonds[a, b])}) for a, b in zip(u, v))
+    return g

@@ -20,6 +20,7 @@ DATASETS: dict[str, tuple[str, str, dict]] = {
     "marked_cycle": ("sympe.datasets.sources.breaking", "SymmetryBreakingDataset", {"family": "marked_cycle"}),
     "star": ("sympe.datasets.sources.breaking", "SymmetryBreakingDataset", {"family": "star"}),
     "smiles": ("sympe.datasets.sources.smiles", "SmilesDataset", {}),
+    "graphs": ("sympe.datasets.sources.graph_files", "GraphFilesDataset", {}),
 }
 #: config name -> (module, function) checking its parameters before anything loads: ``function(params, prefix)``
 #: raises one clear error naming ``<prefix>.<option>`` (the module imports neither torch nor the dataset)

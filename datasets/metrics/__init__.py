@@ -4,7 +4,8 @@ Molecules: ``mol_metrics`` (validity, uniqueness, novelty, V.U.N.), ``mol_stabil
 ``fcd`` (the Fréchet ChemNet Distance and the one ChemNet of sympe); MOSES's suite: ``moses_metrics`` with
 ``moses_descriptors``, ``moses_filters`` and ``moses_reference``. Graphs: ``graph_metrics`` (the scorer), ``graph_mmd``
 (MMD² of degree / clustering / orbit / spectrum), ``orbit_counts``, ``graph_validity`` (planar / SBM),
-``graph_isomorphism`` (uniqueness, novelty). Each name is imported with its module on first use.
+``graph_isomorphism`` (uniqueness, novelty), ``user_graph_metrics`` (a user's own graphs: the scorer of
+``dataset=graphs``, with connectivity and class-preserving uniqueness / novelty). Each name is imported with its module on first use.
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ _EXPORTS: dict[str, str] = {
     "IsomorphismIndex": "graph_isomorphism", "uniqueness_novelty": "graph_isomorphism",
     # orbit_counts
     "orbit_counts": "orbit_counts",
+    # user_graph_metrics
+    "UserGraphMetrics": "user_graph_metrics",
 }
 __all__ = [*_EXPORTS]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -7,7 +7,8 @@ Formats
 * Graphs: an ``.npz`` in the format of the SPECTRE copies in ``shared/data/spectre/``: ``num_nodes``
   (G,), ``edges`` (M, 2) int64 with u < v per graph, ``edge_ptr`` (G + 1,) so that graph g owns
   ``edges[edge_ptr[g]:edge_ptr[g + 1]]``; generated multi-class graphs also get ``edge_classes`` (M,)
-  and ``node_classes`` (sum of num_nodes,).
+  and ``node_classes`` (sum of num_nodes,), and labelled graphs (``dataset=graphs`` with a node or edge label) the
+  string arrays ``node_class_names`` / ``edge_class_names`` (read without unpickling).
 Every file is written through :func:`sympe.diffusion.files.atomic_path` (a temporary name, then a rename), so
 an interrupted run leaves no half file.
 """
@@ -31,8 +32,11 @@ def dense_to_class_lists(g: DenseGraph) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def save_graphs_npz(path: str | Path, graphs: list[tuple[np.ndarray, np.ndarray]]) -> None:
-    """Save (node classes, edge-class matrix) pairs; any non-zero edge class is an edge."""
+def save_graphs_npz(path: str | Path, graphs: list[tuple[np.ndarray, np.ndarray]], node_class_names=None,
+                    edge_class_names=None) -> None:
+    """Save (node classes, edge-class matrix) pairs; any non-zero edge class is an edge. ``node_class_names`` /
+    ``edge_class_names`` (optional lists of strings) are stored as string arrays of those names, so that the class
+    indices of a file of labelled graphs can be read back as their names (``dataset=graphs``)."""
     num_nodes, edges, ecls, ncls, ptr = [], [], [], [], [0]
     for atoms, bonds in graphs:
         n = len(atoms)
@@ -51,6 +55,8 @@ def save_graphs_npz(path: str | Path, graphs: list[tuple[np.ndarray, np.ndarray]
             edge_ptr=np.asarray(ptr, dtype=np.int64),
             edge_classes=np.concatenate(ecls) if ecls else np.zeros(0, np.int64),
             node_classes=np.concatenate(ncls) if ncls else np.zeros(0, np.int64),
+            **{k: np.asarray([str(c) for c in v], dtype=str) for k, v in (
+                ("node_class_names", node_class_names), ("edge_class_names", edge_class_names)) if v is not None},
         )
 
 
@@ -87,8 +93,9 @@ def write_samples(out_dir: str | Path, graphs, info, relaxed: bool = False, fill
         spec = MoleculeSpec.from_info(info)
         smiles = graphs_to_smiles(graphs, spec, relaxed=relaxed, fill_hydrogens=fill_hydrogens)
         write_lines(out_dir / "samples.smi", smiles)
-    else:
-        save_graphs_npz(out_dir / "samples.npz", graphs)
+    else:  # labelled graphs (dataset=graphs with node_label / edge_label) keep their class names beside the indices
+        labelled = info.num_node_classes > 1 or info.num_edge_classes > 2
+        save_graphs_npz(out_dir / "samples.npz", graphs, *((info.node_classes, info.edge_classes) if labelled else ()))
     draw_grid(out_dir / "samples.png", graphs, spec=spec, max_items=max_items,
               valid=None if smiles is None else [s is not None for s in smiles])
     return smiles

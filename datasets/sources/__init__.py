@@ -6,7 +6,8 @@
   (the shipped SPECTRE benchmark, or generated); ``symmetric``: small graph families with many automorphisms;
   ``breaking``: labelled families whose generation needs symmetry breaking, with their exact entropy and floor;
   ``smiles``: the user's own molecules (``smiles_input`` reads and checks the file, ``smiles_molecules`` turns rows
-  into graphs); ``user_splits``: splits of a user's data by a column or at random.
+  into graphs); ``graph_files`` (with ``graph_readers``): the user's own graphs (``dataset=graphs``); ``user_splits``:
+  splits of a user's data by a column or at random.
 
 Each name is imported with its module on first use: using one dataset never imports RDKit for another.
 """
@@ -36,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "sample_structure": "breaking",
     # smiles
     "SmilesDataset": "smiles", "SmilesInputError": "smiles_input",
+    # graph_files, graph_readers
+    "GraphFilesDataset": "graph_files", "GraphFilesError": "graph_readers", "read_graphs": "graph_readers",
 }
 __all__ = [*_EXPORTS]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -41,6 +41,15 @@ def smiles_file(folder: Path) -> dict:
     return {"path": str(path)}
 
 
+def graphml_dir(folder: Path) -> dict:
+    import networkx as nx
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(10):
+        nx.write_graphml(nx.path_graph(3 + k), folder / f"g{k}.graphml")
+    return {"path": str(folder)}
+
+
 # small, offline parameters for every registered name
 SMALL = {
     "qm9": qm9_csv,
@@ -53,6 +62,7 @@ SMALL = {
     "marked_cycle": lambda folder: {"n": 6, "k": 1, "num_graphs": 8, "seed": 1},
     "star": lambda folder: {"n": 5, "num_graphs": 8, "seed": 1},
     "smiles": smiles_file,
+    "graphs": graphml_dir,
 }
 
 

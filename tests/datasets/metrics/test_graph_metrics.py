@@ -308,6 +308,29 @@ def test_uniqueness_novelty_vun_crafted():
     assert r["uniqueness"] == 1.0 and r["novelty"] == 0.5
 
 
+
+def test_class_preserving_isomorphism_of_labelled_graphs():
+    """labelled=True: a graph with its classes permuted onto other nodes is the same graph only when an
+    isomorphism maps classes to equal classes; Data and (atoms, bonds) give the same labelled graph."""
+    from sympe.datasets.graph_utils import classes_to_data, labelled_networkx
+
+    path = (np.array([0, 1, 0]), np.array([[0, 2, 0], [2, 0, 1], [0, 1, 0]]))        # A=B-A, bonds 2 and 1
+    mirrored = (np.array([0, 1, 0]), np.array([[0, 1, 0], [1, 0, 2], [0, 2, 0]]))    # the same up to reversal
+    other = (np.array([1, 0, 0]), np.array([[0, 2, 0], [2, 0, 1], [0, 1, 0]]))       # B=A-A: a different labelling
+    data = classes_to_data([0, 1, 0], [[1, 2], [0, 1]], [1, 2], num_node_classes=2, num_edge_classes=3)
+    assert data.edge_index.tolist() == [[0, 1, 1, 2], [1, 0, 2, 1]] and data.edge_attr.argmax(1).tolist() == [2, 2, 1, 1]
+    g = [labelled_networkx(x) for x in (path, mirrored, other, data)]
+    assert nx.utils.graphs_equal(g[0], g[3])
+    r = gm.uniqueness_novelty(g[:3], gm.IsomorphismIndex([g[1]], labelled=True), labelled=True)
+    assert r["uniqueness"] == pytest.approx(2 / 3) and r["novelty"] == pytest.approx(1 / 3)
+    assert gm.uniqueness_novelty(g[:3], [g[1]])["uniqueness"] == pytest.approx(1 / 3)  # structure only: all paths
+    with pytest.raises(ValueError, match="an index with labelled=False"):
+        gm.uniqueness_novelty(g[:3], gm.IsomorphismIndex([g[1]]), labelled=True)
+    with pytest.raises(ValueError, match="edge classes must lie in 1..2"):
+        classes_to_data([0, 0], [[0, 1]], [3], 1, 3)
+    with pytest.raises(ValueError, match="listed twice"):
+        classes_to_data([0, 0], [[0, 1], [1, 0]], [1, 1], 1, 2)
+
 # ============================================================================ all together
 def test_graph_metrics_end_to_end_planar(spectre_graphs):
     gs, idx = spectre_graphs["planar"]
