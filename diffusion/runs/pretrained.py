@@ -4,8 +4,8 @@ A shipped model is a *weights file* in ``sympe/diffusion/pretrained_models/<name
 ``<name>.json``. The weights file is a ``torch.save`` archive holding only what sampling and evaluation need: the
 hyperparameters of :class:`~sympe.diffusion.runs.model.DiscreteDiffusion` (``hyper_parameters``), the dataset
 statistics (``sympe``, as in a training checkpoint, so that :func:`~sympe.diffusion.runs.model.check_checkpoint_matches`
-works) and the EMA weights (``state_dict``, stored as float16 to halve the file; they are cast back to float32 on
-load). It has no optimizer state, so it cannot resume training: fine-tune with ``train.ckpt_path`` of a full
+works) and the EMA weights (``state_dict``; the denoiser's stored as float16 to halve the file and cast back to
+float32 on load, the process's buffers as float32). It has no optimizer state, so it cannot resume training: fine-tune with ``train.ckpt_path`` of a full
 checkpoint instead.
 
 :func:`export_weights` writes such a file from a training checkpoint (whose ``state_dict`` holds the EMA weights when
@@ -29,6 +29,10 @@ __all__ = ["PRETRAINED_DIR", "PREFIX", "available", "model_card", "resolve_check
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained_models"
 PREFIX = "pretrained:"
 FORMAT = "sympe-weights-1"
+#: the tensors stored as float16: the denoiser's parameters. The diffusion process's buffers (``schedule.*``:
+#: beta_t and alpha-bar_t, ``transition.*``: the marginals) keep float32, since float16 would move alpha-bar_t near 1 by
+#: up to 100 % of 1 - alpha-bar_t and the marginals off the simplex.
+HALF_PREFIX = "network."
 
 
 def available() -> list[str]:
@@ -86,7 +90,7 @@ def default_output_parent(checkpoint: str, kind: str) -> Path:
 
 def export_weights(checkpoint: str, out: str | Path, half: bool = True) -> dict:
     """Write the weights file of training checkpoint ``checkpoint`` to ``out`` (module docstring; atomically) and
-    return ``{"file", "bytes", "sha256", "global_step", "parameters"}``. ``half``: store floating tensors as float16.
+    return ``{"file", "bytes", "sha256", "global_step", "parameters"}``. ``half``: store the denoiser's floating tensors as float16 (:data:`HALF_PREFIX`).
     Raises :class:`CheckpointError` when the checkpoint holds non-finite weights or weights float16 cannot hold."""
     import torch
 
@@ -96,8 +100,8 @@ def export_weights(checkpoint: str, out: str | Path, half: bool = True) -> dict:
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
     state = ckpt["state_dict"]
     check_finite_weights(state, checkpoint)
-    if half:
-        state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+    if half:  # the denoiser's weights only: the process's buffers (schedule, transition marginals) stay float32
+        state = {k: (v.half() if k.startswith(HALF_PREFIX) and v.is_floating_point() else v) for k, v in state.items()}
         check_finite_weights(state, f"{checkpoint} (as float16)")
     weights = {"format": FORMAT, "hyper_parameters": ckpt["hyper_parameters"], "sympe": ckpt["sympe"],
                "state_dict": state, "global_step": int(ckpt.get("global_step", 0)),
