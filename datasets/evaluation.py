@@ -68,8 +68,9 @@ def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydroge
         from sympe.datasets.metrics.mol_metrics import MoleculeMetrics
         from sympe.datasets.molecules import MoleculeSpec
 
-        metrics = MoleculeMetrics(MoleculeSpec.from_info(info), train.train_smiles(),
-                                  fill_hydrogens=fill_hydrogens)
+        spec = MoleculeSpec.from_info(info)  # charged classes (dataset=smiles): stability scores their charges
+        metrics = MoleculeMetrics(spec, train.train_smiles(), fill_hydrogens=fill_hydrogens,
+                                  use_charges=spec.has_charged_classes)
         out = metrics.from_smiles(smiles_lines) if smiles_lines is not None else metrics.from_graphs(generated)
         section, fcd_warnings = fcd_section(splits["test"], metrics.valid_smiles, fcd, device)
         out["warnings"] += fcd_warnings

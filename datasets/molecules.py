@@ -119,6 +119,11 @@ class MoleculeSpec:
         object.__setattr__(self, "_atom_eye", np.eye(len(atoms), dtype=np.float32))
         object.__setattr__(self, "_bond_eye", np.eye(len(bonds), dtype=np.float32))
 
+    @property
+    def has_charged_classes(self) -> bool:
+        """True when some atom class carries a formal charge (``N+``, ``O-``: ``dataset=smiles``)."""
+        return self._charged
+
     @classmethod
     def from_info(cls, info) -> "MoleculeSpec":
         """The spec of a molecular :class:`~sympe.diffusion.info.DatasetInfo`: its ``node_classes`` and

@@ -30,7 +30,7 @@ from sympe.datasets.evaluation import (breaking_bounds, checkpoint_splits, floor
 from sympe.diffusion.runs.checkpoint_files import check_checkpoint_file
 from sympe.diffusion.runs.options import ConfigError, user_errors
 from sympe.diffusion.runs.output_paths import check_writable, claim_folder, json_safe, write_new_json
-from sympe.diffusion.runs.pretrained import default_output_parent, resolve_checkpoint
+from sympe.diffusion.runs.pretrained import default_output_parent, is_pretrained, resolve_checkpoint
 from sympe.diffusion.runs.schema import check_evaluate_config, register_configs
 
 register_configs()  # every option and its default: sympe.diffusion.runs.schema.EvaluateConfig
@@ -78,7 +78,11 @@ def evaluate_checkpoint(cfg: DictConfig, result: dict, out_dir: Path) -> None:
         raise ConfigError(f"steps={cfg.steps} is not accepted: expected 1..{model.T} (the model's T) or null")
     data = model.hparams.get("dataset")
     splits = checkpoint_splits(data, resolve_path(cfg.data_root), ckpt)
-    check_checkpoint_matches(str(ckpt), splits["train"].info)
+    try:
+        check_checkpoint_matches(str(ckpt), splits["train"].info)
+    except ValueError as exc:  # e.g. dataset=smiles / graphs whose file changed since training
+        raise ConfigError(f"{exc}; if the dataset's files changed since training, evaluate with the files it was "
+                          "trained on") from None
     torch.manual_seed(int(cfg.seed))
     result.update({"checkpoint": str(ckpt), "dataset": data["name"], "dataset_params": data["params"],
                    "x0_kernel": model.x0_kernel, "num_draws": model.num_draws})
@@ -120,7 +124,7 @@ def main(cfg: DictConfig) -> None:
             raise ConfigError(f"fcd=true needs the optional package fcd-torch, which is not installed: {FCD_INSTALL}, "
                               "or pass fcd=auto (computed when installed) or fcd=false")
     if cfg.checkpoint is not None:
-        if str(cfg.checkpoint).startswith("pretrained:"):
+        if is_pretrained(cfg.checkpoint):
             result["pretrained"] = str(cfg.checkpoint)
         parent = default_output_parent(cfg.checkpoint, "eval")
         cfg.checkpoint = check_checkpoint_file(resolve_checkpoint(cfg.checkpoint), "checkpoint")  # or pretrained:<name>

@@ -40,7 +40,8 @@ _EXPORTS: dict[str, str] = {
     # orbit_counts
     "orbit_counts": "orbit_counts",
     # user_graph_metrics
-    "UserGraphMetrics": "user_graph_metrics",
+    "UserGraphMetrics": "user_graph_metrics", "connected_fraction": "user_graph_metrics",
+    "total_variation": "user_graph_metrics", "class_frequencies": "user_graph_metrics",
 }
 __all__ = [*_EXPORTS]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -21,6 +21,8 @@ _EXPORTS: dict[str, str] = {
     "GraphDataset": "base", "params_key": "base", "split_counts": "base",
     # cache_manifest
     "ProcessedCacheError": "cache_manifest",
+    # user_splits
+    "assign_splits": "user_splits", "describe_splits": "user_splits", "check_fractions": "user_splits",
     # qm9
     "QM9Dataset": "qm9", "build_qm9_splits": "qm9", "qm9_split_indices": "qm9", "read_qm9pack": "qm9",
     "read_index_smiles_csv": "qm9",

@@ -9,6 +9,7 @@
   :mod:`~sympe.diffusion.runs.interrupt`, :mod:`~sympe.diffusion.runs.rng_state`,
   :mod:`~sympe.diffusion.runs.metrics_log`; progress: :mod:`~sympe.diffusion.runs.progress`;
 * :mod:`~sympe.diffusion.runs.output_paths`: where a command writes (claimed, locked, checked, never replaced);
+* :mod:`~sympe.diffusion.runs.pretrained`: the models that ship with the package (``checkpoint=pretrained:qm9``);
 * :mod:`~sympe.diffusion.runs.report`: the symmetry-breaking benchmark report.
 
 The names below are imported on first use (PEP 562): importing one module of this package (the commands import
@@ -23,6 +24,7 @@ _EXPORTS = {
     "ConfigError": "options", "RunFolder": "run_folder", "resolve_run": "run_folder",
     "OutputError": "output_paths", "claim_folder": "output_paths", "FolderLock": "output_paths",
     "write_new_json": "output_paths",
+    "load_pretrained": "pretrained", "export_weights": "pretrained", "resolve_checkpoint": "pretrained",
     "ModelConfig": "schema", "TrainConfig": "schema", "SampleConfig": "schema", "EvaluateConfig": "schema",
     "compose_config": "schema", "model_arguments": "schema", "register_configs": "schema",
     "build_model": "training", "build_trainer": "training", "load_for_inference": "training", "train": "training",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from sympe.diffusion.runs.checkpoint_files import CheckpointError
@@ -43,7 +44,7 @@ def available() -> list[str]:
 def model_card(name: str) -> dict:
     """The model card of ``name`` (a dict; raises :class:`CheckpointError` for an unknown name)."""
     card = PRETRAINED_DIR / f"{name}.json"
-    if not card.is_file():
+    if not re.fullmatch(r"[a-z0-9_-]+", name) or not card.is_file():
         raise CheckpointError(f"checkpoint={PREFIX}{name}: no such shipped model; available: "
                               + (", ".join(f"{PREFIX}{n}" for n in available()) or "none"))
     return json.loads(card.read_text(encoding="utf-8"))

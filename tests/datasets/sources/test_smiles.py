@@ -301,3 +301,23 @@ def test_train_sample_and_evaluate_on_a_users_csv(tmp_path):
     s = json.loads(run_script("evaluate.py", ["samples=train.smi", "dataset=smiles", "dataset_params={path: mine.csv}",
                                               "fcd=false"], tmp_path).stdout.strip().splitlines()[-1])
     assert s["validity"] == 1.0 and s["novelty"] == 0.0 and s["num_samples"] == len(train) and s["uniqueness"] == 1.0
+
+
+def test_stability_of_explicit_h_molecules_scores_the_charges_of_charged_classes(tmp_path):
+    """With explicit H and a charged class (N+), stability must read the class's charge: a quaternary ammonium
+    is a stable molecule, as is every molecule of the train split."""
+    from sympe.datasets.evaluation import sample_metrics
+
+    path = tmp_path / "ions.smi"
+    mols = ["C[N+](C)(C)C", "CC[N+](C)(C)C", "CCO", "CCN", "CC(C)O", "C[N+](C)(C)CC", "CCCO", "CCC[N+](C)(C)C"]
+    path.write_text("".join(m + "\n" for m in mols * 3))
+    splits = splits_of(tmp_path / "data", path, remove_h=False)
+    assert any(c.endswith("+") for c in splits["train"].info.node_classes)
+    graphs = []  # the train molecules as generated graphs: (atom classes, bond-class matrix)
+    for d in splits["train"]:
+        atoms = d.x.argmax(-1).numpy()
+        bonds = np.zeros((len(atoms), len(atoms)), dtype=np.int64)
+        bonds[d.edge_index[0].numpy(), d.edge_index[1].numpy()] = d.edge_attr.argmax(-1).numpy()
+        graphs.append((atoms, bonds))
+    m = sample_metrics(splits, generated=graphs, fcd=False)
+    assert m["validity"] == 1.0 and m["molecule_stability"] == 1.0 and m["atom_stability"] == 1.0
