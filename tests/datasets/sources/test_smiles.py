@@ -301,3 +301,15 @@ def test_train_sample_and_evaluate_on_a_users_csv(tmp_path):
     s = json.loads(run_script("evaluate.py", ["samples=train.smi", "dataset=smiles", "dataset_params={path: mine.csv}",
                                               "fcd=false"], tmp_path).stdout.strip().splitlines()[-1])
     assert s["validity"] == 1.0 and s["novelty"] == 0.0 and s["num_samples"] == len(train) and s["uniqueness"] == 1.0
+
+
+def test_a_field_over_the_csv_limit_is_one_line_naming_the_file(tmp_path):
+    head = tmp_path / "head.csv"  # the over-long field in the header row: check_params reads it
+    head.write_text("smiles,note" + "x" * 140_000 + "\nCCO,a\n")
+    with pytest.raises(SmilesInputError, match=r"head.csv is not a readable CSV \(field larger than field limit") as e:
+        check_params({"path": str(head)})
+    assert "\n" not in str(e.value)
+    body = tmp_path / "body.csv"  # further down: read while processing
+    body.write_text("smiles,note\nCCO,a\nCCN," + "x" * 140_000 + "\n")
+    with pytest.raises(SmilesInputError, match=r"body.csv is not a readable CSV \(field larger than field limit"):
+        SmilesDataset(str(tmp_path / "root"), path=str(body))
