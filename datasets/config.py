@@ -18,7 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from sympe.datasets.registry import DATASETS, PARAMETER_CHECKS, build_splits, check_parameters
+from sympe.datasets.registry import DATASETS, NAMES_REQUIRED, build_splits, check_parameters
 
 __all__ = ["DatasetConfigError", "absolute_dataset_paths", "check_dataset_config", "check_dataset_params", "original_cwd", "resolve_path", "data_root", "dataset_params", "build_splits_from_cfg", "build_datamodule",
            "dataset_config", "summary_text"]
@@ -61,7 +61,7 @@ def check_dataset_params(params: dict, prefix: str, name: str | None = None) -> 
     own parameter check runs too (:func:`~sympe.datasets.registry.check_parameters`; ``dataset=smiles``: its file
     and options)."""
     # OmegaConf's mark of a required value; a dataset with a check of its own (dataset=smiles) names it itself
-    required = [key for key, value in params.items() if value == "???"] if name not in PARAMETER_CHECKS else []
+    required = [key for key, value in params.items() if value == "???"] if name not in NAMES_REQUIRED else []
     if required:
         key = required[0]
         hint = f" ({REQUIRED_HINTS[name, key]})" if (name, key) in REQUIRED_HINTS else ""

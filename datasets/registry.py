@@ -26,7 +26,10 @@ DATASETS: dict[str, tuple[str, str, dict]] = {
 #: raises one clear error naming ``<prefix>.<option>`` (the module imports neither torch nor the dataset)
 PARAMETER_CHECKS: dict[str, tuple[str, str]] = {
     "smiles": ("sympe.datasets.sources.smiles_input", "check_params"),
+    "graphs": ("sympe.datasets.sources.graph_readers", "check_params"),
 }
+#: datasets whose parameter check names a missing required parameter (``???``) itself
+NAMES_REQUIRED = {"smiles"}
 
 
 def check_parameters(name: str, params: dict, prefix: str) -> None:

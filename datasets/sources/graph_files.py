@@ -5,7 +5,7 @@ Classes
 -------
 Without ``node_label`` every node has the one class ``"node"``; without ``edge_label`` every edge the one class
 ``"edge"`` (edge classes ``["none", "edge"]``, class 0 = no edge). ``node_label=NAME`` makes the values of the node
-attribute ``NAME`` categorical classes, inferred from all graphs read (values compared as strings; sorted
+attribute ``NAME`` categorical classes, inferred from the train split (after ``max_nodes``; values compared as strings; sorted
 numerically when every value is a number, else alphabetically); every node must carry it. ``edge_label`` does the
 same for edges, after the class ``"none"``. At most :data:`MAX_CLASSES` classes each: a label is categorical.
 
@@ -14,7 +14,10 @@ What is kept, and the split
 Graphs with 0 nodes are skipped, and with ``max_nodes`` set graphs of more nodes are left out; both are counted in
 the summary. The split is the graphs' own (a ``split`` graph attribute, column or array; when any graph names one,
 every graph must) or else random with ``split_fractions`` and ``split_seed``
-(:func:`sympe.datasets.sources.user_splits.assign_splits`, over the graphs kept).
+(:func:`sympe.datasets.sources.user_splits.assign_splits`, over the graphs kept). As for ``dataset=smiles``, a val /
+test graph the train split cannot model is then left out and counted by reason: more nodes than the largest train
+graph, a node count no train graph has (p(N) = 0: its NLL and floor would be infinite), a node / edge class no train
+graph has. A val or test split left empty by that is an error.
 
 Cache
 -----
@@ -31,16 +34,15 @@ from pathlib import Path
 
 from sympe.datasets.graph_utils import EDGE_CLASSES, NODE_CLASSES, classes_to_data
 from sympe.datasets.sources.base import GraphDataset
-from sympe.datasets.sources.graph_readers import GraphFilesError, RawGraph, input_files, read_graphs
-from sympe.datasets.sources.user_splits import (DEFAULT_FRACTIONS, SPLITS, assign_splits, check_fractions,
-                                               describe_splits)
+from sympe.datasets.sources.graph_readers import GraphFilesError, RawGraph, check_params, input_files, read_graphs
+from sympe.datasets.sources.user_splits import DEFAULT_FRACTIONS, SPLITS, assign_splits, describe_splits
 from sympe.diffusion.info import DatasetInfo
 
 __all__ = ["GraphFilesDataset", "MAX_CLASSES", "content_hash", "infer_classes"]
 
 MAX_CLASSES = 100
 READ_REPORT = "read_report.json"
-FORMAT_VERSION = 1  # bump when reading changes what a file gives
+FORMAT_VERSION = 2  # bump when reading changes what a file gives
 
 
 def content_hash(path: str | os.PathLike) -> str:
@@ -80,10 +82,6 @@ def infer_classes(values, what: str) -> list[str]:
         return sorted(names)
 
 
-def _option_text(value) -> str:
-    return "null" if value is None else str(value)
-
-
 class GraphFilesDataset(GraphDataset):
     """One split of a user's graphs (module docstring).
 
@@ -109,28 +107,12 @@ class GraphFilesDataset(GraphDataset):
     def __init__(self, root: str, split: str = "train", path: str | None = None, node_label: str | None = None,
                  edge_label: str | None = None, symmetrize: bool = False, max_nodes: int | None = None,
                  split_fractions=DEFAULT_FRACTIONS, split_seed: int = 0, transform=None, force_reload: bool = False):
-        if path is None or str(path) in ("", "???"):
-            raise GraphFilesError("dataset=graphs needs dataset.params.path=PATH: an .npz of graphs, a folder of "
-                                  "GraphML / GML / edge-list files, or a CSV with columns graph_id,source,target")
-        for key, value in (("node_label", node_label), ("edge_label", edge_label)):
-            if value is not None and (not isinstance(value, str) or not value.strip() or value == "split"):
-                raise GraphFilesError(f"dataset.params.{key}={_option_text(value)} is not accepted: expected the name "
-                                      "of a node / edge attribute (not 'split'), or null for one class")
-        if not isinstance(symmetrize, bool):
-            raise GraphFilesError(f"dataset.params.symmetrize={symmetrize} is not accepted: expected true or false")
-        if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
-            raise GraphFilesError(f"dataset.params.max_nodes={max_nodes} is not accepted: expected an integer >= 1, "
-                                  "or null for the largest graph of the data")
-        if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
-            raise GraphFilesError(f"dataset.params.split_seed={split_seed} is not accepted: expected an integer >= 0")
-        try:
-            self.split_fractions = check_fractions(split_fractions)
-        except ValueError as exc:
-            raise GraphFilesError(str(exc)) from None
-        self.path = os.path.abspath(os.path.expanduser(str(path)))
+        opts = check_params(dict(path=path, node_label=node_label, edge_label=edge_label, symmetrize=symmetrize,
+                                 max_nodes=max_nodes, split_fractions=split_fractions, split_seed=split_seed))
+        self.path, self.split_fractions = opts["path"], opts["split_fractions"]
         self.node_label, self.edge_label = node_label, edge_label
         self.symmetrize, self.max_nodes, self.split_seed = symmetrize, max_nodes, int(split_seed)
-        self._hash = content_hash(self.path)  # also checks that the path exists and its file types are known
+        self._hash = content_hash(self.path)
         super().__init__(root, split=split, transform=transform, force_reload=force_reload)
 
     # ---------------------------------------------------------------- GraphDataset hooks
@@ -147,8 +129,8 @@ class GraphFilesDataset(GraphDataset):
         report = {"path": self.path, "graphs_read": len(graphs), "files": len(input_files(self.path))}
         kept = [g for g in graphs if g.num_nodes > 0]
         report["skipped_empty"] = len(graphs) - len(kept)
-        node_classes = self._classes(kept, "node")
-        edge_classes = self._classes(kept, "edge")
+        for kind in ("node", "edge"):
+            self._check_label(kept, kind)
         if self.max_nodes is not None:
             small = [g for g in kept if g.num_nodes <= self.max_nodes]
             report["skipped_over_max_nodes"] = len(kept) - len(small)
@@ -168,20 +150,40 @@ class GraphFilesDataset(GraphDataset):
                                 where=f"dataset.params.path={self.path}")
         except ValueError as exc:
             raise GraphFilesError(str(exc)) from None
-        sizes = {s: len(idx[s]) for s in SPLITS}
+        train = [kept[i] for i in idx["train"]]
+        node_classes, edge_classes = self._classes(train, "node"), self._classes(train, "edge")
+        sizes = {g.num_nodes for g in train}
+        left_out: dict[str, int] = {}
+        for s in ("val", "test"):
+            modelled = []
+            for i in idx[s]:
+                why = self._unmodelled(kept[i], node_classes, edge_classes, sizes)
+                if why is None:
+                    modelled.append(i)
+                else:
+                    left_out[why] = left_out.get(why, 0) + 1
+            idx[s] = modelled
+        empty = [s for s in SPLITS if not idx[s]]
+        if empty:
+            why = ", ".join(f"{c} {r}" for r, c in left_out.items())
+            raise GraphFilesError(f"dataset.params.path={self.path}: no graph of the {' / '.join(empty)} split can be "
+                                  f"modelled from the train split ({why}); give more graphs, or other split_fractions "
+                                  "/ split_seed / split labels so that train holds every size and class")
+        parts = {s: [kept[i] for i in idx[s]] for s in SPLITS}
+        kept = [g for s in SPLITS for g in parts[s]]
+        sizes_out = {s: len(parts[s]) for s in SPLITS}
         report.update({
-            "kept": len(kept), "split_sizes": sizes, "split_by_graphs": all(named),
-            "split": describe_splits(sizes, all(named), self.split_fractions, self.split_seed).replace(
+            "kept": len(kept), "split_sizes": sizes_out, "split_by_graphs": all(named), "left_out": left_out,
+            "split": describe_splits(sizes_out, all(named), self.split_fractions, self.split_seed).replace(
                 "by the split column", "by each graph's split attribute / column"),
             "node_classes": node_classes, "edge_classes": edge_classes, "node_label": self.node_label,
-            "edge_label": self.edge_label, "max_nodes": max(g.num_nodes for g in kept),
+            "edge_label": self.edge_label, "max_nodes": max(sizes),
             "symmetrised": sum(g.symmetrised for g in kept), "merged_pairs": sum(g.merged_pairs for g in kept),
             "node_attributes": sorted({k for g in graphs for a in g.nodes for k in a}),
             "edge_attributes": sorted({k for g in graphs for _, _, a in g.edges for k in a}),
             "num_edges": sum(len(g.edges) for g in kept)})
         self._report, self._classes_found = report, (node_classes, edge_classes)
-        data = [self._to_data(g, node_classes, edge_classes) for g in kept]
-        return {s: [data[i] for i in idx[s]] for s in SPLITS}
+        return {s: [self._to_data(g, node_classes, edge_classes) for g in parts[s]] for s in SPLITS}
 
     def extra_files(self, splits: dict[str, list]) -> dict[str, str]:
         return {READ_REPORT: json.dumps(self._report, indent=1)}
@@ -193,11 +195,11 @@ class GraphFilesDataset(GraphDataset):
                                        extra={"node_label": self.node_label, "edge_label": self.edge_label})
 
     # ---------------------------------------------------------------- reading helpers
-    def _classes(self, graphs: list[RawGraph], kind: str) -> list[str]:
-        """The class names of ``kind`` (``"node"`` / ``"edge"``): one class without a label, else inferred."""
+    def _check_label(self, graphs: list[RawGraph], kind: str) -> None:
+        """Every ``kind`` (``"node"`` / ``"edge"``) of every graph carries the label attribute, when one is named."""
         label = self.node_label if kind == "node" else self.edge_label
         if label is None:
-            return list(NODE_CLASSES) if kind == "node" else list(EDGE_CLASSES)
+            return
         items = [(g, a) for g in graphs for a in (g.nodes if kind == "node" else [e[2] for e in g.edges])]
         have = [label in a for _, a in items]
         if not any(have):
@@ -209,8 +211,28 @@ class GraphFilesDataset(GraphDataset):
             raise GraphFilesError(f"graph file {g.name}: {have.count(False)} {kind}(s) lack the attribute {label!r} "
                                   f"that dataset.params.{kind}_label names (other {kind}s have it); give every {kind} "
                                   "a value")
-        classes = infer_classes((a[label] for _, a in items), f"dataset.params.{kind}_label={label}")
+
+    def _classes(self, train: list[RawGraph], kind: str) -> list[str]:
+        """The class names of ``kind`` (``"node"`` / ``"edge"``): one class without a label, else those of the
+        train split."""
+        label = self.node_label if kind == "node" else self.edge_label
+        if label is None:
+            return list(NODE_CLASSES) if kind == "node" else list(EDGE_CLASSES)
+        values = (a[label] for g in train for a in (g.nodes if kind == "node" else [e[2] for e in g.edges]))
+        classes = infer_classes(values, f"dataset.params.{kind}_label={label}")
         return classes if kind == "node" else ["none", *classes]
+
+    def _unmodelled(self, g: RawGraph, node_classes: list[str], edge_classes: list[str], sizes: set[int]) -> str | None:
+        """Why the train split cannot model the val / test graph ``g`` (p(N) = 0 or a class it lacks), or None."""
+        if g.num_nodes > max(sizes):
+            return "larger than train"
+        if g.num_nodes not in sizes:
+            return "size not in train"
+        if self.node_label is not None and any(str(a[self.node_label]) not in node_classes for a in g.nodes):
+            return "node class not in train"
+        if self.edge_label is not None and any(str(a[self.edge_label]) not in edge_classes[1:] for *_, a in g.edges):
+            return "edge class not in train"
+        return None
 
     def _to_data(self, g: RawGraph, node_classes: list[str], edge_classes: list[str]):
         node_index = {c: k for k, c in enumerate(node_classes)}
@@ -232,6 +254,7 @@ class GraphFilesDataset(GraphDataset):
         skipped = [f"{r['skipped_empty']} with 0 nodes"]
         if "skipped_over_max_nodes" in r:
             skipped.append(f"{r['skipped_over_max_nodes']} over max_nodes={self.max_nodes}")
+        skipped += [f"{c} val / test {why}" for why, c in r["left_out"].items()]
         lines = [f"[sympe] graphs: {r['graphs_read']:,} read from {r['files']:,} file(s) in {r['path']}; "
                  f"{r['kept']:,} kept ({', '.join(skipped)} skipped); {r['split']}",
                  f"[sympe] node classes ({_label_text(r['node_label'])}): {', '.join(r['node_classes'])}; "

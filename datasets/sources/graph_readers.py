@@ -41,7 +41,9 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-__all__ = ["FILE_TYPES", "GraphFilesError", "RawGraph", "input_files", "read_graphs", "simple_graph"]
+from sympe.datasets.sources.user_splits import check_fractions
+
+__all__ = ["FILE_TYPES", "GraphFilesError", "RawGraph", "check_params", "input_files", "read_graphs", "simple_graph"]
 
 #: suffix -> reader of the graph files a folder (or ``path`` itself) may hold
 FILE_TYPES: dict[str, str] = {".graphml": "graphml", ".gml": "gml", ".edgelist": "edgelist", ".edges": "edgelist",
@@ -72,6 +74,42 @@ class RawGraph:
     @property
     def num_nodes(self) -> int:
         return len(self.nodes)
+
+
+# ---------------------------------------------------------------------------- options
+def check_params(params: dict, prefix: str = "dataset.params") -> dict:
+    """Check the options of ``dataset=graphs`` before anything is read (cheap: no graph is parsed): ``path`` given,
+    existing, and a known file type or a folder of such files (:func:`input_files`); ``node_label`` / ``edge_label``
+    attribute names or null; ``symmetrize`` a boolean; ``max_nodes`` null or an integer >= 1; ``split_seed`` an
+    integer >= 0; ``split_fractions`` three fractions. Returns them normalised (``path`` absolute,
+    ``split_fractions`` a tuple). Raises :class:`GraphFilesError` naming ``<prefix>.<option>``."""
+    p = dict(params)
+    path = p.get("path")
+    if path is None or str(path) in ("", "???"):
+        given = f"{prefix}.path=PATH" if "." in prefix else f"{prefix}={{path: PATH}}"  # evaluate.py: a mapping
+        raise GraphFilesError(f"dataset=graphs needs {given}: an .npz of graphs, a folder of GraphML / GML / "
+                              "edge-list files, or a CSV with columns graph_id,source,target")
+    for key in ("node_label", "edge_label"):
+        value = p.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip() or value == "split"):
+            raise GraphFilesError(f"{prefix}.{key}={'null' if value is None else value} is not accepted: expected the "
+                                  "name of a node / edge attribute (not 'split'), or null for one class")
+    if not isinstance(p.get("symmetrize", False), bool):
+        raise GraphFilesError(f"{prefix}.symmetrize={p['symmetrize']} is not accepted: expected true or false")
+    for key, low in (("max_nodes", 1), ("split_seed", 0)):
+        value = p.get(key, 0 if key == "split_seed" else None)
+        if (value is not None or key == "split_seed") and (isinstance(value, bool) or not isinstance(value, int)
+                                                          or value < low):
+            extra = ", or null for the largest graph of the data" if key == "max_nodes" else ""
+            raise GraphFilesError(f"{prefix}.{key}={value} is not accepted: expected an integer >= {low}{extra}")
+    try:
+        fractions = check_fractions(p.get("split_fractions", (0.8, 0.1, 0.1)), f"{prefix}.split_fractions")
+    except ValueError as exc:
+        raise GraphFilesError(str(exc)) from None
+    path = os.path.abspath(os.path.expanduser(str(path)))
+    input_files(path, f"{prefix}.path")  # exists, known file types, a folder not empty
+    p.update(path=path, split_fractions=fractions)
+    return p
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -211,8 +249,18 @@ def _read_edgelist(path: Path, name: str, symmetrize: bool) -> list[RawGraph]:
 
 def _read_csv(path: Path, name: str, symmetrize: bool) -> list[RawGraph]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.reader(f, delimiter=delimiter))
+    reader = None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            rows = list(reader)
+    except UnicodeDecodeError as exc:
+        raise GraphFilesError(f"graph file {name} is not UTF-8 text ({exc.reason}); save it as UTF-8 (e.g. from a "
+                              "spreadsheet: CSV UTF-8)") from None
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072 characters), a NUL byte
+        raise GraphFilesError(f"graph file {name}, line {reader.line_num}: not readable as "
+                              f"{path.suffix.lower()[1:].upper()} ({exc}); "
+                              "give one edge per row: source,target (graph_id, split, attributes)") from None
     header = [h.strip() for h in rows[0]] if rows else []
     cols = {h.lower(): k for k, h in enumerate(header)}
     if "source" not in cols or "target" not in cols:

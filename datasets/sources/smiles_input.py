@@ -154,6 +154,9 @@ class _TextFile:
 
     def __exit__(self, *exc):
         self.f.close()
+        if exc[0] is not None and issubclass(exc[0], csv.Error):  # e.g. a field over 131,072 characters
+            raise SmilesInputError(f"{self.prefix}.path={self.path} is not a readable CSV ({exc[1]}); check the file "
+                                   "(one molecule per row, a SMILES per field)") from None
         if exc[0] is not None and issubclass(exc[0], (UnicodeDecodeError, gzip.BadGzipFile, EOFError)):
             what = "is not UTF-8 text" if issubclass(exc[0], UnicodeDecodeError) else "is a damaged gzip file"
             raise SmilesInputError(f"{self.prefix}.path={self.path} {what} ({exc[1]}); give a CSV or SMILES file "

@@ -46,7 +46,7 @@ def graphml_dir(folder: Path) -> dict:
 
     folder.mkdir(parents=True, exist_ok=True)
     for k in range(10):
-        nx.write_graphml(nx.path_graph(3 + k), folder / f"g{k}.graphml")
+        nx.write_graphml(nx.path_graph(3 + k % 3), folder / f"g{k}.graphml")
     return {"path": str(folder)}
 
 

@@ -4,8 +4,10 @@ cache follows the content, the metrics of the test split against itself vanish w
 and a folder of GraphML files trains, samples and scores end to end."""
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pytest
+import yaml
 
 from support import REPO
 from sympe.datasets.config import DatasetConfigError, check_dataset_params, dataset_config, summary_text
@@ -25,10 +28,11 @@ from sympe.datasets.sources.graph_readers import GraphFilesError, read_graphs
 
 # ---------------------------------------------------------------------------- the graphs, in every form
 def molecules_like(count: int = 10) -> list[nx.Graph]:
-    """Small connected graphs on nodes 0..n-1, node attribute ``type`` (C / N) and edge attribute ``bond`` (1 / 2)."""
+    """Small connected graphs on nodes 0..n-1, node attribute ``type`` (C / N) and edge attribute ``bond`` (1 / 2);
+    sizes repeat (4..7 nodes) so that a random split's val / test graphs have sizes train has."""
     out = []
     for k in range(count):
-        g = [nx.path_graph, nx.cycle_graph, nx.star_graph][k % 3](4 + k)
+        g = [nx.path_graph, nx.cycle_graph, nx.star_graph][k % 3](4 + k % 4)
         g = nx.convert_node_labels_to_integers(g)
         for v in g.nodes:
             g.nodes[v]["type"] = "N" if (v + k) % 3 == 0 else "C"
@@ -207,25 +211,26 @@ def test_bad_input_is_refused_in_one_line_naming_the_file_and_the_graph(tmp_path
 
 
 def test_directed_graphs_are_symmetrised_on_request_and_the_summary_says_so(tmp_path):
-    graphs = [nx.DiGraph([(0, 1), (1, 0), (1, 2)])] + [nx.path_graph(4 + k, create_using=nx.DiGraph) for k in range(9)]
+    graphs = [nx.DiGraph([(0, 1), (1, 0), (1, 2), (2, 3)])] + [nx.path_graph(4 + k % 3, create_using=nx.DiGraph)
+                                                                for k in range(9)]
     folder = write_graphml(tmp_path / "directed", graphs)
     splits = build_splits("graphs", str(tmp_path / "root"), path=str(folder), symmetrize=True)
-    assert sorted(int(d.edge_index.shape[1]) // 2 for s in splits.values() for d in s) == list(range(2, 12))
+    assert sorted(int(d.edge_index.shape[1]) // 2 for s in splits.values() for d in s) == [3] * 4 + [4] * 3 + [5] * 3
     text = summary_text("graphs", {"path": str(folder)}, splits, floor=False)
     assert "symmetrised: 10 directed graph(s) read as undirected (symmetrize=true); 1 pairs of opposite arcs merged" \
         in text
 
 
 def test_empty_and_large_graphs_are_skipped_with_counts(tmp_path):
-    graphs = molecules_like(8) + [nx.Graph(), nx.Graph()]
+    graphs = molecules_like(10) + [nx.Graph(), nx.Graph()]
     folder = write_graphml(tmp_path / "g", graphs)
-    ds = GraphFilesDataset(str(tmp_path / "root"), path=str(folder), max_nodes=8, split_fractions=[0.6, 0.2, 0.2])
+    ds = GraphFilesDataset(str(tmp_path / "root"), path=str(folder), max_nodes=6, split_fractions=[0.6, 0.2, 0.2])
     report = ds.read_report()
-    assert report["graphs_read"] == 10 and report["skipped_empty"] == 2
-    assert report["skipped_over_max_nodes"] == 3 and report["kept"] == 5 and ds.info.max_nodes <= 8
+    assert report["graphs_read"] == 12 and report["skipped_empty"] == 2
+    assert report["skipped_over_max_nodes"] == 3 and report["kept"] == 7 and ds.info.max_nodes <= 6
     lines = ds.summary_lines()
-    assert "10 read from 10 file(s)" in lines[0] and "5 kept (2 with 0 nodes, 3 over max_nodes=8 skipped)" in lines[0]
-    assert "max nodes 8" in lines[1]
+    assert "12 read from 12 file(s)" in lines[0] and "7 kept (2 with 0 nodes, 3 over max_nodes=6 skipped)" in lines[0]
+    assert "max nodes 6" in lines[1]
 
 
 def test_a_split_attribute_decides_otherwise_a_seeded_random_split(tmp_path):
@@ -234,7 +239,7 @@ def test_a_split_attribute_decides_otherwise_a_seeded_random_split(tmp_path):
     by_attr = write_graphml(tmp_path / "attr", graphs, split=labels)
     splits = build_splits("graphs", str(tmp_path / "root"), path=str(by_attr))
     sizes = {s: sorted(int(d.num_nodes) for d in ds) for s, ds in splits.items()}
-    assert sizes == {"train": [4, 5, 7, 7, 8, 10], "val": [10, 11], "test": [13, 13]}
+    assert sizes == {"train": [4, 4, 5, 6, 7, 7], "val": [6, 7], "test": [5, 5]}
     assert "split 6 / 2 / 2 (by each graph's split attribute / column)" in splits["train"].summary_lines()[0]
     # csv split column, constant per graph
     csv = tmp_path / "s.csv"
@@ -378,3 +383,64 @@ def test_a_folder_of_graphml_files_trains_samples_and_scores(tmp_path):
         assert np.isfinite(m[key]) and np.isfinite(m["train_test_mmd"][key])
     assert 0 <= m["connected"] <= 1 and m["connected_reference"]["test"] == 1.0
     assert 0 <= m["uniqueness"] <= 1 and m["isomorphism"].startswith("class-preserving")
+
+
+# ---------------------------------------------------------------------------- review fixes
+def test_val_test_graphs_the_train_split_cannot_model_are_left_out_and_counted(tmp_path):
+    sizes = [5, 6, 7, 8, 9, 5, 6, 7, 8, 9, 14, 4, 6]
+    labels = ["train"] * 8 + ["val"] * 2 + ["test"] * 3
+    folder = write_graphml(tmp_path / "cycles", [nx.cycle_graph(n) for n in sizes], split=labels)
+    splits = build_splits("graphs", str(tmp_path / "root"), path=str(folder))
+    assert [sorted(int(d.num_nodes) for d in splits[s]) for s in ("val", "test")] == [[8, 9], [6]]
+    report = splits["train"].read_report()
+    assert report["left_out"] == {"larger than train": 1, "size not in train": 1} and report["kept"] == 11
+    text = summary_text("graphs", {"path": str(folder)}, splits)
+    assert "1 val / test larger than train, 1 val / test size not in train skipped" in text
+    floors = [float(x) for x in re.findall(r"floor[^0-9\n]*(-?[0-9.]+) ±", text)]
+    assert floors and all(0 < f < 20 for f in floors), text  # -log p(N) + log N! - log|Aut|: finite, no log(tiny)
+    # every size once (cycles of 5..14 nodes): no val / test graph can be modelled, one line says so
+    unique = write_graphml(tmp_path / "unique", [nx.cycle_graph(n) for n in range(5, 15)])
+    assert "no graph of the val / test split can be modelled from the train split" in \
+        refusal(tmp_path, path=str(unique), split_seed=7)
+    # node classes come from the train split: a class only a test graph has leaves that graph out
+    graphs = [nx.path_graph(4) for _ in range(10)]
+    for g in graphs:
+        nx.set_node_attributes(g, "C", "type")
+    graphs[9].nodes[0]["type"] = "Zz"
+    labelled = write_graphml(tmp_path / "labelled", graphs, split=["train"] * 8 + ["val", "test"])
+    with pytest.raises(GraphFilesError, match="no graph of the test split can be modelled .*1 node class not in"):
+        build_splits("graphs", str(tmp_path / "root"), path=str(labelled), node_label="type")
+
+
+def test_unreadable_csv_files_are_one_line_errors_naming_the_file(tmp_path):
+    bad = tmp_path / "latin.csv"
+    bad.write_bytes("graph_id,source,target,name\na,0,1,caf\xe9\n".encode("latin-1"))
+    assert "latin.csv is not UTF-8 text" in refusal(tmp_path, path=str(bad))
+    huge = tmp_path / "huge.tsv"
+    huge.write_text("source\ttarget\tnote\n0\t1\t" + "x" * 140_000 + "\n")
+    msg = refusal(tmp_path, path=str(huge))
+    assert "huge.tsv, line 2: not readable as TSV (field larger than field limit" in msg
+
+
+def test_options_are_checked_by_the_config_check_before_loading(tmp_path):
+    ok = write_graphml(tmp_path / "ok", molecules_like())
+    cases = [({"node_label": 3}, "dataset.params.node_label=3 is not accepted"),
+             ({"edge_label": "split"}, "dataset.params.edge_label=split is not accepted"),
+             ({"max_nodes": 0}, "dataset.params.max_nodes=0 is not accepted"),
+             ({"split_fractions": [0.5, 0.5]}, "dataset.params.split_fractions=[0.5, 0.5] is not accepted"),
+             ({"symmetrize": "yes"}, "dataset.params.symmetrize=yes is not accepted")]
+    for extra, expected in cases:
+        with pytest.raises(GraphFilesError, match=re.escape(expected)):
+            check_dataset_params({"path": str(ok), **extra}, "dataset.params", "graphs")
+    (ok / "notes.txt").write_text("x")
+    with pytest.raises(GraphFilesError, match=r"holds 1 file\(s\) of unknown type \(e.g. 'notes.txt'\)"):
+        check_dataset_params({"path": str(ok)}, "dataset.params", "graphs")
+    assert not (tmp_path / "root").exists()
+
+
+def test_the_config_lists_the_constructor_defaults():
+    cfg = yaml.safe_load((REPO / "configs" / "dataset" / "graphs.yaml").read_text())
+    defaults = {k: p.default for k, p in inspect.signature(GraphFilesDataset.__init__).parameters.items()
+                if k not in ("self", "root", "split", "transform", "force_reload")}
+    assert cfg["name"] == "graphs" and cfg["params"].pop("path") == "???" and defaults.pop("path") is None
+    assert {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()} == cfg["params"]

@@ -321,3 +321,15 @@ def test_stability_of_explicit_h_molecules_scores_the_charges_of_charged_classes
         graphs.append((atoms, bonds))
     m = sample_metrics(splits, generated=graphs, fcd=False)
     assert m["validity"] == 1.0 and m["molecule_stability"] == 1.0 and m["atom_stability"] == 1.0
+
+
+def test_a_field_over_the_csv_limit_is_one_line_naming_the_file(tmp_path):
+    head = tmp_path / "head.csv"  # the over-long field in the header row: check_params reads it
+    head.write_text("smiles,note" + "x" * 140_000 + "\nCCO,a\n")
+    with pytest.raises(SmilesInputError, match=r"head.csv is not a readable CSV \(field larger than field limit") as e:
+        check_params({"path": str(head)})
+    assert "\n" not in str(e.value)
+    body = tmp_path / "body.csv"  # further down: read while processing
+    body.write_text("smiles,note\nCCO,a\nCCN," + "x" * 140_000 + "\n")
+    with pytest.raises(SmilesInputError, match=r"body.csv is not a readable CSV \(field larger than field limit"):
+        SmilesDataset(str(tmp_path / "root"), path=str(body))
