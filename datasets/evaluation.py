@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
     from sympe.datasets.floor.exchangeable import FloorSummary
 
-__all__ = ["checkpoint_splits", "evaluate_moses_samples", "floor_of_test_split", "read_dataset_samples",
-           "sample_metrics", "score_sample_file"]
+__all__ = ["check_scoring_options", "checkpoint_splits", "evaluate_moses_samples", "floor_of_test_split",
+           "read_dataset_samples", "sample_metrics", "score_sample_file"]
 
 
 def _device(device: str) -> str:
@@ -37,6 +37,23 @@ def _device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_scoring_options(fcd, format: str = "auto") -> None:
+    """The scoring options of ``evaluate.py``, before anything loads: ``fcd=true`` needs fcd-torch installed, and
+    ``format`` is ``auto`` or one of the sample readers' formats. Raises
+    :class:`~sympe.datasets.config.DatasetConfigError` (one line naming the option and the fix)."""
+    from sympe.datasets.config import DatasetConfigError
+    from sympe.datasets.samples.readers import FORMATS
+
+    if fcd in (True, "true"):
+        from sympe.datasets.metrics.fcd import FCD_INSTALL, fcd_torch_missing
+
+        if fcd_torch_missing():
+            raise DatasetConfigError(f"fcd=true needs the optional package fcd-torch, which is not installed: "
+                                     f"{FCD_INSTALL}, or pass fcd=auto (computed when installed) or fcd=false")
+    if format not in ("auto", *FORMATS):
+        raise DatasetConfigError(f"format={format} is not accepted: expected one of auto, {', '.join(FORMATS)}")
 
 
 def checkpoint_splits(record: dict | None, root: str | os.PathLike, checkpoint) -> dict:

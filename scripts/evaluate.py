@@ -25,11 +25,11 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from sympe.datasets.config import dataset_config, resolve_path
-from sympe.datasets.evaluation import (breaking_bounds, checkpoint_splits, floor_of_test_split, sample_metrics,
-                                      score_sample_file)
+from sympe.datasets.evaluation import (breaking_bounds, check_scoring_options, checkpoint_splits, floor_of_test_split,
+                                      sample_metrics, score_sample_file)
 from sympe.diffusion.runs.checkpoint_files import check_checkpoint_file
 from sympe.diffusion.runs.options import ConfigError, user_errors
-from sympe.diffusion.runs.output_paths import check_writable, claim_folder, json_safe, write_new_json
+from sympe.diffusion.runs.output_paths import evaluation_output, json_safe, write_new_json
 from sympe.diffusion.runs.pretrained import default_output_parent, is_pretrained, resolve_checkpoint
 from sympe.diffusion.runs.schema import check_evaluate_config, register_configs
 
@@ -101,28 +101,12 @@ def evaluate_checkpoint(cfg: DictConfig, result: dict, out_dir: Path) -> None:
                            sbm_method=cfg.sbm_method, sbm_workers=int(cfg.sbm_workers), fcd=cfg.fcd, device=device)})
 
 
-def output_of(cfg: DictConfig, parent: Path | None):
-    """``(folder claimed for the outputs or None, metrics file)``, checked writable before anything loads."""
-    if cfg.samples is not None and not cfg.out_dir:  # the default: beside the samples file
-        metrics = Path(cfg.samples).resolve().parent / f"{Path(cfg.samples).stem}.metrics.json"
-        check_writable(metrics.parent, "samples", 1_000_000, f"{metrics.name} beside it", "pass out_dir=<a writable folder>")
-        return None, metrics
-    out = claim_folder(cfg.out_dir, parent, "out_dir", bool(cfg.overwrite), what="the evaluation",
-                       need_bytes=1_000_000 + 2_000 * int(cfg.num_samples if cfg.checkpoint else 0))
-    return out, out.path / "metrics.json"
-
-
 @hydra.main(version_base="1.3", config_path="../configs/evaluate", config_name="evaluate")
 @user_errors
 def main(cfg: DictConfig) -> None:
     check_evaluate_config(cfg)
+    check_scoring_options(cfg.fcd, cfg.format)
     result, parent = {}, None
-    if cfg.fcd in (True, "true"):
-        from sympe.datasets.metrics.fcd import FCD_INSTALL, fcd_torch_missing
-
-        if fcd_torch_missing():
-            raise ConfigError(f"fcd=true needs the optional package fcd-torch, which is not installed: {FCD_INSTALL}, "
-                              "or pass fcd=auto (computed when installed) or fcd=false")
     if cfg.checkpoint is not None:
         if is_pretrained(cfg.checkpoint):
             result["pretrained"] = str(cfg.checkpoint)
@@ -130,11 +114,8 @@ def main(cfg: DictConfig) -> None:
         cfg.checkpoint = check_checkpoint_file(resolve_checkpoint(cfg.checkpoint), "checkpoint")  # or pretrained:<name>
     elif not Path(cfg.samples).is_file():
         raise ConfigError(f"samples={cfg.samples} is not a file")
-    from sympe.datasets.samples.readers import FORMATS
-
-    if cfg.format not in ("auto", *FORMATS):
-        raise ConfigError(f"format={cfg.format} is not accepted: expected one of auto, {', '.join(FORMATS)}")
-    folder, metrics_file = output_of(cfg, parent)
+    folder, metrics_file = evaluation_output(cfg.samples, cfg.out_dir, parent, bool(cfg.overwrite),
+                                             int(cfg.num_samples) if cfg.checkpoint else 0)
     try:
         if cfg.samples is not None:
             name, params = dataset_config(REPO / "configs", cfg.dataset,

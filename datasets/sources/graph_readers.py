@@ -41,7 +41,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from sympe.datasets.sources.user_splits import check_fractions
+from sympe.datasets.sources.user_splits import check_split_options
 
 __all__ = ["FILE_TYPES", "GraphFilesError", "RawGraph", "check_params", "input_files", "read_graphs", "simple_graph"]
 
@@ -96,14 +96,12 @@ def check_params(params: dict, prefix: str = "dataset.params") -> dict:
                                   "name of a node / edge attribute (not 'split'), or null for one class")
     if not isinstance(p.get("symmetrize", False), bool):
         raise GraphFilesError(f"{prefix}.symmetrize={p['symmetrize']} is not accepted: expected true or false")
-    for key, low in (("max_nodes", 1), ("split_seed", 0)):
-        value = p.get(key, 0 if key == "split_seed" else None)
-        if (value is not None or key == "split_seed") and (isinstance(value, bool) or not isinstance(value, int)
-                                                          or value < low):
-            extra = ", or null for the largest graph of the data" if key == "max_nodes" else ""
-            raise GraphFilesError(f"{prefix}.{key}={value} is not accepted: expected an integer >= {low}{extra}")
+    value = p.get("max_nodes")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise GraphFilesError(f"{prefix}.max_nodes={value} is not accepted: expected an integer >= 1, or null for the "
+                              "largest graph of the data")
     try:
-        fractions = check_fractions(p.get("split_fractions", (0.8, 0.1, 0.1)), f"{prefix}.split_fractions")
+        fractions = check_split_options(p, prefix)
     except ValueError as exc:
         raise GraphFilesError(str(exc)) from None
     path = os.path.abspath(os.path.expanduser(str(path)))

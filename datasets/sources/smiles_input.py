@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sympe.datasets.sources.user_splits import SPLIT_NAMES, check_fractions
+from sympe.datasets.sources.user_splits import SPLIT_NAMES, check_split_options
 
 __all__ = ["SmilesInputError", "SmilesTable", "check_params", "check_labels", "read_table", "file_sha256", "MISSING"]
 
@@ -85,13 +85,12 @@ def check_params(params: dict, prefix: str = PREFIX) -> dict:
     if not isinstance(p.get("remove_h", True), bool):
         raise SmilesInputError(f"{prefix}.remove_h={p['remove_h']} is not accepted: expected true (implicit "
                                "hydrogens) or false (hydrogens as nodes)")
-    for key, low in (("max_atoms", 1), ("split_seed", 0)):
-        value = p.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
-            extra = " or null (no limit: the data decides)" if key == "max_atoms" else ""
-            raise SmilesInputError(f"{prefix}.{key}={value} is not accepted: expected an integer >= {low}{extra}")
+    value = p.get("max_atoms")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise SmilesInputError(f"{prefix}.max_atoms={value} is not accepted: expected an integer >= 1 or null (no "
+                               "limit: the data decides)")
     try:
-        fractions = check_fractions(p.get("split_fractions", (0.8, 0.1, 0.1)), f"{prefix}.split_fractions")
+        fractions = check_split_options(p, prefix)
     except ValueError as exc:
         raise SmilesInputError(str(exc)) from None
     column = p.get("column")

@@ -12,7 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["SPLITS", "SPLIT_NAMES", "DEFAULT_FRACTIONS", "assign_splits", "describe_splits", "check_fractions"]
+__all__ = ["SPLITS", "SPLIT_NAMES", "DEFAULT_FRACTIONS", "assign_splits", "describe_splits", "check_fractions",
+           "check_split_options"]
 
 SPLITS = ("train", "val", "test")
 #: accepted values of a split column -> split
@@ -31,6 +32,16 @@ def check_fractions(fractions, option: str = "dataset.params.split_fractions") -
         raise ValueError(f"{option}={fractions} is not accepted: expected three fractions in (0, 1) for train, val, "
                          f"test summing to 1, e.g. [0.8, 0.1, 0.1]")
     return f
+
+
+def check_split_options(params: dict, prefix: str) -> tuple[float, float, float]:
+    """``split_seed`` (an integer >= 0, default 0) and ``split_fractions`` (:func:`check_fractions`, default
+    :data:`DEFAULT_FRACTIONS`) of a user dataset's ``params``; returns the fractions. Raises ``ValueError`` naming
+    ``<prefix>.<key>``."""
+    seed = params.get("split_seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"{prefix}.split_seed={seed} is not accepted: expected an integer >= 0")
+    return check_fractions(params.get("split_fractions", DEFAULT_FRACTIONS), f"{prefix}.split_fractions")
 
 
 def assign_splits(n: int, labels: Sequence | None = None, fractions=DEFAULT_FRACTIONS, seed: int = 0,

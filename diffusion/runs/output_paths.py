@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["OutputError", "timestamp_name", "nearest_existing", "check_writable", "claim_folder", "ClaimedFolder",
-           "json_safe", "write_new_json", "FolderLock", "format_bytes"]
+           "json_safe", "write_new_json", "evaluation_output", "FolderLock", "format_bytes"]
 
 
 class OutputError(ValueError):
@@ -151,6 +151,21 @@ def claim_folder(requested: str | os.PathLike | None, default_parent: str | os.P
         raise OutputError(f"{option}={requested} already holds results ({shown}); leave {option} unset for a new "
                           f"timestamped folder, choose an empty folder, or pass overwrite=true to replace them")
     return claimed
+
+
+def evaluation_output(samples: str | None, out_dir: str | None, default_parent: str | os.PathLike | None,
+                      overwrite: bool = False, num_samples: int = 0) -> tuple[ClaimedFolder | None, Path]:
+    """``(claimed folder or None, metrics file)`` of an evaluation, checked before anything loads: for a samples file
+    without ``out_dir``, ``<stem>.metrics.json`` beside it (writable, 1 MB free; :func:`write_new_json` picks a
+    timestamped name when that one is taken); otherwise :func:`claim_folder` of ``out_dir`` or a new folder under
+    ``default_parent``, with room for ``num_samples`` samples, and ``metrics.json`` in it."""
+    if samples is not None and not out_dir:
+        metrics = Path(samples).resolve().parent / f"{Path(samples).stem}.metrics.json"
+        check_writable(metrics.parent, "samples", 1_000_000, f"{metrics.name} beside it", "pass out_dir=<a writable folder>")
+        return None, metrics
+    out = claim_folder(out_dir, default_parent, "out_dir", overwrite, need_bytes=1_000_000 + 2_000 * int(num_samples),
+                       what="the evaluation")
+    return out, out.path / "metrics.json"
 
 
 def json_safe(obj):

@@ -33,3 +33,15 @@ def test_fractions_and_sizes_are_checked():
         assign_splits(2)
     with pytest.raises(ValueError, match="the val split would be empty"):
         assign_splits(4, fractions=(0.8, 0.1, 0.1))
+
+
+def test_split_options_of_a_user_dataset_are_checked_together():
+    from sympe.datasets.sources.user_splits import check_split_options
+
+    assert check_split_options({}, "dataset.params") == (0.8, 0.1, 0.1)
+    assert check_split_options({"split_seed": 3, "split_fractions": [0.5, 0.25, 0.25]}, "p") == (0.5, 0.25, 0.25)
+    for seed in (-1, 1.5, True, None):
+        with pytest.raises(ValueError, match=rf"dataset.params.split_seed={seed} is not accepted: expected an integer"):
+            check_split_options({"split_seed": seed}, "dataset.params")
+    with pytest.raises(ValueError, match=r"p.split_fractions=\[1, 0, 0\] is not accepted"):
+        check_split_options({"split_fractions": [1, 0, 0]}, "p")
