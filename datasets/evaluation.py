@@ -56,12 +56,20 @@ def check_scoring_options(fcd, format: str = "auto") -> None:
         raise DatasetConfigError(f"format={format} is not accepted: expected one of auto, {', '.join(FORMATS)}")
 
 
-def checkpoint_splits(record: dict | None, root: str | os.PathLike, checkpoint) -> dict:
+def checkpoint_splits(record: dict | None, root: str | os.PathLike, checkpoint, condition=None) -> dict:
     """The splits of the dataset a checkpoint recorded (``record``: its ``{"name", "params"}``, the run's
-    ``dataset`` config) under data root ``root``; ``ValueError`` naming ``checkpoint`` when it recorded none."""
+    ``dataset`` config) under data root ``root``; ``ValueError`` naming ``checkpoint`` when it recorded none.
+    ``condition``: a conditional model's :class:`~sympe.diffusion.conditioning.ConditionSpec`: every graph then
+    carries its encoded condition (:func:`~sympe.datasets.conditions.attach.attach_conditions`), so that the NLL is
+    that of ``p(x | y)``."""
     if not record:
         raise ValueError(f"{checkpoint} does not record its dataset config; use samples= mode with dataset=NAME")
-    return build_splits(record["name"], root, **dataset_params(record["params"]))
+    splits = build_splits(record["name"], root, **dataset_params(record["params"]))
+    if condition is not None:
+        from sympe.datasets.conditions.attach import attach_conditions
+
+        splits, _ = attach_conditions(splits, condition.names, condition.dropout, spec=condition)
+    return splits
 
 
 def sample_metrics(splits: dict, generated=None, smiles_lines=None, fill_hydrogens: bool = False,
@@ -137,7 +145,7 @@ def read_dataset_samples(path: str | os.PathLike, info, format: str = "auto", co
 
 def score_sample_file(path: str | os.PathLike, name: str, params: dict, root: str | os.PathLike, label: str | None = None,
                       format: str = "auto", column=None, header="auto", atom_decoder=None, device: str = "cpu",
-                      **metric_options) -> dict:
+                      targets: str | None = None, oracle=None, **metric_options) -> dict:
     """Score a file of samples for dataset ``name`` (registry name) with ``params`` under data root ``root``.
 
     MOSES is scored by its own suite from its CSVs (:func:`evaluate_moses_samples`; SMILES only, never processed
@@ -146,8 +154,25 @@ def score_sample_file(path: str | os.PathLike, name: str, params: dict, root: st
     (``label``, default ``name``), "num_samples", "samples_format", "samples_notes", **metrics}``; its ``warnings``
     list starts with the reader's (a guessed header, samples that do not parse, with their line numbers). Raises
     :class:`~sympe.datasets.samples.errors.SampleFileError` for graphs given for MOSES. ``device``: where ChemNet
-    (and MOSES's similarities) run, ``"auto"`` for a GPU when one is visible.
+    (and MOSES's similarities) run, ``"auto"`` for a GPU when one is visible. ``targets``: a CSV of the targets each
+    sample was asked for (a conditional model's ``targets.csv``): adds ``"condition"``, how well they are met
+    (:func:`~sympe.datasets.conditions.scoring.score_targets_file`; ``oracle``: the property regressor that scores
+    dataset columns such as QM9's μ); read before anything else loads.
     """
+    rows = None
+    if targets is not None:
+        from sympe.datasets.conditions.targets import read_targets_csv
+
+        rows = read_targets_csv(str(targets), "targets")
+        from sympe.datasets.conditions.properties import PROPERTIES
+        from sympe.datasets.conditions.scoring import PropertyUnavailable
+
+        asked = {k for r in rows for k, v in r.items() if v is not None}
+        columns = sorted(k for k in asked if k in PROPERTIES and PROPERTIES[k].source == "column")
+        if columns and oracle is None:
+            raise PropertyUnavailable(f"targets={targets}: {columns} cannot be computed on samples (dataset columns, "
+                                      "not RDKit / networkx properties); give oracle=FILE, a property regressor "
+                                      "(scripts/train_regressor.py)")
     splits = None if name == "moses" else build_splits(name, root, **params)
     path = Path(path)
     samples = read_dataset_samples(path, None if splits is None else splits["train"].info, format=format,
@@ -162,6 +187,10 @@ def score_sample_file(path: str | os.PathLike, name: str, params: dict, root: st
         out.update(evaluate_moses_samples(lines, params, root, device=device))
     else:
         out.update(sample_metrics(splits, generated=graphs, smiles_lines=lines, device=device, **metric_options))
+        if rows is not None:
+            from sympe.datasets.conditions.scoring import score_targets_file
+
+            out["condition"] = {"targets": str(targets), **score_targets_file(rows, splits, lines, graphs, oracle=oracle)}
     out["warnings"] = list(samples.warnings) + list(out.get("warnings", []))  # the file's first, then the metrics'
     return out
 

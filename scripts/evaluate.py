@@ -77,7 +77,7 @@ def evaluate_checkpoint(cfg: DictConfig, result: dict, out_dir: Path) -> None:
     if cfg.steps is not None and cfg.steps > model.T:
         raise ConfigError(f"steps={cfg.steps} is not accepted: expected 1..{model.T} (the model's T) or null")
     data = model.hparams.get("dataset")
-    splits = checkpoint_splits(data, resolve_path(cfg.data_root), ckpt)
+    splits = checkpoint_splits(data, resolve_path(cfg.data_root), ckpt, condition=model.condition)
     try:
         check_checkpoint_matches(str(ckpt), splits["train"].info)
     except ValueError as exc:  # e.g. dataset=smiles / graphs whose file changed since training
@@ -118,13 +118,16 @@ def main(cfg: DictConfig) -> None:
                                              int(cfg.num_samples) if cfg.checkpoint else 0)
     try:
         if cfg.samples is not None:
+            from sympe.diffusion.runs.property_regressor import PropertyOracle
+
             name, params = dataset_config(REPO / "configs", cfg.dataset,
                                           OmegaConf.to_container(cfg.dataset_params) if cfg.dataset_params else {})
             result.update(score_sample_file(
                 cfg.samples, name, params, resolve_path(cfg.data_root), label=cfg.dataset, format=cfg.format,
                 column=cfg.column, header="auto" if cfg.header == "auto" else bool(cfg.header),
                 atom_decoder=cfg.atom_decoder, device=cfg.device, fill_hydrogens=bool(cfg.fill_hydrogens),
-                reference=cfg.reference, sbm_method=cfg.sbm_method, sbm_workers=int(cfg.sbm_workers), fcd=cfg.fcd))
+                reference=cfg.reference, sbm_method=cfg.sbm_method, sbm_workers=int(cfg.sbm_workers), fcd=cfg.fcd,
+                targets=cfg.targets, oracle=PropertyOracle(cfg.oracle) if cfg.oracle else None))
         else:
             evaluate_checkpoint(cfg, result, folder.path)
     except BaseException:

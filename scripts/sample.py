@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from sympe.diffusion.runs.checkpoint_files import check_checkpoint_file
 from sympe.diffusion.runs.options import ConfigError, user_errors
@@ -64,24 +64,39 @@ def _sample(cfg: DictConfig, ckpt: Path, out: Path) -> None:
                           f"{info.max_nodes} nodes per graph")
     if cfg.steps is not None and cfg.steps > model.T:
         raise ConfigError(f"steps={cfg.steps} is not accepted: expected 1..{model.T} (the model's T) or null")
+    from sympe.datasets.conditions.targets import sampling_condition
+
+    condition = OmegaConf.to_container(cfg.condition) if OmegaConf.is_config(cfg.condition) else cfg.condition
+    targets, y = sampling_condition(model.condition, condition, float(cfg.guidance), int(cfg.num_samples))
+    oracle = None
+    if cfg.oracle is not None:  # scores targets on dataset columns (QM9's mu, homo); loaded before sampling
+        from sympe.diffusion.runs.property_regressor import PropertyOracle
+
+        oracle = PropertyOracle(cfg.oracle)
+    num = int(cfg.num_samples) if targets is None else len(targets)
     print(f"[sympe] writing into {out}", file=sys.stderr, flush=True)
     gen = torch.Generator(device=device).manual_seed(int(cfg.seed))
     torch.manual_seed(int(cfg.seed))
-    total = sampling_calls(model, int(cfg.num_samples), int(cfg.batch_size), cfg.steps)
+    total = sampling_calls(model, num, int(cfg.batch_size), cfg.steps, guided=y is not None and cfg.guidance != 0)
     interrupted = None
     try:
-        with network_call_progress(model.network, total, desc=f"sampling {cfg.num_samples} graphs", unit="net call"):
-            res = model.sample(int(cfg.num_samples), batch_size=int(cfg.batch_size), n_nodes=cfg.n_nodes,
-                               steps=cfg.steps, generator=gen, keep_chain=int(cfg.chain_snapshots),
-                               time_distortion=cfg.time_distortion)
+        with network_call_progress(model.network, total, desc=f"sampling {num} graphs", unit="net call"):
+            res = model.sample(num, batch_size=int(cfg.batch_size), n_nodes=cfg.n_nodes, steps=cfg.steps,
+                               generator=gen, keep_chain=int(cfg.chain_snapshots), time_distortion=cfg.time_distortion,
+                               condition=y, guidance=float(cfg.guidance))
     except SamplingInterrupted as exc:
         interrupted, res = exc, (exc.batches, []) if cfg.chain_snapshots else exc.batches
     batches, chains = res if cfg.chain_snapshots else (res, None)
     graphs = [g for b in batches for g in dense_to_class_lists(b)]
     summary = {"checkpoint": str(ckpt), "num_samples": len(graphs), "steps": cfg.steps or model.T,
                "time_distortion": cfg.time_distortion, "seed": int(cfg.seed), "partial": interrupted is not None}
+    if targets is not None:
+        summary.update({"condition": condition,
+                        "guidance": float(cfg.guidance), "targets_file": str(out / "targets.csv")})
     if graphs:
         smiles = write_samples(out, graphs, info, relaxed=bool(cfg.relaxed), max_items=int(cfg.grid))
+        if targets is not None:
+            _score_targets(model.condition, batches, smiles, graphs, out, summary, oracle)
         if smiles is not None:
             valid = [s for s in smiles if s is not None]
             summary.update({"validity": len(valid) / max(1, len(smiles)),
@@ -104,6 +119,15 @@ def _sample(cfg: DictConfig, ckpt: Path, out: Path) -> None:
         raise SystemExit(130)
     atomic_write_json(out / "sampling.json", summary)
     print(json.dumps(summary))
+
+def _score_targets(spec, batches, smiles, graphs, out: Path, summary: dict, oracle) -> None:
+    from sympe.datasets.conditions.scoring import score_targets
+    from sympe.datasets.conditions.targets import write_targets_csv
+
+    rows = [r for b in batches for r in spec.decode(b.y)]  # the samples' order (batched by size)
+    write_targets_csv(out / "targets.csv", rows, spec.names)
+    summary["condition_metrics"] = score_targets(spec, rows, smiles, graphs, oracle)
+
 
 if __name__ == "__main__":
     main()

@@ -5,6 +5,7 @@
     sympe evaluate checkpoint=... | samples=FILE dataset=NAME
     sympe report --preset cpu --smoke                   # = python scripts/nll_report.py ...
     sympe benchmark --train-steps 20                    # = python scripts/benchmark.py ...
+    sympe sweep --checkpoint ... --property logp        # = python scripts/guidance_sweep.py ...
 
 Every verb takes exactly the arguments of its script (Hydra overrides, or the options of ``--help``); the
 configs are the ones shipped with the package (``sympe/configs``), found relative to the scripts as in a
@@ -17,7 +18,7 @@ import sys
 
 #: verb -> module of ``sympe.cli`` (a script of ``scripts/``) whose ``main()`` runs it
 COMMANDS = {"train": "train_diffusion", "sample": "sample", "evaluate": "evaluate", "report": "nll_report",
-            "benchmark": "benchmark"}
+            "benchmark": "benchmark", "sweep": "guidance_sweep"}
 
 USAGE = ("usage: sympe {" + ",".join(COMMANDS) + "} [arguments of the command]\n"
          "  sympe train [overrides]        train a model (scripts/train_diffusion.py)\n"
@@ -25,6 +26,7 @@ USAGE = ("usage: sympe {" + ",".join(COMMANDS) + "} [arguments of the command]\n
          "  sympe evaluate ...             NLL and sample metrics of a checkpoint or a samples file (scripts/evaluate.py)\n"
          "  sympe report --preset NAME     the symmetry-breaking NLL report (scripts/nll_report.py)\n"
          "  sympe benchmark ...            speed and memory (scripts/benchmark.py)\n"
+         "  sympe sweep --checkpoint PATH  guidance-weight sweep of a conditional model (scripts/guidance_sweep.py)\n"
          "Options of each command: sympe <command> --help")
 
 

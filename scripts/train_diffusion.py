@@ -36,6 +36,11 @@ def main(cfg: DictConfig) -> None:
     check_model_config(cfg)
     check_dataset_config(cfg)
     absolute_dataset_paths(cfg)  # the run's config and checkpoints name the dataset's files from anywhere
+    if cfg.model.condition:  # a property the dataset cannot provide: one line before any loading
+        from sympe.datasets.conditions import check_condition_option
+
+        check_condition_option(cfg.dataset.name, OmegaConf.to_container(cfg.dataset.params, resolve=True),
+                               list(cfg.model.condition))
     run = None if cfg.train.summary_only else resolve_run(cfg, resolve_path).claim()  # locked before any loading
     try:
         _train(cfg, run)
@@ -55,9 +60,16 @@ def _train(cfg: DictConfig, run) -> None:
     splits = build_splits_from_cfg(cfg)
     print(summary_text(cfg.dataset.name, OmegaConf.to_container(cfg.dataset.params, resolve=True), splits,
                        floor=bool(cfg.train.summary_only)))
+    condition = None
+    if cfg.model.condition:
+        from sympe.datasets.conditions import attach_conditions
+
+        splits, spec = attach_conditions(splits, list(cfg.model.condition), float(cfg.model.condition_dropout))
+        print(f"[sympe] conditioned on {spec}", flush=True)
+        condition = spec.to_dict()
     if run is None:
         return
-    result = train(cfg, splits["train"].info, build_datamodule(cfg, splits), run)
+    result = train(cfg, splits["train"].info, build_datamodule(cfg, splits), run, condition=condition)
     if not result["rank_zero"]:
         return
     print(f"checkpoints: {result['checkpoints']} (best: {result['best'] or 'none'}, last: {result['last'] or 'none'})")
@@ -69,9 +81,11 @@ def _train(cfg: DictConfig, run) -> None:
         r, ev = result["test"], cfg.model.eval
         label = convention_name(bool(ev.digress_compat), str(cfg.model.x0_kernel), int(ev.mixture_draws or 0),
                                 int(ev.num_draws or 1))
-        sem = r["test/nll_sem"]
+        key = "test/nll_given_y" if "test/nll_given_y" in r else "test/nll"
+        sem = r[f"{key}_sem"]
         sem = "± n/a (one test graph)" if sem != sem else f"± {sem:.2f}"
-        print(f"test NLL [{label}, mc] ({os.path.basename(r['checkpoint'])}): {r['test/nll']:.2f} {sem} nats per graph")
+        what = "test NLL -log p(x | y)" if key.endswith("given_y") else "test NLL"
+        print(f"{what} [{label}, mc] ({os.path.basename(r['checkpoint'])}): {r[key]:.2f} {sem} nats per graph")
 
 
 if __name__ == "__main__":

@@ -310,6 +310,20 @@ class QM9Dataset(GraphDataset):
         """Canonical SMILES of the train split, in train order (for novelty)."""
         return self.processed_text("train_smiles.txt").splitlines()
 
+    # ------------------------------------------------------------------ property columns (conditions)
+    def property_columns(self) -> dict[str, str]:
+        """The DFT properties conditions may name (``mu``, ``homo``; :mod:`sympe.datasets.conditions.qm9_columns`);
+        none for ``source=csv``."""
+        from sympe.datasets.conditions.qm9_columns import COLUMNS, SOURCES_WITH_COLUMNS
+
+        return dict(COLUMNS) if self.source in SOURCES_WITH_COLUMNS else {}
+
+    def column_values(self, name: str) -> list:
+        """Column ``name`` of every graph of this split, in order."""
+        from sympe.datasets.conditions.qm9_columns import qm9_column_values
+
+        return qm9_column_values(self, name)
+
 
 def _qm9pack_version() -> str | None:
     try:

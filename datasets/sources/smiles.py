@@ -95,6 +95,19 @@ class SmilesDataset(GraphDataset):
             return f"the SMILES file {self.path!r} changed while it was read"
         return None
 
+    # ------------------------------------------------------------------ property columns (conditions)
+    def property_columns(self) -> dict[str, str]:
+        """The CSV's columns besides the SMILES and split ones, name -> kind (:mod:`sympe.datasets.conditions.csv_columns`)."""
+        from sympe.datasets.conditions.csv_columns import read_csv_columns
+
+        return dict(read_csv_columns(self.path, self.column, os.stat(self.path).st_mtime_ns)[0])
+
+    def column_values(self, name: str) -> list:
+        """Column ``name`` of every graph of this split, in order (None for an empty cell)."""
+        from sympe.datasets.conditions.csv_columns import smiles_column_values
+
+        return smiles_column_values(self, name)
+
     @property
     def spec(self) -> MoleculeSpec:
         """The :class:`~sympe.datasets.molecules.MoleculeSpec` of the inferred classes."""

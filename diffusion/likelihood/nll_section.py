@@ -117,6 +117,10 @@ def nll_section(model, test, conventions: Sequence[str] | None = None, estimator
              "mixture_proposal": model.mixture_proposal}
     device = device if device is not None else model.device
     out: dict = {"nll_units": "nats per graph", "num_test_graphs": len(test), "nll_conventions": {}}
+    spec = getattr(model, "condition", None)  # a conditional model's NLL is -log p(x | y): its keys say so
+    prefix = "nll" if spec is None else "nll_given_y"
+    if spec is not None:
+        out["nll_given"] = list(spec.names)
     model.eval()
     try:
         for label, opts in zip(labels, options):
@@ -129,7 +133,7 @@ def nll_section(model, test, conventions: Sequence[str] | None = None, estimator
                 terms = evaluate_nll(model, DataLoader(ds, batch_size=int(batch_size)), estimator=est, generator=gen,
                                      device=device, progress=f"NLL {label} {est}" if progress else False)
                 s = summarize_terms(terms, T=model.T, num_bins=model.num_bins)
-                key = f"nll_{label}_{est}"
+                key = f"{prefix}_{label}_{est}"
                 out[key], out[key + "_sem"], out[key + "_graphs"] = s["mean"], s["sem"], s["num_graphs"]
                 out[key + "_terms"] = s["terms"]
                 if "bins" in s:

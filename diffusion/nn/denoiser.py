@@ -8,6 +8,9 @@ It assembles the inputs of the :class:`~sympe.diffusion.nn.transformer.GraphTran
 * edge channels  = [z_t.E, structural edge features, symmetry-breaking edge channels]
 * graph channels = [z_t.y, t / T, structural graph features, molecular graph features]
 
+``z_t.y`` (B, condition_dim) is the encoded graph-level condition of a conditional model
+(:class:`~sympe.diffusion.conditioning.ConditionSpec`; all zeros = the null condition), width 0 otherwise.
+
 The structural features (:mod:`~sympe.diffusion.nn.features`) are functions of the noisy graph and so are
 recomputed at every call (once per call, shared by all layers). The symmetry breaker
 (:mod:`sympe.symbreak`) draws a fresh random group element g̃ (or fresh noise) at every call: every
@@ -43,13 +46,15 @@ class DenoisingNetwork(nn.Module):
         symbreak_kwargs: keyword arguments of the breaker (encoding width, tie mode, ...).
         recompute_attention: trade one GEMM per layer in backward for less training memory
             (:class:`~sympe.diffusion.nn.transformer.GraphTransformer`); values and gradients are unchanged.
+        condition_dim: width of the encoded condition ``z_t.y`` (:attr:`ConditionSpec.width`); 0 = unconditional.
     """
 
     def __init__(self, info: DatasetInfo, T: int, *, n_layers: int, hidden_mlp_dims: dict, hidden_dims: dict,
                  dropout: float, features: str, molecular_features: bool, symbreak: str, recompute_attention: bool,
-                 feature_kwargs: dict | None = None, symbreak_kwargs: dict | None = None):
+                 feature_kwargs: dict | None = None, symbreak_kwargs: dict | None = None, condition_dim: int = 0):
         super().__init__()
         self.T = T
+        self.condition_dim = int(condition_dim)
         self.dx, self.de = info.num_node_classes, info.num_edge_classes
         self.max_nodes = info.max_nodes
         fkw = {"max_nodes": info.max_nodes, **dict(feature_kwargs or {})}
@@ -63,7 +68,7 @@ class DenoisingNetwork(nn.Module):
         self.breaker = make_symmetry_breaker(symbreak, max_nodes=info.max_nodes, node_in=self.dx, edge_in=self.de,
                                              **dict(symbreak_kwargs or {}))
         bx, be = self.breaker.node_dim, self.breaker.edge_dim
-        input_dims = {"X": self.dx + fx + mx + bx, "E": self.de + fe + be, "y": 1 + fy + my}
+        input_dims = {"X": self.dx + fx + mx + bx, "E": self.de + fe + be, "y": self.condition_dim + 1 + fy + my}
         hidden_mlp_dims, hidden_dims = dict(hidden_mlp_dims), dict(hidden_dims)
         self.transformer = GraphTransformer(
             n_layers=n_layers, input_dims=input_dims, hidden_mlp_dims=hidden_mlp_dims, hidden_dims=hidden_dims,
@@ -124,6 +129,10 @@ class DenoisingNetwork(nn.Module):
                 and generator.device.type != z_t.X.device.type):
             raise ValueError(f"the symmetry breaker draws on {z_t.X.device} but was given a generator on "
                              f"{generator.device}; create it with torch.Generator(device={str(z_t.X.device)!r})")
+        if z_t.y.shape != (B, self.condition_dim):
+            raise ValueError(f"the graph channels y have shape {tuple(z_t.y.shape)}, expected ({B}, {self.condition_dim})"
+                             + (": this network is conditional; give the encoded condition (ConditionSpec.encode)"
+                                if self.condition_dim else ": this network is unconditional"))
         t = (t_int.float() / self.T).view(B, 1)
         fx, fe, fy = self.features(z_t)
         xs, es, ys = [z_t.X, fx], [z_t.E, fe], [z_t.y, t, fy]

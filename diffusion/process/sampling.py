@@ -112,6 +112,7 @@ def sample_graphs(
     num_draws: int = 1,
     final: str = "sample",
     time_distortion: str = "identity",
+    y: Tensor | None = None,
 ):
     """Sample ``B = len(n_nodes)`` graphs by ancestral sampling (module docstring).
 
@@ -128,6 +129,8 @@ def sample_graphs(
         final: ``"sample"`` (default) or ``"argmax"`` for ``x`` from ``p̂(x0 | z_0)``.
         time_distortion: the strided grid's spacing, ``"identity"`` (even) or one of DeFoG's distortions
             (:data:`~sympe.diffusion.process.discrete_process.TIME_DISTORTIONS`; e.g. ``"polydec"``: shorter steps near the data).
+        y: (B, dy) graph features carried by every state and by ``x`` (a conditional model's encoded condition,
+            which ``model_fn`` reads from ``z_t.y``); None = width 0.
 
     Returns:
         ``x`` (a DenseGraph, padded to ``max(n_nodes)``), or ``(x, chain)`` with ``chain`` a list of
@@ -146,7 +149,11 @@ def sample_graphs(
     device = n_nodes.device
     B, n = n_nodes.numel(), int(n_nodes.max())
     node_mask = torch.arange(n, device=device).unsqueeze(0) < n_nodes.unsqueeze(1)
-    y = torch.zeros(B, 0, device=device)
+    if y is None:
+        y = torch.zeros(B, 0, device=device)
+    elif y.dim() != 2 or y.shape[0] != B:
+        raise ValueError(f"sample_graphs: y must be (B={B}, dy), got {tuple(y.shape)}")
+    y = y.to(device)
     z = process.sample_prior(node_mask, generator=generator, y=y)
 
     keep: set[int] = set()

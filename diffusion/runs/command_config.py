@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Optional
 from sympe.diffusion.likelihood.nll_section import ESTIMATOR_CHOICES, parse_convention
 from sympe.diffusion.process.discrete_process import REVERSE_KERNELS, TIME_DISTORTIONS
 from sympe.diffusion.runs.model_config import check_mixture_exclusive
-from sympe.diffusion.runs.options import SEED_MAX, AutoBool, Bool, Choice, ConfigError, Device, Int
+from sympe.diffusion.runs.options import SEED_MAX, AutoBool, Bool, Choice, ConfigError, Device, Float, Int
 from sympe.diffusion.runs.typed_config import Schema, opt
 from sympe.symbreak.proposal import PROPOSALS
 
@@ -36,6 +36,9 @@ class SamplingOptions(Schema):
     device: str = opt("auto", Device())    # auto | cpu | cuda | cuda:N | mps
     # a given out_dir that already holds files is refused unless true (then same-named files are replaced)
     overwrite: bool = opt(False, Bool())
+    # a property regressor (scripts/train_regressor.py) that scores samples on dataset columns RDKit cannot compute
+    # (QM9's mu, homo) when they are targets
+    oracle: Optional[str] = opt(None)
 
     def check(self) -> None:
         if self.time_distortion != "identity" and self.steps is None:
@@ -55,6 +58,11 @@ class SampleConfig(SamplingOptions):
     chain_snapshots: int = opt(0, Int(0))
     grid: int = opt(16, Int(0, what="samples drawn in samples.png"))
     out_dir: Optional[str] = opt(None)     # default: a new folder <checkpoint folder>/../samples/<time>-<id>
+    # conditional models: the targets, a mapping ("{logp: 2.0, qed: 0.5}", every graph) or the path of a CSV whose
+    # header names the properties (one graph per row; num_samples is then the number of rows); null = unconditional
+    condition: Any = opt(None)
+    # classifier-free guidance weight w (sympe.diffusion.process.guidance): 0 = the conditional model p(x | y)
+    guidance: float = opt(0.0, Float(what="classifier-free guidance weight w; 0 = the conditional model"))
 
 
 @dataclass
@@ -107,6 +115,9 @@ class EvaluateConfig(SamplingOptions):
     sbm_workers: int = opt(1)      # graph-tool fits run in parallel in this many processes (~0.5 min per graph)
     # samples mode: qm9 | qm9_h | moses | planar | sbm | comm20 | symmetric (configs/dataset/NAME.yaml)
     dataset: Optional[str] = opt(None)
+    # samples mode: a CSV of the targets each sample was asked for (sample.py's targets.csv; one row per sample, the
+    # header names the properties): adds how well they are met (MAE, fraction within tolerance)
+    targets: Optional[str] = opt(None)
     dataset_params: Any = opt(None)  # samples mode: overrides of the dataset's params (e.g. {source: csv, csv_path: ...})
     num_samples: int = opt(1000, Int(0, what="graphs sampled for the sample metrics; 0 = NLL only"))
     sample_batch_size: int = opt(256, Int(1))

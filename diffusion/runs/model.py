@@ -26,6 +26,7 @@ import pytorch_lightning as pl
 import torch
 from torchmetrics import MeanMetric, SumMetric
 
+from sympe.diffusion.conditioning import ConditionSpec
 from sympe.diffusion.graph import DenseGraph
 from sympe.diffusion.info import DatasetInfo
 from sympe.diffusion.likelihood.bound import convention_name, nll_terms
@@ -35,6 +36,7 @@ from sympe.diffusion.objectives.cross_entropy import diffusion_ce_loss
 from sympe.diffusion.objectives.mixture import OBJECTIVE_PROPOSALS, WEIGHTINGS, mixture_nll_loss, proposal_nll_loss
 from sympe.diffusion.nn.denoiser import DenoisingNetwork
 from sympe.diffusion.process.discrete_process import DiscreteProcess
+from sympe.diffusion.process.guidance import guided_model_fn
 from sympe.diffusion.process.sampling import SamplingInterrupted, sample_graphs, sample_n_nodes
 from sympe.diffusion.process.schedule import make_schedule, schedule_needs_exact_limit
 from sympe.diffusion.process.transition import make_transition
@@ -78,6 +80,9 @@ class DiscreteDiffusion(pl.LightningModule):
             objective (:func:`~sympe.diffusion.objectives.mixture.mixture_nll_loss`; ``"digress"`` weighting makes
             K = 1 equal to the default loss); a ``proposal`` other than ``none`` gives SymPE teacher-forced ranks of
             the canonical proposal of x0 (:func:`~sympe.diffusion.objectives.mixture.proposal_nll_loss`, K = max(1, K)).
+        condition: None (an unconditional model) or ``ConditionSpec.to_dict()`` of the graph-level conditions
+            (:mod:`~sympe.diffusion.conditioning`), fitted on the train split: the network reads the encoded condition
+            from ``y``, training drops it as the spec says, and the NLL is then ``−log p(x | y)``.
 
     The absorbing transition's schedule ends with β_T = 1 (its one-hot prior term is then exactly 0; see
     :mod:`~sympe.diffusion.process.schedule`); marginal and uniform keep DiGress's cap. The checkpoint selected as
@@ -86,9 +91,13 @@ class DiscreteDiffusion(pl.LightningModule):
     """
 
     def __init__(self, info: dict, network: dict, diffusion: dict, optim: dict, eval: dict, dataset: dict | None,
-                 x0_kernel: str, objective: dict):
+                 x0_kernel: str, objective: dict, condition: dict | None = None):
         super().__init__()
         self.save_hyperparameters()
+        if condition is not None and "properties" not in condition:
+            raise ValueError("condition must be a fitted ConditionSpec.to_dict() (sympe.datasets.conditions."
+                             f"attach_conditions fits it on the train split), got {condition}")
+        self.condition = None if condition is None else ConditionSpec.from_dict(dict(condition))
         self.info = DatasetInfo.from_dict(dict(info))
         self.lr = float(optim["lr"])
         self.weight_decay = float(optim["weight_decay"])
@@ -125,7 +134,8 @@ class DiscreteDiffusion(pl.LightningModule):
         if unknown:
             raise ValueError(f"unknown evaluation option(s) {unknown} (model.eval.*); known: {list(EVAL_OPTIONS)}")
         self.set_eval_options(**eval, x0_kernel=x0_kernel)
-        self.network = DenoisingNetwork(self.info, T=self.T, **dict(network))
+        self.network = DenoisingNetwork(self.info, T=self.T, **dict(network),
+                                        condition_dim=0 if self.condition is None else self.condition.width)
         self.register_buffer("n_nodes_dist", self.info.n_nodes_tensor(), persistent=False)
         self.val_nll = MeanMetric()
         self.val_ce = MeanMetric()
@@ -190,11 +200,20 @@ class DiscreteDiffusion(pl.LightningModule):
         return self.network(noisy, t_int, generator=generator)
 
     def _dense(self, batch) -> DenseGraph:
-        return DenseGraph.from_pyg(batch)
+        x = DenseGraph.from_pyg(batch)
+        width = 0 if self.condition is None else self.condition.width
+        if x.y.shape[1] != width:
+            raise ValueError(f"the batch's graph features y have width {x.y.shape[1]}, this model expects {width}: "
+                             + ("it is conditional on " + ", ".join(self.condition.names) + "; attach the dataset's "
+                                "conditions (sympe.datasets.conditions.attach_conditions)" if width else
+                                "it is unconditional; give graphs without y"))
+        return x
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch, batch_idx):
         x = self._dense(batch)
+        if self.condition is not None:  # classifier-free guidance: also learn p(x) and every subset of properties
+            x = DenseGraph(x.X, x.E, self.condition.drop(x.y), x.node_mask)
         B = x.batch_size
         t_int = self.process.sample_t(B, device=self.device)
         z_t = self.process.q_sample(x, t_int)
@@ -277,17 +296,28 @@ class DiscreteDiffusion(pl.LightningModule):
         mean = self.test_nll.compute()
         var = (self.test_nll_sq.compute() - mean**2).clamp_min(0)
         n = self.test_count.compute()
-        self.log("test/nll", mean)
+        key = self.test_nll_key
+        self.log(key, mean)
         # standard error of the mean, std_{unbiased} / sqrt(n) = sqrt(var_pop / (n - 1)); undefined (NaN) for one graph
-        self.log("test/nll_sem", torch.sqrt(var / (n - 1)) if float(n) > 1 else torch.full_like(mean, float("nan")))
+        self.log(f"{key}_sem", torch.sqrt(var / (n - 1)) if float(n) > 1 else torch.full_like(mean, float("nan")))
         self.test_nll.reset(); self.test_nll_sq.reset(); self.test_count.reset()
+
+    @property
+    def test_nll_key(self) -> str:
+        """``"test/nll"``, or ``"test/nll_given_y"`` for a conditional model (its NLL is ``−log p(x | y)``)."""
+        return "test/nll" if self.condition is None else "test/nll_given_y"
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
     def sample(self, num_graphs: int, batch_size: int = 256, n_nodes: int | torch.Tensor | None = None,
                steps: int | None = None, generator: torch.Generator | None = None, keep_chain: int = 0,
-               time_distortion: str = "identity"):
+               time_distortion: str = "identity", condition: torch.Tensor | None = None, guidance: float = 0.0):
         """Sample ``num_graphs`` graphs; returns a list of DenseGraph batches (and chains if asked).
+
+        ``condition`` (conditional models): (num_graphs, width) encoded targets (:meth:`ConditionSpec.encode`), one
+        row per graph, carried in each sampled graph's ``y``; ``guidance`` is the classifier-free guidance weight w
+        (:mod:`~sympe.diffusion.process.guidance`; 0 = the conditional model). None samples the unconditional model
+        (the null condition).
 
         ``steps``: None (all T) or K strided steps, spaced evenly or by ``time_distortion`` (DeFoG's time
         distortions, :func:`~sympe.diffusion.process.discrete_process.timestep_schedule`).
@@ -314,6 +344,14 @@ class DiscreteDiffusion(pl.LightningModule):
         if steps is not None and not (1 <= steps <= self.T):
             raise ValueError(f"steps must be in 1..T={self.T}, got {steps}")
         self.process.timesteps(steps, time_distortion)  # a bad distortion fails before any network call
+        if self.condition is None and condition is not None:
+            raise ValueError("this model is unconditional: it cannot be given a condition (train with model.condition=[...])")
+        if self.condition is not None:
+            if condition is None:  # the unconditional model p(x): the null condition, nothing to guide
+                condition, guidance = self.condition.null(num_graphs), 0.0
+            condition = torch.as_tensor(condition).float().cpu()
+            if tuple(condition.shape) != (num_graphs, self.condition.width):
+                raise ValueError(f"condition must be ({num_graphs}, {self.condition.width}), got {tuple(condition.shape)}")
         order = torch.argsort(sizes, descending=True, stable=True)
         out, chains = [], []
         was_training = self.training
@@ -321,9 +359,13 @@ class DiscreteDiffusion(pl.LightningModule):
         try:
             for start in range(0, num_graphs, batch_size):
                 idx = order[start : start + batch_size]
-                res = sample_graphs(self.model_fn, sizes[idx].to(self.device), self.process, steps=steps,
+                fn, y = self.model_fn, None
+                if self.condition is not None:
+                    y = condition[idx].to(self.device)
+                    fn = guided_model_fn(self.model_fn, y, torch.zeros_like(y), guidance)
+                res = sample_graphs(fn, sizes[idx].to(self.device), self.process, steps=steps,
                                     generator=generator, keep_chain=keep_chain, num_draws=self.num_draws,
-                                    time_distortion=time_distortion)
+                                    time_distortion=time_distortion, y=y)
                 if keep_chain:
                     res, chain = res
                     chains.append(chain)
@@ -390,6 +432,7 @@ def upgrade_hparams(hparams: dict) -> dict:
         out[group].setdefault(key, value)
     out.setdefault("x0_kernel", "plain")
     out.setdefault("dataset", None)
+    out.setdefault("condition", None)  # unconditional (conditions came later)
     return out
 
 

@@ -20,7 +20,7 @@ from sympe.diffusion.likelihood.mixture_bound import DEFAULT_EXACT_MAX
 from sympe.diffusion.process.discrete_process import REVERSE_KERNELS
 from sympe.diffusion.process.schedule import make_schedule
 from sympe.diffusion.process.transition import make_transition
-from sympe.diffusion.runs.options import Bool, Choice, ConfigError, Devices, Float, Int, TimeLimit, fail, show
+from sympe.diffusion.runs.options import Bool, Choice, ConfigError, Devices, Float, Int, Names, TimeLimit, fail, show
 from sympe.diffusion.runs.typed_config import Schema, opt
 from sympe.symbreak.breakers import BREAKERS, RANK_BREAKERS
 from sympe.symbreak.proposal import PROPOSALS
@@ -140,6 +140,12 @@ class ModelConfig(Schema):
     x0_kernel: str = opt("plain", Choice(tuple(REVERSE_KERNELS), "reverse kernel from p^(x0|z_t)"))
     eval: EvalConfig = opt(factory=EvalConfig)
     train: ObjectiveConfig = opt(factory=ObjectiveConfig)
+    # graph-level properties the model is conditioned on, e.g. [logp, qed] (sympe.datasets.conditions: logp, qed,
+    # mol_weight, tpsa, num_rings | num_edges, num_triangles | a column of the dataset: QM9's mu, homo); [] = none
+    condition: list = opt(factory=list, rule=Names("e.g. model.condition=[logp] or [logp,qed]"))
+    # classifier-free guidance: training drops the whole condition with this probability (and, when it is kept,
+    # each of several properties with the same probability)
+    condition_dropout: float = opt(0.1, Float(0, 1, open_max=True))
 
     def check(self) -> None:
         Int(1, self.diffusion.T, none=True, what="time bins of the stratified / exact NLL breakdown; null = min(T, 10)")(
@@ -160,7 +166,7 @@ class ModelConfig(Schema):
 
 #: The options of ``model`` that are keyword arguments of the denoiser (:class:`~sympe.diffusion.nn.denoiser.DenoisingNetwork`).
 NETWORK_KEYS = tuple(f.name for f in dataclasses.fields(ModelConfig)
-                     if f.name not in ("diffusion", "x0_kernel", "eval", "train"))
+                     if f.name not in ("diffusion", "x0_kernel", "eval", "train", "condition", "condition_dropout"))
 
 
 # ====================================================================================== train

@@ -21,7 +21,7 @@ import re
 import sys
 from dataclasses import dataclass
 
-__all__ = ["ConfigError", "user_errors", "show", "fail", "SEED_MAX", "Int", "Float", "Choice", "Bool", "AutoBool", "TimeLimit",
+__all__ = ["ConfigError", "user_errors", "show", "fail", "SEED_MAX", "Int", "Float", "Choice", "Names", "Bool", "AutoBool", "TimeLimit",
            "Devices", "Device", "DEVICE_PATTERN"]
 
 
@@ -149,6 +149,18 @@ class Choice:
             raise fail(key, value, "one of " + ", ".join(show(c) for c in self.choices)
                         + (f" ({self.what})" if self.what else ""))
         return value
+
+
+@dataclass
+class Names:
+    """A list of distinct names (strings), e.g. ``model.condition=[logp,qed]``."""
+    what: str = ""
+
+    def __call__(self, key: str, value):
+        if (not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value)
+                or len(set(value)) != len(value)):
+            raise fail(key, value, "a list of distinct names in brackets" + (f" ({self.what})" if self.what else ""))
+        return list(value)
 
 
 @dataclass

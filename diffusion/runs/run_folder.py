@@ -271,7 +271,10 @@ def _added_model_keys() -> dict:
     from sympe.diffusion.runs.model import ADDED_KEYS  # imports Lightning: only when a run is continued
 
     prefix = {"network": "model", "eval": "model.eval", "objective": "model.train"}
-    return {f"{prefix[group]}.{key}": value for (group, key), value in ADDED_KEYS.items()}
+    added = {f"{prefix[group]}.{key}": value for (group, key), value in ADDED_KEYS.items()}
+    # conditions came later: every earlier run is unconditional (its dropout option never applied; today's default)
+    added.update({"model.condition": [], "model.condition_dropout": 0.1})
+    return added
 
 
 def compare_with_saved_config(cfg: DictConfig, run: RunFolder) -> list[str]:

@@ -50,7 +50,10 @@ def model_arguments(model=None, train=None, dataset: dict | None = None) -> dict
     :class:`ModelConfig` / :class:`TrainConfig` and checked as a command checks them (:class:`ConfigError`).
     ``dataset``: the ``{"name", "params"}`` recorded in the checkpoint (None: not recorded).
 
-    Returns ``{"network", "diffusion", "optim", "eval", "x0_kernel", "objective", "dataset"}``."""
+    ``condition`` is None for an unconditional model, else ``{"names", "dropout"}``: the caller replaces it with the
+    spec fitted on the train split (:func:`sympe.datasets.conditions.attach_conditions`).
+
+    Returns ``{"network", "diffusion", "optim", "eval", "x0_kernel", "objective", "dataset", "condition"}``."""
     def merged(cls, given):
         base = OmegaConf.create(defaults(cls))
         if given is not None:
@@ -67,7 +70,8 @@ def model_arguments(model=None, train=None, dataset: dict | None = None) -> dict
     build(TrainConfig, t)
     return {"network": {k: m[k] for k in NETWORK_KEYS}, "diffusion": m["diffusion"],
             "optim": {k: t[k] for k in ("lr", "weight_decay", "amsgrad", "lambda_E")}, "eval": m["eval"],
-            "x0_kernel": m["x0_kernel"], "objective": m["train"], "dataset": dataset}
+            "x0_kernel": m["x0_kernel"], "objective": m["train"], "dataset": dataset,
+            "condition": {"names": list(m["condition"]), "dropout": m["condition_dropout"]} if m["condition"] else None}
 
 
 # ====================================================================================== Hydra
@@ -138,6 +142,9 @@ def check_evaluate_config(cfg: DictConfig) -> EvaluateConfig:
     if (built.checkpoint is None) == (built.samples is None):
         raise ConfigError("give exactly one of checkpoint=PATH (evaluate a model) or samples=FILE dataset=NAME "
                           "(score a sample file)")
+    if built.targets is not None and built.samples is None:
+        raise ConfigError("targets=FILE scores a samples file against the targets its samples were asked for: give "
+                          "samples=FILE dataset=NAME too")
     if built.samples is not None and built.dataset is None:
         raise ConfigError("samples=FILE needs dataset=NAME (qm9, qm9_h, moses, planar, sbm, comm20, symmetric)")
     return built

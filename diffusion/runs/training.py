@@ -45,8 +45,11 @@ def network_kwargs(cfg: DictConfig) -> dict:
     return {k: m[k] for k in NETWORK_KEYS}
 
 
-def build_model(cfg: DictConfig, info):
+def build_model(cfg: DictConfig, info, condition: dict | None = None):
     """The diffusion model of ``cfg`` for a dataset with statistics ``info`` (a ``DatasetInfo``).
+
+    ``condition``: the fitted ``ConditionSpec.to_dict()`` of ``cfg.model.condition`` (required when it names
+    properties; ``ValueError`` otherwise).
 
     The dataset config (``cfg.dataset``) is recorded in the hyperparameters, so that evaluation can rebuild
     the same splits from a checkpoint. ``train.compile`` wraps the transformer in ``torch.compile``.
@@ -55,7 +58,13 @@ def build_model(cfg: DictConfig, info):
     from sympe.diffusion.runs.model import DiscreteDiffusion
 
     dataset = {"name": cfg.dataset.name, "params": OmegaConf.to_container(cfg.dataset.params, resolve=True)}
-    model = DiscreteDiffusion(info.to_dict(), **model_arguments(cfg.model, cfg.train, dataset))
+    args = model_arguments(cfg.model, cfg.train, dataset)
+    if args["condition"] is not None:
+        if condition is None or [p["name"] for p in condition["properties"]] != args["condition"]["names"]:
+            raise ValueError(f"model.condition={args['condition']['names']} needs the conditions fitted on the train "
+                             "split (sympe.datasets.conditions.attach_conditions)")
+        args["condition"] = condition
+    model = DiscreteDiffusion(info.to_dict(), **args)
     if cfg.train.compile:
         import torch
 
@@ -162,11 +171,12 @@ def load_for_inference(path: str, device: str):
     return model.to(device).eval()
 
 
-def sampling_calls(model, num_graphs: int, batch_size: int, steps: int | None) -> int:
+def sampling_calls(model, num_graphs: int, batch_size: int, steps: int | None, guided: bool = False) -> int:
     """Denoiser calls of ``model.sample(num_graphs, batch_size, steps=steps)``: per batch, one call per reverse
-    step and one for the final decode, times the breaker draws per step (for progress bars)."""
+    step and one for the final decode, times the breaker draws per step, times 2 with classifier-free guidance
+    (``guided``: a condition and w != 0) (for progress bars)."""
     batches = -(-int(num_graphs) // int(batch_size))
-    return batches * (int(steps or model.T) + 1) * int(model.num_draws)
+    return batches * (int(steps or model.T) + 1) * int(model.num_draws) * (2 if guided else 1)
 
 
 def resolve_device(device: str) -> str:
@@ -187,7 +197,7 @@ def checkpoint_bytes(model, train_cfg) -> int:
     return int(weights * copies + 1_000_000)
 
 
-def train(cfg: DictConfig, info, datamodule, run, extra_callbacks=None) -> dict:
+def train(cfg: DictConfig, info, datamodule, run, extra_callbacks=None, condition: dict | None = None) -> dict:
     """Train the model of ``cfg`` in run folder ``run`` (a :class:`~sympe.diffusion.runs.run_folder.RunFolder`),
     continuing from ``run.ckpt_path`` when set; then, with ``train.test_after_fit``, test the best (else
     last) checkpoint's weights on the test split.
@@ -224,7 +234,7 @@ def train(cfg: DictConfig, info, datamodule, run, extra_callbacks=None) -> dict:
         if changed:
             print("[sympe] training settings that differ from the run's config.yaml (the new values apply; give "
                   "the old ones on the command line to keep them): " + "; ".join(changed), flush=True)
-    model = build_model(cfg, info)
+    model = build_model(cfg, info, condition)
     if run.claims:  # room for a new last.ckpt and best checkpoint beside the old ones, before any step is taken
         check_writable(run.path, run.option, 2 * checkpoint_bytes(model, cfg.train), "writing last.ckpt and a best checkpoint")
     per_epoch = None

@@ -127,8 +127,10 @@ def test_network_keys_are_the_denoiser_arguments():
 
     from sympe.diffusion.nn.denoiser import DenoisingNetwork
 
-    params = set(inspect.signature(DenoisingNetwork).parameters) - {"self", "info", "T"}
+    # condition_dim is the width of the spec fitted on the train split (model.condition), not an option
+    params = set(inspect.signature(DenoisingNetwork).parameters) - {"self", "info", "T", "condition_dim"}
     assert set(NETWORK_KEYS) == params
+    assert "condition" not in NETWORK_KEYS and "condition_dropout" not in NETWORK_KEYS
     assert FREE_ON_RESUME == ("model.recompute_attention",)
 
 
@@ -187,7 +189,8 @@ def test_every_field_has_a_rule_or_is_free_text():
     free = {"schedule", "transition", "feature_kwargs", "symbreak_kwargs", "strategy", "resume", "ckpt_path",
             "checkpoint", "out_dir", "samples", "format", "column", "header", "atom_decoder", "reference",
             "sbm_method", "sbm_workers", "dataset", "dataset_params", "nll_conventions", "data_root", "digress_compat",
-            "x0_kernel", "hidden_mlp_dims", "hidden_dims", "diffusion", "eval", "train", "model"}
+            "x0_kernel", "hidden_mlp_dims", "hidden_dims", "diffusion", "eval", "train", "model",
+            "condition", "oracle", "targets"}  # sample.py's condition: a mapping or a CSV path (checked by the model)
     for cls in (ModelConfig, TrainConfig, SampleConfig, EvaluateConfig):
         for f in dataclasses.fields(cls):
             assert f.metadata.get("rule") is not None or f.name in free, (cls.__name__, f.name)
