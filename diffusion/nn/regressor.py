@@ -1,5 +1,5 @@
 """`PropertyRegressor`: graph-level properties predicted from a clean graph, the oracle that scores samples on
-properties no exact tool computes (QM9's μ and HOMO, as DiGress scored its guided samples with a trained regressor).
+properties no exact tool computes (QM9's μ and HOMO).
 
     (x: DenseGraph, clean one-hot) -> (B, P) standardised property values
 
