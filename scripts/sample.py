@@ -120,6 +120,7 @@ def _sample(cfg: DictConfig, ckpt: Path, out: Path) -> None:
     atomic_write_json(out / "sampling.json", summary)
     print(json.dumps(summary))
 
+
 def _score_targets(spec, batches, smiles, graphs, out: Path, summary: dict, oracle) -> None:
     from sympe.datasets.conditions.scoring import score_targets
     from sympe.datasets.conditions.targets import write_targets_csv

@@ -105,9 +105,18 @@ class PropertyOracle:
     pair, None where the SMILES is None (an invalid sample). ``names``, ``report`` (its test MAE)."""
 
     def __init__(self, path):
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        from pathlib import Path
+
+        from sympe.diffusion.conditioning import ConditionError  # a user error: one line from the commands
+
+        if not Path(path).is_file():
+            raise ConditionError(f"oracle={path}: no such file (scripts/train_regressor.py writes a property regressor)")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # a truncated or foreign file
+            raise ConditionError(f"oracle={path} cannot be read: {exc}") from None
         if not isinstance(state, dict) or state.get("kind") != KIND:
-            raise ValueError(f"{path} is not a sympe property regressor (scripts/train_regressor.py writes them)")
+            raise ConditionError(f"oracle={path} is not a sympe property regressor (scripts/train_regressor.py writes them)")
         self.info = DatasetInfo.from_dict(state["info"])
         self.spec = ConditionSpec.from_dict(state["spec"])
         self.report = state["report"]

@@ -75,3 +75,6 @@ def test_it_learns_a_visible_property_and_its_file_is_an_oracle(tmp_path):
     torch.save({"kind": "other"}, tmp_path / "x.pt")
     with pytest.raises(ValueError, match="not a sympe property regressor"):
         PropertyOracle(tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="no such file") as err:
+        PropertyOracle(tmp_path / "missing.pt")
+    assert err.value.user_error
