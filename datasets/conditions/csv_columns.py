@@ -6,11 +6,10 @@ the categories). Rows are matched to molecules by their 1-based line number, the
 """
 from __future__ import annotations
 
-import csv
 from functools import lru_cache
 from pathlib import Path
 
-from sympe.datasets.sources.smiles_input import PREFIX, _layout, _TextFile
+from sympe.datasets.sources.smiles_input import PREFIX, _layout, _TextFile, csv_data_rows
 
 
 def _number(text: str):
@@ -34,15 +33,7 @@ def read_csv_columns(path: str, column: str | None, mtime_ns: int) -> tuple[dict
     index = {h: layout.header.index(h) for h in names}
     texts: dict[int, dict] = {}
     with _TextFile(p, PREFIX) as f:
-        reader = csv.reader(f, delimiter=layout.delimiter)
-        end, header_seen = 0, False
-        for row in reader:
-            start, end = end + 1, reader.line_num
-            if not any(field.strip() for field in row):
-                continue
-            if not header_seen:
-                header_seen = True
-                continue
+        for start, row in csv_data_rows(f, layout.delimiter):
             texts[start] = {h: (row[k].strip() if k < len(row) else "") for h, k in index.items()}
     kinds = {}
     for h in names:

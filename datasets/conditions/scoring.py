@@ -32,15 +32,8 @@ class PropertyUnavailable(ValueError):
 
 def molecule_values(smiles: list, prop: PropertyDef) -> list:
     """``prop`` of each SMILES (None for None / unparsable)."""
-    from rdkit import Chem
-    from rdkit.rdBase import BlockLogs
-
-    out = []
-    with BlockLogs():
-        for s in smiles:
-            mol = None if s is None else Chem.MolFromSmiles(s)
-            out.append(None if mol is None else prop.compute(mol))
-    return out
+    mols = (None if s is None else _mol_from_smiles(s) for s in smiles)
+    return [None if mol is None else prop.compute(mol) for mol in mols]
 
 
 def graph_values(graphs: list, prop: PropertyDef) -> list:
@@ -76,6 +69,7 @@ def smiles_class_lists(smiles: list, info) -> list:
 
 
 def _mol_from_smiles(s: str):
+    """The sanitized RDKit molecule of ``s`` (None when RDKit rejects it), RDKit's own messages silenced."""
     from rdkit import Chem
     from rdkit.rdBase import BlockLogs
 
@@ -219,9 +213,5 @@ def score_targets_file(rows: list[dict], splits: dict, smiles: list | None, grap
 
 def molecule_parses(smiles: str) -> bool:
     """True when RDKit reads (and sanitizes) ``smiles`` into a molecule with atoms."""
-    from rdkit import Chem
-    from rdkit.rdBase import BlockLogs
-
-    with BlockLogs():
-        mol = Chem.MolFromSmiles(smiles) if smiles.strip() else None
+    mol = _mol_from_smiles(smiles) if smiles.strip() else None
     return mol is not None and mol.GetNumAtoms() > 0

@@ -213,6 +213,21 @@ def _layout(path: Path, f, column: str | None, prefix: str) -> _Layout:
     return _Layout(True, delimiter, header, col, splits[0] if splits else None, True)
 
 
+def csv_data_rows(f, delimiter: str):
+    """``(line, fields)`` of every data row of an open CSV file: its first line number (1-based; a quoted field may
+    span lines), blank lines and the header row skipped."""
+    reader = csv.reader(f, delimiter=delimiter)
+    end, header_seen = 0, False
+    for row in reader:
+        start, end = end + 1, reader.line_num
+        if not any(field.strip() for field in row):
+            continue  # a blank line
+        if not header_seen:
+            header_seen = True
+            continue
+        yield start, row
+
+
 def read_table(path: str | os.PathLike, column: str | None = None, prefix: str = PREFIX) -> SmilesTable:
     """Every row of the file (module docstring). A CSV row too short to hold the SMILES column reads as an empty
     SMILES (rejected later, with its line). Raises :class:`SmilesInputError` as :func:`check_params` for the head,
@@ -231,15 +246,7 @@ def read_table(path: str | os.PathLike, column: str | None = None, prefix: str =
                 lines.append(number)
             header = ", a header line" if layout.skip_first else ""
             return SmilesTable(smiles, lines, None, "one SMILES per line" + header)
-        reader = csv.reader(f, delimiter=layout.delimiter)
-        end, header_seen = 0, False
-        for row in reader:
-            start, end = end + 1, reader.line_num
-            if not any(field.strip() for field in row):
-                continue  # a blank line
-            if not header_seen:
-                header_seen = True
-                continue
+        for start, row in csv_data_rows(f, layout.delimiter):
             smiles.append(row[layout.column].strip() if layout.column < len(row) else "")
             lines.append(start)
             if labels is not None:
